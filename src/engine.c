@@ -1,0 +1,552 @@
+/*
+ * The engine: wires the swap device, the I/O engine, the fault service and
+ * the page daemon together, and creates and destroys objects.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/fs.h>
+
+#include "common/util.h"
+#include "engine_impl.h"
+#include "pager/pager.h"
+
+void engine_config_defaults(struct engine_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->io = IOENG_AUTO;
+	cfg->track = TRACK_AUTO;
+	cfg->cluster_pages = 64;
+	cfg->readahead_pages = 16;
+	cfg->launder = true;
+}
+
+/* In-process fence: drop our own client view's PTEs, keep the page cache. */
+static int self_fence(struct client *c, uintptr_t addr, size_t len)
+{
+	return madvise((void *)addr, len, MADV_DONTNEED) < 0 ? -errno : 0;
+}
+
+static void set_budget(struct engine *e, uint64_t bytes)
+{
+	size_t slack;
+
+	e->budget = bytes >> PAGE_SHIFT;
+	/*
+	 * Reclaim starts a little below the budget and frees a batch, so
+	 * faults rarely meet the hard limit.
+	 */
+	slack = MAX(e->budget / 32, (size_t)e->cfg.readahead_pages * 2);
+	e->high = e->budget - MIN(e->budget, slack);
+	e->low = e->budget - MIN(e->budget, 2 * slack);
+}
+
+static int client_self_create(struct engine *e, char *err, size_t errlen)
+{
+	struct client *c = calloc(1, sizeof(*c));
+	uint64_t got;
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	c->pid = getpid();
+	c->fence = self_fence;
+	r = uffd_create(track_uffd_features(e->track), &got);
+	if (r < 0) {
+		snprintf(err, errlen, "userfaultfd: %s", strerror(-r));
+		free(c);
+		return r;
+	}
+	c->ufd = r;
+	r = tracker_create(e->track, 0, &c->tr);
+	if (r < 0) {
+		snprintf(err, errlen, "dirty tracker %s: %s", track_mode_name(e->track),
+			 strerror(-r));
+		close(c->ufd);
+		free(c);
+		return r;
+	}
+	e->self = c;
+	c->next = e->clients;
+	e->clients = c;
+	return 0;
+}
+
+static void client_destroy(struct client *c)
+{
+	if (!c)
+		return;
+	tracker_destroy(c->tr);
+	if (c->ufd >= 0)
+		close(c->ufd);
+	free(c);
+}
+
+int engine_create(const struct engine_config *cfg, struct engine **out,
+		  char *err, size_t errlen)
+{
+	struct swapfile_config scfg = {
+		.path = cfg->swap_path, .size = cfg->swap_size,
+		.preallocate = cfg->swap_preallocate, .no_direct = cfg->swap_no_direct,
+	};
+	struct ioeng_config icfg = {
+		.kind = cfg->io, .inject = cfg->io_inject, .inject_ctx = cfg->io_inject_ctx,
+	};
+	struct engine *e;
+	int r;
+
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->cfg = *cfg;
+	if (!e->cfg.cluster_pages)
+		e->cfg.cluster_pages = 64;
+	if (!e->cfg.readahead_pages)
+		e->cfg.readahead_pages = 16;
+	e->cfg.cluster_pages = MIN(e->cfg.cluster_pages, IO_MAX_IOV * 4);
+	e->cfg.readahead_pages = MIN(e->cfg.readahead_pages, IO_MAX_IOV * 4);
+	e->epfd = e->stop_fd = -1;
+	e->next_id = 1;
+	pthread_mutex_init(&e->lock, NULL);
+	pthread_cond_init(&e->io_cond, NULL);
+	pthread_cond_init(&e->pd_cond, NULL);
+	set_budget(e, cfg->budget);
+
+	r = uffd_probe(&e->caps);
+	if (r < 0) {
+		snprintf(err, errlen, "userfaultfd unusable: %s", strerror(-r));
+		goto fail;
+	}
+	if (e->caps.thp_shmem_forced) {
+		r = -EOPNOTSUPP;
+		snprintf(err, errlen, "shmem transparent huge pages are forced "
+			 "(shmem_enabled always/force): a 4 KiB write would populate 2 MiB; "
+			 "set /sys/kernel/mm/transparent_hugepage/shmem_enabled to advise or never");
+		goto fail;
+	}
+	r = track_mode_pick(&e->caps, cfg->track, &e->track);
+	if (r < 0) {
+		snprintf(err, errlen, "dirty tracking '%s' is not offered by this kernel",
+			 track_mode_name(cfg->track));
+		goto fail;
+	}
+	e->install_wp = track_install_wp(e->track);
+	r = swap_create(&scfg, &e->swap, err, errlen);
+	if (r < 0)
+		goto fail;
+	r = ioeng_create(&icfg, &e->io);
+	if (r < 0) {
+		snprintf(err, errlen, "I/O engine: %s", strerror(-r));
+		goto fail;
+	}
+	r = pager_pool_init(e);
+	if (r < 0)
+		goto fail;
+	e->zeros = aligned_alloc(PAGE_SIZE, (size_t)e->cfg.readahead_pages << PAGE_SHIFT);
+	if (!e->zeros) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	memset(e->zeros, 0, (size_t)e->cfg.readahead_pages << PAGE_SHIFT);
+	for (size_t i = 0; i < ARRAY_SIZE(uvm_pagerops); i++) {
+		r = uvm_pagerops[i]->init ? uvm_pagerops[i]->init(e) : 0;
+		if (r < 0) {
+			snprintf(err, errlen, "%s pager: %s", uvm_pagerops[i]->name, strerror(-r));
+			goto fail;
+		}
+	}
+	r = client_self_create(e, err, errlen);
+	if (r < 0)
+		goto fail;
+	r = fault_service_start(e);
+	if (r < 0) {
+		snprintf(err, errlen, "fault service: %s", strerror(-r));
+		goto fail;
+	}
+	r = fault_service_add_client(e, e->self);
+	if (r < 0) {
+		snprintf(err, errlen, "fault service: %s", strerror(-r));
+		goto fail;
+	}
+	r = pdaemon_start(e);
+	if (r < 0) {
+		snprintf(err, errlen, "page daemon: %s", strerror(-r));
+		goto fail;
+	}
+	*out = e;
+	return 0;
+
+fail:
+	engine_destroy(e);
+	return r;
+}
+
+void engine_destroy(struct engine *e)
+{
+	if (!e)
+		return;
+	while (e->objects)
+		engine_object_destroy(e, e->objects);
+	pdaemon_stop(e);
+	fault_service_stop(e);
+	/* completes whatever is still in flight */
+	ioeng_destroy(e->io);
+	while (e->clients) {
+		struct client *c = e->clients;
+
+		e->clients = c->next;
+		client_destroy(c);
+	}
+	if (e->pool_mem)
+		pager_pool_fini(e);
+	swap_destroy(e->swap);
+	free(e->zeros);
+	free(e->throttle);
+	pthread_cond_destroy(&e->pd_cond);
+	pthread_cond_destroy(&e->io_cond);
+	pthread_mutex_destroy(&e->lock);
+	free(e);
+}
+
+static int map_views(struct engine *e, struct uobj *o, bool writable)
+{
+	size_t len = o->npages << PAGE_SHIFT;
+	unsigned modes = UFFD_MISSING | UFFD_MINOR;
+	void *v;
+	int r;
+
+	o->memfd = memfd_create(o->ops->name, MFD_CLOEXEC);
+	if (o->memfd < 0)
+		return -errno;
+	if (ftruncate(o->memfd, (off_t)len) < 0)
+		return -errno;
+	v = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, o->memfd, 0);
+	if (v == MAP_FAILED)
+		return -errno;
+	o->eview = v;
+	v = mmap(NULL, len, writable ? PROT_READ | PROT_WRITE : PROT_READ,
+		 MAP_SHARED, o->memfd, 0);
+	if (v == MAP_FAILED)
+		return -errno;
+	o->caddr = (uintptr_t)v;
+	/* a 4 KiB touch must not populate 2 MiB */
+	madvise(o->eview, len, MADV_NOHUGEPAGE);
+	madvise(v, len, MADV_NOHUGEPAGE);
+	if (writable && e->install_wp)
+		modes |= UFFD_WP;
+	r = uffd_register(e->self->ufd, v, len, modes, NULL);
+	if (r < 0)
+		return r;
+	return 0;
+}
+
+static void unmap_views(struct uobj *o)
+{
+	size_t len = o->npages << PAGE_SHIFT;
+
+	if (o->caddr) {
+		if (o->client)
+			uffd_unregister(o->client->ufd, (void *)o->caddr, len);
+		munmap((void *)o->caddr, len);
+	}
+	if (o->eview)
+		munmap(o->eview, len);
+	if (o->memfd >= 0)
+		close(o->memfd);
+	if (o->backing_fd >= 0)
+		close(o->backing_fd);
+}
+
+static int object_create(struct engine *e, enum uobj_type type, int fd, size_t len,
+			 uint64_t budget, void **addr, struct uobj **out)
+{
+	struct uobj *o;
+	int r;
+
+	if (!len)
+		return -EINVAL;
+	r = uobj_create(e, type, DIV_ROUND_UP(len, PAGE_SIZE), &o);
+	if (r < 0)
+		return r;
+	o->client = e->self;
+	o->budget = budget >> PAGE_SHIFT;
+	if (fd >= 0) {
+		struct stat st;
+		uint64_t size;
+
+		o->backing_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		if (o->backing_fd < 0 || fstat(fd, &st) < 0) {
+			r = -errno;
+			goto fail;
+		}
+		size = (uint64_t)st.st_size;
+		if (S_ISBLK(st.st_mode) && ioctl(fd, BLKGETSIZE64, &size) < 0) {
+			r = -errno;
+			goto fail;
+		}
+		if (type == UOBJ_VNODE && size < (o->npages << PAGE_SHIFT)) {
+			/* like mapping a file: the object spans whole pages of it */
+			if (ftruncate(fd, (off_t)(o->npages << PAGE_SHIFT)) < 0) {
+				r = -errno;
+				goto fail;
+			}
+			size = o->npages << PAGE_SHIFT;
+		}
+		if (type == UOBJ_DEVICE && size < len) {
+			r = -EINVAL;
+			goto fail;
+		}
+		o->backing_size = size;
+	}
+	r = map_views(e, o, type != UOBJ_DEVICE);
+	if (r < 0)
+		goto fail;
+	pthread_mutex_lock(&e->lock);
+	o->id = e->next_id++;
+	o->next = e->objects;
+	e->objects = o;
+	e->nobjects++;
+	pthread_mutex_unlock(&e->lock);
+	*addr = (void *)o->caddr;
+	if (out)
+		*out = o;
+	return 0;
+
+fail:
+	unmap_views(o);
+	uobj_destroy(o);
+	return r;
+}
+
+int engine_aobj_create(struct engine *e, size_t len, uint64_t budget,
+		       void **addr, struct uobj **out)
+{
+	return object_create(e, UOBJ_AOBJ, -1, len, budget, addr, out);
+}
+
+int engine_vnode_create(struct engine *e, int fd, size_t len, uint64_t budget,
+			void **addr, struct uobj **out)
+{
+	return object_create(e, UOBJ_VNODE, fd, len, budget, addr, out);
+}
+
+int engine_device_create(struct engine *e, int fd, size_t len, uint64_t budget,
+			 void **addr, struct uobj **out)
+{
+	return object_create(e, UOBJ_DEVICE, fd, len, budget, addr, out);
+}
+
+/* Write back every dirty page of o; lock held. */
+static int flush_locked(struct engine *e, struct uobj *o)
+{
+	struct pager_sync sync = { 0 };
+	size_t win = e->cfg.cluster_pages;
+
+	if (!o->ops->put)
+		return 0;
+	pager_plug(e);
+	for (size_t lo = 0; lo < o->npages; lo += win) {
+		size_t hi = MIN(lo + win, o->npages);
+		bool any = false;
+
+		/* skip windows with nothing resident */
+		for (size_t i = lo; i < hi && !any; i++)
+			any = pg_resident(uobj_get(o, i));
+		if (!any)
+			continue;
+		pager_sync_dirty(o, lo, hi - lo, true);
+		for (size_t i = lo; i < hi; i++) {
+			pgword_t w = uobj_get(o, i);
+
+			if (pg_state(w) != PG_DIRTY)
+				continue;
+			uobj_set(o, i, pg_set_state(w, PG_BUSY_OUT) | PGF_WASDIRTY);
+			pager_put(o, i, PGO_DOACTCLUST, lo, hi, &sync);
+		}
+	}
+	pager_unplug(e);
+	/* pages BUSY_OUT for the page daemon count too: wait for all I/O */
+	while (sync.pending || o->inflight)
+		pthread_cond_wait(&e->io_cond, &e->lock);
+	return sync.error;
+}
+
+int engine_flush(struct engine *e, struct uobj *o)
+{
+	int r;
+
+	pthread_mutex_lock(&e->lock);
+	r = flush_locked(e, o);
+	pthread_mutex_unlock(&e->lock);
+	if (!r && o->backing_fd >= 0 && o->ops->put && fdatasync(o->backing_fd) < 0)
+		r = -errno;
+	return r;
+}
+
+int engine_reclaim(struct engine *e, struct uobj *o, uint64_t keep)
+{
+	size_t target = keep >> PAGE_SHIFT;
+	int stuck = 0;
+
+	pthread_mutex_lock(&e->lock);
+	while (o->cnt.resident > target && stuck < 4) {
+		size_t want = o->cnt.resident - MIN(o->cnt.resident, o->evicting) - target;
+		size_t freed = 0;
+
+		if (want) {
+			pager_plug(e);
+			freed = pdaemon_reclaim_object(e, o, want);
+			pager_unplug(e);
+		}
+		while (o->inflight)
+			pthread_cond_wait(&e->io_cond, &e->lock);
+		/* the first pass may only fence; the next ones evict */
+		stuck = freed ? 0 : stuck + 1;
+	}
+	pthread_mutex_unlock(&e->lock);
+	return o->cnt.resident > target ? -EAGAIN : 0;
+}
+
+int engine_set_budget(struct engine *e, struct uobj *o, uint64_t bytes)
+{
+	pthread_mutex_lock(&e->lock);
+	if (o)
+		o->budget = bytes >> PAGE_SHIFT;
+	else
+		set_budget(e, bytes);
+	engine_wake_pdaemon(e);
+	pthread_mutex_unlock(&e->lock);
+	return 0;
+}
+
+void engine_object_destroy(struct engine *e, struct uobj *o)
+{
+	pthread_mutex_lock(&e->lock);
+	/* a file gets its dirty pages back before it is let go */
+	if (o->type == UOBJ_VNODE && !o->client->dead)
+		flush_locked(e, o);
+	o->dying = true;
+	while (o->inflight)
+		pthread_cond_wait(&e->io_cond, &e->lock);
+	for (struct uobj **pp = &e->objects; *pp; pp = &(*pp)->next) {
+		if (*pp == o) {
+			*pp = o->next;
+			break;
+		}
+	}
+	if (e->pd_cursor == o)
+		e->pd_cursor = NULL;
+	e->nobjects--;
+	fault_resume_throttled(e);   /* wakes the dying object's held faults */
+	for (size_t i = 0; i < o->npages; i++) {
+		pgword_t w = uobj_get(o, i);
+
+		if (pg_slot(w) && o->ops->releasepg)
+			o->ops->releasepg(o, i);
+		uobj_set(o, i, 0);
+	}
+	pthread_mutex_unlock(&e->lock);
+	if (o->backing_fd >= 0 && o->ops->put)
+		fdatasync(o->backing_fd);
+	unmap_views(o);
+	uobj_destroy(o);
+}
+
+int engine_page_state(struct engine *e, struct uobj *o, size_t idx,
+		      unsigned *state, uint64_t *slot)
+{
+	pgword_t w;
+
+	if (idx >= o->npages)
+		return -EINVAL;
+	pthread_mutex_lock(&e->lock);
+	w = uobj_get(o, idx);
+	pthread_mutex_unlock(&e->lock);
+	*state = pg_state(w);
+	if (slot)
+		*slot = pg_slot(w);
+	return 0;
+}
+
+void engine_get_stats(struct engine *e, struct engine_stats *st)
+{
+	struct ioeng_stats io;
+	struct swap_stats ss;
+	size_t meta = 0;
+
+	memset(st, 0, sizeof(*st));
+	ioeng_get_stats(e->io, &io);
+	swap_get_stats(e->swap, &ss);
+	pthread_mutex_lock(&e->lock);
+	st->resident_bytes = (uint64_t)e->resident << PAGE_SHIFT;
+	st->dirty_bytes = (uint64_t)e->dirty << PAGE_SHIFT;
+	st->swapped_bytes = (uint64_t)e->swapped << PAGE_SHIFT;
+	st->bad_bytes = (uint64_t)e->bad << PAGE_SHIFT;
+	st->budget_bytes = (uint64_t)e->budget << PAGE_SHIFT;
+	st->swapins = e->swapins;
+	st->swapouts = e->swapouts;
+	st->evictions = e->evictions;
+	st->clean_evictions = e->clean_evictions;
+	st->faults = e->faults;
+	st->zero_fills = e->zero_fills;
+	st->write_errors = e->write_errors;
+	st->read_errors = e->read_errors;
+	st->objects = e->nobjects;
+	for (struct uobj *o = e->objects; o; o = o->next) {
+		meta += sizeof(*o) + o->ndir * sizeof(pgword_t *) + o->qcap * sizeof(uint32_t);
+		for (size_t i = 0; i < o->ndir; i++)
+			if (o->dir[i])
+				meta += UOBJ_CHUNK * sizeof(pgword_t);
+	}
+	pthread_mutex_unlock(&e->lock);
+	st->meta_bytes = meta + ss.meta_bytes;
+	st->swap_read_bytes = io.read_bytes;
+	st->swap_write_bytes = io.write_bytes;
+	st->read_ops = io.reads;
+	st->write_ops = io.writes;
+	st->swap_slots_total = ss.slots_total;
+	st->swap_slots_used = ss.slots_used;
+	st->swap_slots_bad = ss.slots_bad;
+	st->io_engine = ioeng_name(e->io);
+	st->tracking = track_mode_name(e->track);
+}
+
+void engine_print_stats(struct engine *e, FILE *f)
+{
+	struct engine_stats s;
+
+	engine_get_stats(e, &s);
+#define P(name) fprintf(f, "%s %" PRIu64 "\n", #name, (uint64_t)s.name)
+	P(resident_bytes);
+	P(dirty_bytes);
+	P(swapped_bytes);
+	P(bad_bytes);
+	P(budget_bytes);
+	P(faults);
+	P(zero_fills);
+	P(swapins);
+	P(swapouts);
+	P(evictions);
+	P(clean_evictions);
+	P(swap_read_bytes);
+	P(swap_write_bytes);
+	P(read_ops);
+	P(write_ops);
+	P(write_errors);
+	P(read_errors);
+	P(swap_slots_total);
+	P(swap_slots_used);
+	P(swap_slots_bad);
+	P(objects);
+	P(meta_bytes);
+#undef P
+	fprintf(f, "io_engine %s\n", s.io_engine);
+	fprintf(f, "dirty_tracking %s\n", s.tracking);
+}

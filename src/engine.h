@@ -1,0 +1,85 @@
+/*
+ * The paging engine's internal API: what uvmpagerd, the demo and the tests
+ * drive. An engine owns one swap device, one I/O engine, a fault service
+ * thread, a page daemon thread and the memory objects of its clients.
+ */
+#ifndef UVMPAGER_ENGINE_H
+#define UVMPAGER_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "fault/track.h"
+#include "swap/ioeng.h"
+
+struct engine;
+struct uobj;
+
+struct engine_config {
+	const char *swap_path;
+	uint64_t swap_size;          /* bytes; 0: the existing file's size */
+	bool swap_preallocate;
+	bool swap_no_direct;         /* for filesystems without O_DIRECT */
+	enum ioeng_kind io;
+	enum track_mode track;
+	uint64_t budget;             /* global resident budget in bytes; 0 = none */
+	unsigned cluster_pages;      /* largest pageout cluster, default 64 */
+	unsigned readahead_pages;    /* read-around / zero-fill-around window, default 16 */
+	bool launder;                /* write dirty pages back while idle */
+	/* test hook: passed to the I/O engine */
+	int (*io_inject)(void *ctx, const struct io_req *req);
+	void *io_inject_ctx;
+};
+
+void engine_config_defaults(struct engine_config *cfg);
+
+/* `err` gets a message naming what failed when this returns < 0. */
+int engine_create(const struct engine_config *cfg, struct engine **out,
+		  char *err, size_t errlen);
+/* Destroys every object (their memory goes away) and stops the threads. */
+void engine_destroy(struct engine *e);
+
+/*
+ * In-process objects: the engine creates the memfd, maps the client view
+ * (returned in *addr) registered with its userfaultfd, and its own view.
+ * budget is in bytes (0: only the global budget).
+ */
+int engine_aobj_create(struct engine *e, size_t len, uint64_t budget,
+		       void **addr, struct uobj **out);
+/* A file mapped through a bounded resident set; dirty pages go back to fd. */
+int engine_vnode_create(struct engine *e, int fd, size_t len, uint64_t budget,
+			void **addr, struct uobj **out);
+/* Read-only pages from fd; eviction drops them. */
+int engine_device_create(struct engine *e, int fd, size_t len, uint64_t budget,
+			 void **addr, struct uobj **out);
+void engine_object_destroy(struct engine *e, struct uobj *o);
+
+/* Write every dirty page back (vnode: to its file) and wait. */
+int engine_flush(struct engine *e, struct uobj *o);
+/* Evict down to `keep` resident bytes now and wait for the I/O. */
+int engine_reclaim(struct engine *e, struct uobj *o, uint64_t keep);
+int engine_set_budget(struct engine *e, struct uobj *o, uint64_t bytes);
+
+struct engine_stats {
+	uint64_t resident_bytes, dirty_bytes, swapped_bytes, bad_bytes;
+	uint64_t budget_bytes;
+	uint64_t swapins, swapouts, evictions, clean_evictions;
+	uint64_t faults, zero_fills, write_errors, read_errors;
+	uint64_t swap_read_bytes, swap_write_bytes, read_ops, write_ops;
+	uint64_t swap_slots_total, swap_slots_used, swap_slots_bad;
+	uint64_t objects, meta_bytes;
+	const char *io_engine;
+	const char *tracking;
+};
+
+void engine_get_stats(struct engine *e, struct engine_stats *st);
+/* Flat "name value" lines, one per counter. */
+void engine_print_stats(struct engine *e, FILE *f);
+
+/* Per-object state of one page, for tests and the filesystem. */
+int engine_page_state(struct engine *e, struct uobj *o, size_t idx,
+		      unsigned *state, uint64_t *slot);
+
+#endif

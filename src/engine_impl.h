@@ -1,0 +1,118 @@
+/* Engine internals shared by the fault service, pager, page daemon and objects. */
+#ifndef UVMPAGER_ENGINE_IMPL_H
+#define UVMPAGER_ENGINE_IMPL_H
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include "engine.h"
+#include "fault/uffd.h"
+#include "fault/track.h"
+#include "objects/uobj.h"
+#include "pager/pager.h"
+#include "swap/ioeng.h"
+#include "swap/swap.h"
+
+/*
+ * A process whose memory the engine serves. In-process use has one, the
+ * engine's own process; uvmpagerd has one per connected program.
+ */
+struct client {
+	pid_t pid;
+	int ufd;
+	struct tracker *tr;
+	/* Drop the client view's PTEs for [addr, addr + len) (the fence). */
+	int (*fence)(struct client *c, uintptr_t addr, size_t len);
+	void *priv;
+	struct client *next;
+	bool dead;
+};
+
+struct engine {
+	pthread_mutex_t lock;
+	pthread_cond_t io_cond;     /* I/O completions, for sync callers */
+	pthread_cond_t pd_cond;     /* wakes the page daemon */
+
+	struct engine_config cfg;
+	struct swap *swap;
+	struct ioeng *io;
+	struct uffd_caps caps;
+	enum track_mode track;
+	bool install_wp;
+
+	struct client *clients;
+	struct client *self;
+	struct uobj *objects;
+	uint64_t next_id;
+	size_t nobjects;
+
+	size_t budget;              /* pages, 0 = none */
+	size_t high, low;           /* watermarks, pages */
+
+	/* totals over all objects, kept by uobj_set */
+	size_t resident, dirty, swapped, bad;
+	uint64_t swapins, swapouts, evictions, clean_evictions;
+	uint64_t faults, zero_fills, write_errors, read_errors;
+
+	char *zeros;                /* readahead_pages of zeros for zero-fill */
+
+	pthread_t fault_thread;
+	int epfd, stop_fd;
+	pthread_t pd_thread;
+	bool stopping;
+	bool pd_running;
+	struct uobj *pd_cursor;     /* round-robin among objects */
+	unsigned inflight;          /* requests in flight, all objects */
+	size_t evicting;            /* pages BUSY_OUT on their way out */
+
+	/* the bounded I/O descriptor pool (the origin's pager_map) */
+	struct pager_io *pool_mem, *pool_free, *pool_emergency;
+	bool emergency_used;
+	pthread_cond_t pool_cond;
+
+	/* batched submission: requests gathered while plugged */
+	struct io_req *plug[64];
+	unsigned nplug;
+	bool plugged;
+
+	/* faults held back while over budget, resumed by the page daemon */
+	struct throttled { struct uobj *o; size_t idx; bool write; } *throttle;
+	size_t nthrottle, capthrottle;
+	bool throttle_off;          /* swap full: serve faults over budget */
+	uint64_t throttled_faults, budget_overruns, swap_full_events;
+};
+
+void pager_plug(struct engine *e);
+void pager_unplug(struct engine *e);
+/* The page was written: CLEAN -> DIRTY (stale slot freed), BUSY_OUT -> WRITTEN. */
+void pager_page_dirtied(struct uobj *o, size_t idx);
+/* Apply the tracker's view of [start, start + n) to the page states. */
+int pager_sync_dirty(struct uobj *o, size_t start, size_t n, bool collect);
+
+/* Caller holds e->lock. */
+static inline void engine_wake_pdaemon(struct engine *e)
+{
+	pthread_cond_signal(&e->pd_cond);
+}
+
+/* objects bookkeeping under the lock */
+void engine_account(struct engine *e, struct uobj *o, pgword_t old, pgword_t nw);
+
+/* fault service (src/fault/service.c) */
+int fault_service_start(struct engine *e);
+void fault_service_stop(struct engine *e);
+int fault_service_add_client(struct engine *e, struct client *c);
+/* Resolve parked faults on pages whose I/O ended; lock held. */
+void fault_resume(struct engine *e, struct uobj *o, struct fault_wait *w, size_t n);
+/* Serve the faults held back for the budget that now fit; lock held. */
+void fault_resume_throttled(struct engine *e);
+/* Serve one fault on o's page idx; lock held. */
+void fault_handle(struct engine *e, struct uobj *o, size_t idx, bool write, bool wp);
+
+/* page daemon (src/pager/pdaemon.c) */
+int pdaemon_start(struct engine *e);
+void pdaemon_stop(struct engine *e);
+/* Evict from o until it holds at most `target` resident pages; lock held. */
+size_t pdaemon_reclaim_object(struct engine *e, struct uobj *o, size_t want);
+
+#endif

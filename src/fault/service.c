@@ -1,0 +1,398 @@
+/*
+ * The fault service: one thread reads every client's userfaultfd and
+ * serves its faults from the page states: zero-fill (and fill-around) for
+ * untouched pages, read-around from swap or file for paged-out ones, a
+ * plain map for pages still in memory (fenced by the page daemon), and a
+ * park on pages with I/O in flight. It never waits for I/O itself.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "engine_impl.h"
+#include "fault/uffd_compat.h"
+#include "pager/pager.h"
+
+static bool over_budget(struct engine *e, struct uobj *o, size_t add)
+{
+	if (e->throttle_off)
+		return false;
+	if (e->budget && e->resident + add > e->budget)
+		return true;
+	return o->budget && o->cnt.resident + add > o->budget;
+}
+
+/* Hold a fault back until the page daemon has made room. */
+static bool throttle(struct engine *e, struct uobj *o, size_t idx, bool write)
+{
+	if (!over_budget(e, o, 1))
+		return false;
+	if (e->nthrottle == e->capthrottle) {
+		size_t ncap = e->capthrottle ? e->capthrottle * 2 : 64;
+		struct throttled *nt = realloc(e->throttle, ncap * sizeof(*nt));
+
+		if (!nt)
+			return false;   /* no memory to park it: serve it over budget */
+		e->throttle = nt;
+		e->capthrottle = ncap;
+	}
+	e->throttle[e->nthrottle++] = (struct throttled){ o, idx, write };
+	e->throttled_faults++;
+	engine_wake_pdaemon(e);
+	return true;
+}
+
+/* The page's only copy is lost: the toucher dies by SIGBUS, never reads garbage. */
+static void kill_toucher(struct engine *e, struct uobj *o, size_t idx)
+{
+	struct client *c = o->client;
+
+	if (uffd_poison(c->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE, 0) >= 0)
+		return;
+	kill(c->pid, SIGBUS);
+}
+
+static void map_resident(struct engine *e, struct uobj *o, size_t idx, bool write)
+{
+	struct client *c = o->client;
+	pgword_t w = uobj_get(o, idx);
+	unsigned fl = 0;
+	int r;
+
+	if (write && pg_state(w) == PG_CLEAN)
+		pager_page_dirtied(o, idx);
+	w = uobj_get(o, idx);
+	if (pg_state(w) == PG_CLEAN && e->install_wp && !o->ops->read_only)
+		fl = UFFD_F_WP;
+	/* touched while fenced: that is a reference */
+	if (pg_has(w, PGF_INACTIVE))
+		w = (w & ~PGF_INACTIVE) | PGF_REF;
+	uobj_set(o, idx, w);
+	r = uffd_continue(c->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE, fl);
+	if (r > 0)
+		uffd_wake(c->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE);
+}
+
+static int copy_zeros(struct engine *e, struct uobj *o, size_t start, size_t n, bool wp)
+{
+	return uffd_copy(o->client->ufd, (void *)uobj_caddr(o, start), e->zeros,
+			 n << PAGE_SHIFT, wp ? UFFD_F_WP : 0);
+}
+
+/*
+ * First touch: zero-fill the untouched neighbours within the read-around
+ * window too, so a sequential first pass takes one fault per window.
+ * Neighbours, and the page itself on a read, are installed clean (they
+ * equal zeros, which needs no slot); a write starts dirty.
+ */
+static void zero_fill_around(struct engine *e, struct uobj *o, size_t idx, bool write)
+{
+	size_t win = e->cfg.readahead_pages;
+	size_t lo = ALIGN_DOWN(idx, win), hi = MIN(lo + win, o->npages);
+	size_t s = idx, t = idx + 1;
+	bool wp = e->install_wp;
+	int r;
+
+	if (over_budget(e, o, win))
+		lo = idx, hi = idx + 1;
+	while (s > lo && pg_state(uobj_get(o, s - 1)) == PG_EMPTY)
+		s--;
+	while (t < hi && pg_state(uobj_get(o, t)) == PG_EMPTY)
+		t++;
+	if (write && wp) {
+		/* neighbours clean, the written page dirty: no second (WP) fault */
+		r = s < idx ? copy_zeros(e, o, s, idx - s, true) : 0;
+		if (r >= 0 && idx + 1 < t)
+			r = copy_zeros(e, o, idx + 1, t - idx - 1, true);
+		if (r >= 0)
+			r = copy_zeros(e, o, idx, 1, false);
+	} else {
+		r = copy_zeros(e, o, s, t - s, wp);
+	}
+	if (r < 0)
+		return;   /* the client is gone (ESRCH) or the range was unmapped */
+	for (size_t i = s; i < t; i++) {
+		bool dirty = !wp || (write && i == idx);
+
+		uobj_set(o, i, pg_make(dirty ? PG_DIRTY : PG_CLEAN,
+				       uobj_get(o, i) & PGF_QUEUED, 0));
+	}
+	o->cnt.zero_fills += t - s;
+	e->zero_fills += t - s;
+}
+
+/*
+ * Read-around: the faulting page and its neighbours that wait in
+ * contiguous slots (aobj) or in the file (vnode, device) come in with one
+ * read. The fault waits on the page until the read completes.
+ */
+static void page_in_around(struct engine *e, struct uobj *o, size_t idx, bool write)
+{
+	size_t win = e->cfg.readahead_pages;
+	size_t lo = ALIGN_DOWN(idx, win), hi = MIN(lo + win, o->npages);
+	enum pg_state want = pg_state(uobj_get(o, idx));
+	bool by_slot = o->ops->swap_backed;
+	size_t s = idx, t = idx + 1;
+
+	if (over_budget(e, o, win))
+		lo = idx, hi = idx + 1;
+	while (s > lo) {
+		pgword_t w = uobj_get(o, s - 1);
+
+		if (pg_state(w) != want ||
+		    (by_slot && pg_slot(w) + 1 != pg_slot(uobj_get(o, s))))
+			break;
+		s--;
+	}
+	while (t < hi) {
+		pgword_t w = uobj_get(o, t);
+
+		if (pg_state(w) != want ||
+		    (by_slot && pg_slot(w) != pg_slot(uobj_get(o, t - 1)) + 1))
+			break;
+		t++;
+	}
+	for (size_t i = s; i < t; i++) {
+		pgword_t w = uobj_get(o, i) & ~(PGF_INACTIVE | PGF_REF);
+
+		if (i == idx)
+			w |= PGF_REF;
+		uobj_set(o, i, pg_set_state(w, PG_BUSY_IN));
+	}
+	uobj_wait_add(o, idx, write);
+	if (pager_get(o, s, t - s) < 0) {
+		/* could not start the read: back as it was; the toucher retries */
+		struct fault_wait *waits;
+		size_t nw;
+
+		for (size_t i = s; i < t; i++) {
+			pgword_t w = uobj_get(o, i) & ~PGF_WANTED;
+
+			uobj_set(o, i, pg_set_state(w, want));
+		}
+		nw = uobj_wait_take(o, s, t - s, &waits);
+		free(waits);
+		uffd_wake(o->client->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE);
+		(void)nw;
+	}
+}
+
+static void serve(struct engine *e, struct uobj *o, size_t idx, bool write)
+{
+	pgword_t w = uobj_get(o, idx);
+
+	switch (pg_state(w)) {
+	case PG_BUSY_IN:
+	case PG_BUSY_OUT:
+		uobj_wait_add(o, idx, write);
+		break;
+	case PG_BAD:
+		kill_toucher(e, o, idx);
+		break;
+	case PG_DIRTY:
+	case PG_CLEAN:
+		map_resident(e, o, idx, write);
+		break;
+	case PG_EMPTY:
+	case PG_SWAPPED:
+		if (throttle(e, o, idx, write))
+			break;
+		if (pg_state(w) == PG_EMPTY && o->ops->zero_fill)
+			zero_fill_around(e, o, idx, write);
+		else
+			page_in_around(e, o, idx, write);
+		break;
+	}
+}
+
+void fault_handle(struct engine *e, struct uobj *o, size_t idx, bool write, bool wp)
+{
+	if (wp) {
+		/* synchronous write-protect: a first write to a clean page */
+		pgword_t w;
+
+		pager_page_dirtied(o, idx);
+		w = uobj_get(o, idx);
+		uobj_set(o, idx, w | PGF_REF);
+		uffd_writeprotect(o->client->ufd, (void *)uobj_caddr(o, idx),
+				  PAGE_SIZE, false, 0);
+		return;
+	}
+	o->cnt.faults++;
+	e->faults++;
+	serve(e, o, idx, write);
+}
+
+void fault_resume(struct engine *e, struct uobj *o, struct fault_wait *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (o->dying)
+			uffd_wake(o->client->ufd, (void *)uobj_caddr(o, w[i].idx), PAGE_SIZE);
+		else
+			serve(e, o, w[i].idx, w[i].write);
+	}
+}
+
+void fault_resume_throttled(struct engine *e)
+{
+	size_t n = e->nthrottle, keep = 0;
+	struct throttled *t = e->throttle;
+
+	for (size_t i = 0; i < n; i++) {
+		if (over_budget(e, t[i].o, 1) && !t[i].o->dying) {
+			t[keep++] = t[i];
+			continue;
+		}
+		if (t[i].o->dying)
+			uffd_wake(t[i].o->client->ufd,
+				  (void *)uobj_caddr(t[i].o, t[i].idx), PAGE_SIZE);
+		else
+			serve(e, t[i].o, t[i].idx, t[i].write);
+	}
+	/* serve() may have parked new ones past n: keep them */
+	memmove(&t[keep], &t[n], (e->nthrottle - n) * sizeof(*t));
+	e->nthrottle = keep + (e->nthrottle - n);
+}
+
+static struct uobj *find_object(struct engine *e, struct client *c, uintptr_t addr)
+{
+	for (struct uobj *o = e->objects; o; o = o->next)
+		if (o->client == c && addr >= o->caddr &&
+		    addr < o->caddr + (o->npages << PAGE_SHIFT))
+			return o;
+	return NULL;
+}
+
+/* Pages of [start, end) in the client's address space go away. */
+static void release_range(struct engine *e, struct client *c, uintptr_t start, uintptr_t end)
+{
+	for (struct uobj *o = e->objects; o; o = o->next) {
+		uintptr_t oend = o->caddr + (o->npages << PAGE_SHIFT);
+		uintptr_t s = MAX(start, o->caddr), t = MIN(end, oend);
+
+		if (o->client != c || s >= t)
+			continue;
+		pager_release_range(o, (s - o->caddr) >> PAGE_SHIFT,
+				    (t - s) >> PAGE_SHIFT);
+	}
+}
+
+static void handle_msg(struct engine *e, struct client *c, const struct uffd_msg *m)
+{
+	switch (m->event) {
+	case UFFD_EVENT_PAGEFAULT: {
+		uintptr_t addr = ALIGN_DOWN((uintptr_t)m->arg.pagefault.address, PAGE_SIZE);
+		uint64_t fl = m->arg.pagefault.flags;
+		struct uobj *o = find_object(e, c, addr);
+
+		if (!o || o->dying) {
+			uffd_wake(c->ufd, (void *)addr, PAGE_SIZE);
+			break;
+		}
+		fault_handle(e, o, (addr - o->caddr) >> PAGE_SHIFT,
+			     fl & UFFD_PAGEFAULT_FLAG_WRITE, fl & UFFD_PAGEFAULT_FLAG_WP);
+		break;
+	}
+	case UFFD_EVENT_REMOVE:
+	case UFFD_EVENT_UNMAP:
+		release_range(e, c, m->arg.remove.start, m->arg.remove.end);
+		break;
+	default:
+		break;
+	}
+}
+
+static void *fault_thread(void *arg)
+{
+	struct engine *e = arg;
+	struct epoll_event evs[16];
+	struct uffd_msg msgs[64];
+
+	for (;;) {
+		int n = epoll_wait(e->epfd, evs, ARRAY_SIZE(evs), -1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			struct client *c = evs[i].data.ptr;
+			int k;
+
+			if (!c)
+				return NULL;
+			while ((k = uffd_read_msgs(c->ufd, msgs, ARRAY_SIZE(msgs))) > 0) {
+				pthread_mutex_lock(&e->lock);
+				for (int j = 0; j < k; j++)
+					handle_msg(e, c, &msgs[j]);
+				pager_unplug(e);
+				pthread_mutex_unlock(&e->lock);
+			}
+			if (k < 0 || (evs[i].events & (EPOLLHUP | EPOLLERR))) {
+				epoll_ctl(e->epfd, EPOLL_CTL_DEL, c->ufd, NULL);
+				pthread_mutex_lock(&e->lock);
+				c->dead = true;
+				pthread_mutex_unlock(&e->lock);
+			}
+		}
+	}
+	return NULL;
+}
+
+int fault_service_add_client(struct engine *e, struct client *c)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+
+	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, c->ufd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+int fault_service_start(struct engine *e)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	int r;
+
+	e->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (e->epfd < 0)
+		return -errno;
+	e->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (e->stop_fd < 0) {
+		r = -errno;
+		goto fail_ep;
+	}
+	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->stop_fd, &ev) < 0) {
+		r = -errno;
+		goto fail_ev;
+	}
+	r = -pthread_create(&e->fault_thread, NULL, fault_thread, e);
+	if (r)
+		goto fail_ev;
+	return 0;
+
+fail_ev:
+	close(e->stop_fd);
+	e->stop_fd = -1;
+fail_ep:
+	close(e->epfd);
+	e->epfd = -1;
+	return r;
+}
+
+void fault_service_stop(struct engine *e)
+{
+	uint64_t one = 1;
+
+	if (e->epfd < 0)
+		return;
+	if (write(e->stop_fd, &one, sizeof(one)) == sizeof(one))
+		pthread_join(e->fault_thread, NULL);
+	close(e->stop_fd);
+	close(e->epfd);
+	e->epfd = e->stop_fd = -1;
+}

@@ -1,0 +1,196 @@
+/* Page table, accounting, clock queue and fault parking shared by all object types. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "engine_impl.h"
+#include "objects/uobj.h"
+
+const struct pagerops *const uvm_pagerops[3] = {
+	&aobj_pagerops,
+	&device_pagerops,
+	&vnode_pagerops,
+};
+
+static const struct pagerops *ops_of(enum uobj_type type)
+{
+	switch (type) {
+	case UOBJ_AOBJ: return &aobj_pagerops;
+	case UOBJ_VNODE: return &vnode_pagerops;
+	case UOBJ_DEVICE: return &device_pagerops;
+	}
+	return NULL;
+}
+
+const char *pg_state_name(enum pg_state st)
+{
+	static const char *const names[] = {
+		[PG_EMPTY] = "empty", [PG_DIRTY] = "dirty", [PG_CLEAN] = "clean",
+		[PG_BUSY_OUT] = "busy-out", [PG_SWAPPED] = "swapped",
+		[PG_BUSY_IN] = "busy-in", [PG_BAD] = "bad",
+	};
+
+	return (unsigned)st < ARRAY_SIZE(names) && names[st] ? names[st] : "?";
+}
+
+int uobj_create(struct engine *e, enum uobj_type type, size_t npages, struct uobj **out)
+{
+	struct uobj *o;
+
+	if (npages == 0 || npages > UINT32_MAX)
+		return -EINVAL;
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	o->ndir = DIV_ROUND_UP(npages, UOBJ_CHUNK);
+	o->dir = calloc(o->ndir, sizeof(*o->dir));
+	if (!o->dir) {
+		free(o);
+		return -ENOMEM;
+	}
+	o->eng = e;
+	o->type = type;
+	o->ops = ops_of(type);
+	o->npages = npages;
+	o->memfd = -1;
+	o->backing_fd = -1;
+	*out = o;
+	return 0;
+}
+
+void uobj_destroy(struct uobj *o)
+{
+	if (!o)
+		return;
+	for (size_t i = 0; i < o->ndir; i++)
+		free(o->dir[i]);
+	free(o->dir);
+	free(o->q);
+	free(o->waits);
+	free(o);
+}
+
+static bool counts_resident(enum pg_state st)
+{
+	return st == PG_DIRTY || st == PG_CLEAN || st == PG_BUSY_OUT || st == PG_BUSY_IN;
+}
+
+void engine_account(struct engine *e, struct uobj *o, pgword_t old, pgword_t nw)
+{
+	enum pg_state a = pg_state(old), b = pg_state(nw);
+	long d;
+
+	if (a == b)
+		return;
+	d = (long)counts_resident(b) - (long)counts_resident(a);
+	o->cnt.resident += d;
+	e->resident += d;
+	d = (long)(b == PG_DIRTY) - (long)(a == PG_DIRTY);
+	o->cnt.dirty += d;
+	e->dirty += d;
+	d = (long)(b == PG_SWAPPED) - (long)(a == PG_SWAPPED);
+	o->cnt.swapped += d;
+	e->swapped += d;
+	d = (long)(b == PG_BAD) - (long)(a == PG_BAD);
+	o->cnt.bad += d;
+	e->bad += d;
+}
+
+int uobj_set(struct uobj *o, size_t idx, pgword_t w)
+{
+	pgword_t **cp = &o->dir[idx >> UOBJ_CHUNK_SHIFT];
+	pgword_t *slotp, old;
+
+	if (!*cp) {
+		if (w == 0)
+			return 0;
+		*cp = calloc(UOBJ_CHUNK, sizeof(pgword_t));
+		if (!*cp)
+			return -ENOMEM;
+	}
+	slotp = &(*cp)[idx & (UOBJ_CHUNK - 1)];
+	old = *slotp;
+	/* Every page that becomes resident joins the clock queue once. */
+	if (counts_resident(pg_state(w)) && !pg_has(w, PGF_QUEUED) &&
+	    uobj_queue_push(o, idx) == 0)
+		w |= PGF_QUEUED;
+	*slotp = w;
+	engine_account(o->eng, o, old, w);
+	return 0;
+}
+
+int uobj_queue_push(struct uobj *o, size_t idx)
+{
+	if (o->qlen == o->qcap) {
+		size_t ncap = o->qcap ? o->qcap * 2 : 1024;
+		uint32_t *nq = malloc(ncap * sizeof(*nq));
+
+		if (!nq)
+			return -ENOMEM;
+		for (size_t i = 0; i < o->qlen; i++)
+			nq[i] = o->q[(o->qhead + i) % o->qcap];
+		free(o->q);
+		o->q = nq;
+		o->qcap = ncap;
+		o->qhead = 0;
+	}
+	o->q[(o->qhead + o->qlen) % o->qcap] = (uint32_t)idx;
+	o->qlen++;
+	return 0;
+}
+
+bool uobj_queue_pop(struct uobj *o, size_t *idx)
+{
+	if (!o->qlen)
+		return false;
+	*idx = o->q[o->qhead];
+	o->qhead = (o->qhead + 1) % o->qcap;
+	o->qlen--;
+	return true;
+}
+
+int uobj_wait_add(struct uobj *o, size_t idx, bool write)
+{
+	pgword_t w = uobj_get(o, idx);
+
+	if (o->nwaits == o->capwaits) {
+		size_t ncap = o->capwaits ? o->capwaits * 2 : 16;
+		struct fault_wait *nw = realloc(o->waits, ncap * sizeof(*nw));
+
+		if (!nw)
+			return -ENOMEM;
+		o->waits = nw;
+		o->capwaits = ncap;
+	}
+	o->waits[o->nwaits++] = (struct fault_wait){ .idx = idx, .write = write };
+	return uobj_set(o, idx, w | PGF_WANTED);
+}
+
+size_t uobj_wait_take(struct uobj *o, size_t start, size_t n, struct fault_wait **out)
+{
+	size_t got = 0, keep = 0;
+	struct fault_wait *res = NULL;
+
+	*out = NULL;
+	for (size_t i = 0; i < o->nwaits; i++) {
+		struct fault_wait fw = o->waits[i];
+
+		if (fw.idx >= start && fw.idx < start + n) {
+			struct fault_wait *nr = realloc(res, (got + 1) * sizeof(*nr));
+
+			if (!nr) {
+				o->waits[keep++] = fw;
+				continue;
+			}
+			res = nr;
+			res[got++] = fw;
+		} else {
+			o->waits[keep++] = fw;
+		}
+	}
+	o->nwaits = keep;
+	*out = res;
+	return got;
+}

@@ -1,0 +1,93 @@
+/*
+ * The page word: one 64-bit word per page of every object, the whole of the
+ * engine's per-page metadata (DESIGN.md §2). Object types share it, and so
+ * share one state machine.
+ *
+ *   bits  0..3   state (enum pg_state)
+ *   bits  4..15  flags (PGF_*)
+ *   bits 16..23  reserved (age)
+ *   bits 24..63  swap slot (0 = none)
+ *
+ * All access happens under the engine lock.
+ */
+#ifndef UVMPAGER_PAGE_H
+#define UVMPAGER_PAGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef uint64_t pgword_t;
+
+enum pg_state {
+	PG_EMPTY = 0,   /* never touched (or released): no data anywhere */
+	PG_DIRTY,       /* resident, no valid copy in backing store */
+	PG_CLEAN,       /* resident, identical copy in its slot or file (slot 0 in an aobj: all zeros) */
+	PG_BUSY_OUT,    /* write I/O in flight (still resident) */
+	PG_SWAPPED,     /* not resident, valid copy in its slot or file */
+	PG_BUSY_IN,     /* read I/O in flight */
+	PG_BAD,         /* the only copy is unreadable */
+};
+
+enum pg_flags {
+	PGF_INACTIVE = 1u << 4,  /* fenced: the client view has no PTE for it */
+	PGF_REF      = 1u << 5,  /* referenced since the hand last passed */
+	PGF_WANTED   = 1u << 6,  /* faults wait for the I/O to end */
+	PGF_RELEASED = 1u << 7,  /* released during I/O: completion frees it */
+	PGF_WRITTEN  = 1u << 8,  /* written while BUSY_OUT: the copy is stale */
+	PGF_EVICT    = 1u << 9,  /* this pageout drops the page when done */
+	PGF_QUEUED   = 1u << 10, /* in its object's clock queue */
+	PGF_WASDIRTY = 1u << 11, /* BUSY_OUT page was dirty (vs. clean re-evict) */
+};
+
+#define PG_STATE_MASK 0xfULL
+#define PG_FLAGS_MASK 0xfff0ULL
+#define PG_SLOT_SHIFT 24
+#define PG_SLOT_MAX ((1ULL << 40) - 1)
+
+static inline enum pg_state pg_state(pgword_t w)
+{
+	return (enum pg_state)(w & PG_STATE_MASK);
+}
+
+static inline uint64_t pg_slot(pgword_t w)
+{
+	return w >> PG_SLOT_SHIFT;
+}
+
+static inline bool pg_has(pgword_t w, unsigned flag)
+{
+	return (w & flag) != 0;
+}
+
+static inline pgword_t pg_make(enum pg_state st, unsigned flags, uint64_t slot)
+{
+	return (pgword_t)st | (flags & PG_FLAGS_MASK) | (slot << PG_SLOT_SHIFT);
+}
+
+static inline pgword_t pg_set_state(pgword_t w, enum pg_state st)
+{
+	return (w & ~PG_STATE_MASK) | st;
+}
+
+static inline pgword_t pg_set_slot(pgword_t w, uint64_t slot)
+{
+	return (w & ((1ULL << PG_SLOT_SHIFT) - 1)) | (slot << PG_SLOT_SHIFT);
+}
+
+static inline bool pg_resident(pgword_t w)
+{
+	enum pg_state st = pg_state(w);
+
+	return st == PG_DIRTY || st == PG_CLEAN || st == PG_BUSY_OUT;
+}
+
+static inline bool pg_busy(pgword_t w)
+{
+	enum pg_state st = pg_state(w);
+
+	return st == PG_BUSY_OUT || st == PG_BUSY_IN;
+}
+
+const char *pg_state_name(enum pg_state st);
+
+#endif

@@ -1,0 +1,642 @@
+/*
+ * Pager core: cluster, put, dropcluster and the page-in completion
+ * (DESIGN.md §2, after the origin's uvm_pager.c). Runs under the engine
+ * lock; I/O completes in the I/O engine's thread (the aiodone context),
+ * which takes the lock and finishes the job here.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "engine_impl.h"
+#include "pager/pager.h"
+#include "swap/csum.h"
+
+int pager_pool_init(struct engine *e)
+{
+	e->pool_mem = calloc(PAGER_POOL_SIZE + 1, sizeof(*e->pool_mem));
+	if (!e->pool_mem)
+		return -ENOMEM;
+	for (size_t i = 0; i < PAGER_POOL_SIZE; i++) {
+		e->pool_mem[i].next_free = e->pool_free;
+		e->pool_free = &e->pool_mem[i];
+	}
+	e->pool_emergency = &e->pool_mem[PAGER_POOL_SIZE];
+	e->pool_emergency->emergency = true;
+	pthread_cond_init(&e->pool_cond, NULL);
+	return 0;
+}
+
+void pager_pool_fini(struct engine *e)
+{
+	free(e->pool_mem);
+	e->pool_mem = NULL;
+	pthread_cond_destroy(&e->pool_cond);
+}
+
+struct pager_io *pager_io_get(struct engine *e, bool may_wait, bool pdaemon)
+{
+	struct pager_io *pio;
+
+	for (;;) {
+		if (e->pool_free) {
+			pio = e->pool_free;
+			e->pool_free = pio->next_free;
+			break;
+		}
+		/*
+		 * The page daemon must not sleep here: the I/O it would wait
+		 * for may need memory it is supposed to free. It gets the
+		 * reserve (the later NetBSD's emergva), or gives up for now.
+		 */
+		if (pdaemon) {
+			if (e->emergency_used)
+				return NULL;
+			e->emergency_used = true;
+			pio = e->pool_emergency;
+			break;
+		}
+		if (!may_wait)
+			return NULL;
+		pthread_cond_wait(&e->pool_cond, &e->lock);
+	}
+	bool emergency = pio->emergency;
+
+	memset(pio, 0, sizeof(*pio));
+	pio->emergency = emergency;
+	pio->center = SIZE_MAX;
+	return pio;
+}
+
+void pager_io_put(struct engine *e, struct pager_io *pio)
+{
+	if (pio->emergency) {
+		e->emergency_used = false;
+	} else {
+		pio->next_free = e->pool_free;
+		e->pool_free = pio;
+	}
+	pthread_cond_broadcast(&e->pool_cond);
+}
+
+static void put_done(struct engine *e, struct pager_io *pio);
+static void get_done(struct engine *e, struct pager_io *pio);
+
+static void pager_io_done(struct io_req *req)
+{
+	struct pager_io *pio = container_of(req, struct pager_io, req);
+	struct uobj *o = pio->obj;
+	struct engine *e = o->eng;
+
+	pthread_mutex_lock(&e->lock);
+	if (req->op == IO_WRITE)
+		put_done(e, pio);
+	else
+		get_done(e, pio);
+	o->inflight--;
+	e->inflight--;
+	pthread_cond_broadcast(&e->io_cond);
+	engine_wake_pdaemon(e);
+	pthread_mutex_unlock(&e->lock);
+}
+
+void pager_plug(struct engine *e)
+{
+	e->plugged = true;
+}
+
+void pager_unplug(struct engine *e)
+{
+	e->plugged = false;
+	if (e->nplug) {
+		unsigned n = e->nplug;
+
+		e->nplug = 0;
+		/* ioeng_submit never completes a request inline, so the lock may stay held. */
+		ioeng_submit(e->io, e->plug, n);
+	}
+}
+
+int pager_io_submit(struct engine *e, struct pager_io *pio)
+{
+	struct io_req *req = &pio->req;
+
+	req->done = pager_io_done;
+	req->priv = pio;
+	pio->obj->inflight++;
+	e->inflight++;
+	if (pio->sync)
+		pio->sync->pending++;
+	if (e->plugged) {
+		e->plug[e->nplug++] = req;
+		if (e->nplug == ARRAY_SIZE(e->plug)) {
+			pager_unplug(e);
+			e->plugged = true;
+		}
+		return 0;
+	}
+	return ioeng_submit(e->io, &req, 1);
+}
+
+void pager_io_fill_iov(struct pager_io *pio, size_t bytes_last)
+{
+	struct uobj *o = pio->obj;
+
+	/* The engine view is contiguous: a run of pages is a single iovec. */
+	pio->req.iovcnt = 1;
+	pio->req.iov[0].iov_base = uobj_eaddr(o, pio->start);
+	pio->req.iov[0].iov_len = ((pio->n - 1) << PAGE_SHIFT) + bytes_last;
+}
+
+static size_t req_bytes(const struct io_req *req)
+{
+	size_t b = 0;
+
+	for (int i = 0; i < req->iovcnt; i++)
+		b += req->iov[i].iov_len;
+	return b;
+}
+
+int pager_punch(struct uobj *o, size_t start, size_t n)
+{
+	if (fallocate(o->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)start << PAGE_SHIFT, (off_t)n << PAGE_SHIFT) < 0)
+		return -errno;
+	return 0;
+}
+
+void pager_page_dirtied(struct uobj *o, size_t idx)
+{
+	pgword_t w = uobj_get(o, idx);
+
+	switch (pg_state(w)) {
+	case PG_CLEAN:
+		/* The copy on disk is stale from now on: give its slot back. */
+		if (pg_slot(w) && o->ops->releasepg)
+			o->ops->releasepg(o, idx);
+		w = uobj_get(o, idx);
+		uobj_set(o, idx, pg_set_slot(pg_set_state(w, PG_DIRTY), 0));
+		break;
+	case PG_BUSY_OUT:
+		uobj_set(o, idx, w | PGF_WRITTEN);
+		break;
+	default:
+		break;
+	}
+}
+
+void pager_cluster_window(struct uobj *o, size_t idx, size_t *lo, size_t *hi)
+{
+	size_t win = o->eng->cfg.cluster_pages;
+
+	*lo = ALIGN_DOWN(idx, win);
+	*hi = MIN(*lo + win, o->npages);
+}
+
+size_t pager_mk_pcluster(struct uobj *o, size_t center, size_t maxpages,
+			 int flags, size_t mlo, size_t mhi, size_t *start)
+{
+	size_t lo, hi, first = center, n = 1;
+	unsigned enroll = PGF_WASDIRTY | ((flags & PGO_EVICT) ? PGF_EVICT : 0);
+
+	o->ops->cluster(o, center, &lo, &hi);
+	if (!(flags & PGO_ALLPAGES)) {
+		lo = MAX(lo, mlo);
+		hi = MIN(hi, mhi);
+	}
+	*start = center;
+	if (hi - lo > maxpages)
+		return 1;
+
+	for (int forward = 0; forward <= 1; forward++) {
+		size_t cur = center;
+
+		for (;;) {
+			pgword_t w;
+
+			if (forward) {
+				if (++cur >= hi)
+					break;
+			} else {
+				if (cur == 0 || --cur < lo)
+					break;
+			}
+			w = uobj_get(o, cur);
+			if (pg_state(w) != PG_DIRTY && pg_state(w) != PG_CLEAN)
+				break;          /* not resident, or busy */
+			if (!pg_has(w, PGF_INACTIVE)) {
+				if (!(flags & PGO_DOACTCLUST))
+					break;  /* mapped pages are not wanted */
+				/* re-check the dirty bit of a mapped clean page, once */
+				if (pg_state(w) == PG_CLEAN && o->is_modified &&
+				    o->is_modified(o, cur)) {
+					pager_page_dirtied(o, cur);
+					w = uobj_get(o, cur);
+				}
+			}
+			if (pg_state(w) == PG_CLEAN)
+				break;          /* already clean */
+			uobj_set(o, cur, pg_set_state(w, PG_BUSY_OUT) | enroll);
+			if (!forward)
+				first = cur;
+			n++;
+		}
+	}
+	*start = first;
+	return n;
+}
+
+int pager_put(struct uobj *o, size_t center, int flags, size_t mlo, size_t mhi,
+	      struct pager_sync *sync)
+{
+	struct engine *e = o->eng;
+	struct pager_sync local = { 0 };
+	size_t start = center, n = 1;
+	int r;
+
+	if (!o->ops->put)
+		return -EROFS;
+	if ((flags & PGO_SYNCIO) && !sync)
+		sync = &local;
+	if (o->ops->mk_pcluster)
+		n = o->ops->mk_pcluster(o, center, e->cfg.cluster_pages, flags,
+					mlo, mhi, &start);
+	if (flags & PGO_EVICT) {
+		o->evicting += n;
+		e->evicting += n;
+	}
+	r = o->ops->put(o, start, n, center, flags, sync);
+	if ((flags & PGO_SYNCIO) && sync == &local) {
+		pager_unplug(e);
+		while (local.pending)
+			pthread_cond_wait(&e->io_cond, &e->lock);
+		if (!r)
+			r = local.error;
+	}
+	return r;
+}
+
+static void evicting_done(struct uobj *o, pgword_t w)
+{
+	if (pg_has(w, PGF_EVICT)) {
+		o->evicting--;
+		o->eng->evicting--;
+	}
+}
+
+/* State a clean page takes when it leaves memory. */
+static pgword_t evicted_word(const struct uobj *o, pgword_t w)
+{
+	unsigned keep = w & PGF_QUEUED;
+
+	if (o->ops->swap_backed && pg_slot(w))
+		return pg_make(PG_SWAPPED, keep, pg_slot(w));
+	return pg_make(PG_EMPTY, keep, 0);
+}
+
+static void release_page(struct uobj *o, size_t idx)
+{
+	pgword_t w = uobj_get(o, idx);
+
+	if (pg_slot(w) && o->ops->releasepg)
+		o->ops->releasepg(o, idx);
+	uobj_set(o, idx, pg_make(PG_EMPTY, uobj_get(o, idx) & PGF_QUEUED, 0));
+}
+
+void pager_release_range(struct uobj *o, size_t start, size_t n)
+{
+	for (size_t i = start; i < start + n; i++) {
+		pgword_t w = uobj_get(o, i);
+
+		switch (pg_state(w)) {
+		case PG_EMPTY:
+			break;
+		case PG_BUSY_IN:
+		case PG_BUSY_OUT:
+			uobj_set(o, i, w | PGF_RELEASED);
+			break;
+		default:
+			release_page(o, i);
+			break;
+		}
+	}
+	pager_punch(o, start, n);
+}
+
+/* Punch [start, start + n) where the evict bitmap says so, in runs. */
+static void punch_runs(struct uobj *o, size_t start, size_t n, const uint64_t *map)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t j;
+
+		if (!bitmap_test(map, i)) {
+			i++;
+			continue;
+		}
+		for (j = i; j < n && bitmap_test(map, j); j++)
+			;
+		pager_punch(o, start + i, j - i);
+		i = j;
+	}
+}
+
+void pager_dropcluster(struct uobj *o, size_t center, size_t start, size_t n,
+		       int flags)
+{
+	struct engine *e = o->eng;
+	uint64_t evict[DIV_ROUND_UP(IO_MAX_IOV * 4, 64)] = { 0 };
+	uint64_t *emap = evict;
+	struct fault_wait *waits;
+	size_t nw;
+
+	if (n > ARRAY_SIZE(evict) * 64) {
+		emap = calloc(DIV_ROUND_UP(n, 64), sizeof(uint64_t));
+		if (!emap)
+			flags &= ~PGO_EVICT;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t idx = start + i;
+		pgword_t w = uobj_get(o, idx);
+
+		if (idx == center)
+			continue;
+		evicting_done(o, w);
+		if (pg_has(w, PGF_RELEASED)) {
+			/* its object let go of it during the I/O */
+			release_page(o, idx);
+			pager_punch(o, idx, 1);
+			continue;
+		}
+		w &= ~(PGF_WANTED | PGF_EVICT | PGF_WASDIRTY);
+		if (flags & PGO_REALLOCSWAP)
+			w = pg_set_slot(w, 0);
+		if ((flags & PGO_PDFREECLUST) && !pg_has(w, PGF_WRITTEN)) {
+			w = pg_set_state(w, PG_CLEAN);
+			/* a fault waiting on the page keeps it */
+			if ((flags & PGO_EVICT) && emap &&
+			    !pg_has(uobj_get(o, idx), PGF_WANTED)) {
+				w = evicted_word(o, w);
+				bitmap_set(emap, i);
+				o->cnt.evictions++;
+				e->evictions++;
+			}
+		} else {
+			/* failed, or written meanwhile: resident and dirty */
+			if ((flags & PGO_PDFREECLUST) && pg_slot(w) && o->ops->releasepg)
+				o->ops->releasepg(o, idx);
+			w = pg_set_slot(pg_set_state(w, PG_DIRTY), 0);
+		}
+		uobj_set(o, idx, w & ~PGF_WRITTEN);
+	}
+	if (flags & PGO_EVICT)
+		punch_runs(o, start, n, emap);
+	if (emap != evict)
+		free(emap);
+
+	nw = uobj_wait_take(o, start, n, &waits);
+	/* the centre's waiters are resumed by whoever finishes the centre */
+	size_t keep = 0;
+	for (size_t i = 0; i < nw; i++)
+		if (waits[i].idx != center)
+			waits[keep++] = waits[i];
+		else
+			uobj_wait_add(o, waits[i].idx, waits[i].write);
+	if (keep)
+		fault_resume(e, o, waits, keep);
+	free(waits);
+}
+
+/* Finish the centre page of a failed cluster: it stays resident and dirty. */
+static void center_failed(struct uobj *o, size_t center)
+{
+	struct fault_wait *waits;
+	pgword_t w = uobj_get(o, center);
+	size_t nw;
+
+	evicting_done(o, w);
+	if (pg_has(w, PGF_RELEASED)) {
+		release_page(o, center);
+		pager_punch(o, center, 1);
+	} else {
+		w &= ~(PGF_WANTED | PGF_EVICT | PGF_WASDIRTY | PGF_WRITTEN);
+		uobj_set(o, center, pg_set_slot(pg_set_state(w, PG_DIRTY), 0));
+	}
+	nw = uobj_wait_take(o, center, 1, &waits);
+	if (nw)
+		fault_resume(o->eng, o, waits, nw);
+	free(waits);
+}
+
+static void put_done(struct engine *e, struct pager_io *pio)
+{
+	struct uobj *o = pio->obj;
+	ssize_t want = (ssize_t)req_bytes(&pio->req);
+	size_t center = pio->center;
+	struct pager_sync *sync = pio->sync;
+	int err;
+
+	if (pio->req.result == want) {
+		o->cnt.swapouts += pio->n;
+		e->swapouts += pio->n;
+		pager_dropcluster(o, SIZE_MAX, pio->start, pio->n,
+				  PGO_PDFREECLUST | (pio->flags & PGO_EVICT));
+		goto out;
+	}
+
+	err = pio->req.result < 0 ? (int)pio->req.result : -EIO;
+	o->cnt.write_errors++;
+	e->write_errors++;
+	/*
+	 * EIO means the blocks themselves failed: those slots are marked bad
+	 * and never reused. Anything else (ENOSPC on a sparse file, ...) is
+	 * transient: the slots go back to the pool.
+	 */
+	if (o->ops->swap_backed) {
+		for (size_t i = 0; i < pio->n; i++) {
+			uint64_t slot = pio->slot + i;
+			bool keep = pio->start + i == center && !pio->retried &&
+				    err != -EIO;
+
+			if (err == -EIO)
+				swap_mark_bad(e->swap, slot);
+			if (!keep)
+				swap_free(e->swap, slot, 1);
+		}
+	}
+	/* drop the cluster; retry the centre alone, once */
+	pager_dropcluster(o, center, pio->start, pio->n, PGO_REALLOCSWAP);
+	if (center != SIZE_MAX && !pio->retried) {
+		struct pager_io *retry = pager_io_get(e, false, true);
+		pgword_t w = uobj_get(o, center);
+		uint64_t slot = pg_slot(w);
+		int r = 0;
+
+		if (!retry)
+			goto fail_center;
+		if (o->ops->swap_backed && err == -EIO) {
+			r = swap_alloc(e->swap, 1, 1, &slot);
+			if (r < 0) {
+				pager_io_put(e, retry);
+				goto fail_center;
+			}
+			uobj_set(o, center, pg_set_slot(w, slot));
+			swap_csum_set(e->swap, slot,
+				      crc32c(0, uobj_eaddr(o, center), PAGE_SIZE));
+		}
+		*retry = (struct pager_io){
+			.obj = o, .start = center, .n = 1, .center = center,
+			.slot = slot, .flags = pio->flags, .retried = true,
+			.sync = sync, .emergency = retry->emergency,
+		};
+		retry->req.op = IO_WRITE;
+		retry->req.fd = pio->req.fd;
+		retry->req.offset = o->ops->swap_backed ? slot << PAGE_SHIFT
+							 : (uint64_t)center << PAGE_SHIFT;
+		pager_io_fill_iov(retry, MIN(PAGE_SIZE, want - ((pio->n - 1) << PAGE_SHIFT)));
+		if (!o->ops->swap_backed)
+			retry->req.iov[0].iov_len = MIN(PAGE_SIZE,
+				o->backing_size - ((uint64_t)center << PAGE_SHIFT));
+		if (pager_io_submit(e, retry) < 0) {
+			pager_io_put(e, retry);
+			if (o->ops->swap_backed)
+				swap_free(e->swap, slot, 1);
+			goto fail_center;
+		}
+		goto out;
+	}
+	if (center == SIZE_MAX)
+		goto out_err;
+fail_center:
+	if (o->ops->swap_backed && pg_slot(uobj_get(o, center)) && pio->retried)
+		swap_free(e->swap, pg_slot(uobj_get(o, center)), 1);
+	center_failed(o, center);
+out_err:
+	if (sync)
+		sync->error = err;
+out:
+	if (sync)
+		sync->pending--;
+	pager_io_put(e, pio);
+}
+
+int pager_get(struct uobj *o, size_t start, size_t n)
+{
+	return o->ops->get(o, start, n);
+}
+
+static void get_done(struct engine *e, struct pager_io *pio)
+{
+	struct uobj *o = pio->obj;
+	struct client *c = o->client;
+	bool ok = pio->req.result == (ssize_t)req_bytes(&pio->req);
+	unsigned wp = e->install_wp && !o->ops->read_only ? UFFD_F_WP : 0;
+	struct fault_wait *waits;
+	size_t nw, run = SIZE_MAX;
+
+	for (size_t i = 0; i <= pio->n; i++) {
+		size_t idx = pio->start + i;
+		bool good = false;
+
+		if (i < pio->n) {
+			pgword_t w = uobj_get(o, idx);
+
+			if (pg_has(w, PGF_RELEASED)) {
+				release_page(o, idx);
+				pager_punch(o, idx, 1);
+			} else if (ok && (!o->ops->swap_backed ||
+					  crc32c(0, uobj_eaddr(o, idx), PAGE_SIZE) ==
+					  swap_csum_get(e->swap, pg_slot(w)))) {
+				w &= ~(PGF_WANTED | PGF_INACTIVE);
+				uobj_set(o, idx, pg_set_state(w, PG_CLEAN));
+				o->cnt.swapins++;
+				e->swapins++;
+				good = true;
+			} else {
+				/*
+				 * The only copy cannot be read back: never hand
+				 * the garbage to the program.
+				 */
+				w &= ~PGF_WANTED;
+				if (o->ops->swap_backed)
+					swap_mark_bad(e->swap, pg_slot(w));
+				uobj_set(o, idx, pg_set_state(w, PG_BAD));
+				pager_punch(o, idx, 1);
+				o->cnt.read_errors++;
+				e->read_errors++;
+			}
+		}
+		if (good && run == SIZE_MAX)
+			run = idx;
+		if (!good && run != SIZE_MAX) {
+			/* map the run into the client (zero copy: the page cache is shared) */
+			if (c && !c->dead)
+				uffd_continue(c->ufd, (void *)uobj_caddr(o, run),
+					      (idx - run) << PAGE_SHIFT, wp);
+			run = SIZE_MAX;
+		}
+	}
+	nw = uobj_wait_take(o, pio->start, pio->n, &waits);
+	if (nw)
+		fault_resume(e, o, waits, nw);
+	free(waits);
+	pager_io_put(e, pio);
+}
+
+int pager_sync_dirty(struct uobj *o, size_t start, size_t n, bool collect)
+{
+	struct client *c = o->client;
+	uint64_t stackmap[DIV_ROUND_UP(256, 64)];
+	uint64_t *map = stackmap;
+	size_t words = DIV_ROUND_UP(n, 64);
+	int r = 0;
+
+	if (!c || c->dead || !c->tr)
+		return 0;
+	if (words > ARRAY_SIZE(stackmap)) {
+		map = malloc(words * sizeof(uint64_t));
+		if (!map)
+			return -ENOMEM;
+	}
+	/*
+	 * Fenced pages first: their written state lives in the absence of a
+	 * pte marker, which a collect would overwrite.
+	 */
+	for (int pass = 0; pass < (collect ? 2 : 1); pass++) {
+		memset(map, 0, words * sizeof(uint64_t));
+		if (pass == 0)
+			r = tracker_fenced_written(c->tr, c->ufd, uobj_caddr(o, start), n, map);
+		else
+			r = tracker_collect(c->tr, c->ufd, uobj_caddr(o, start), n, map);
+		if (r < 0)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			pgword_t w;
+
+			if (!bitmap_test(map, i))
+				continue;
+			w = uobj_get(o, start + i);
+			/*
+			 * A missing marker only means "written" while the page
+			 * is fenced; BUSY_OUT pages were judged when enrolled.
+			 */
+			if (pass == 0) {
+				if (pg_has(w, PGF_INACTIVE) && pg_state(w) == PG_CLEAN)
+					pager_page_dirtied(o, start + i);
+				continue;
+			}
+			if (pg_state(w) == PG_CLEAN || pg_state(w) == PG_BUSY_OUT) {
+				pager_page_dirtied(o, start + i);
+				w = uobj_get(o, start + i);
+			}
+			/* a write is a reference */
+			uobj_set(o, start + i, w | PGF_REF);
+		}
+	}
+	if (map != stackmap)
+		free(map);
+	return r;
+}

@@ -1,0 +1,327 @@
+/*
+ * The page daemon: keeps objects under their budgets and the engine under
+ * the global one.
+ *
+ * Victims come from a clock over each object's queue of resident pages.
+ * Without an accessed bit to read, the reference signal is the fence
+ * itself: the hand first deactivates a page by dropping its client PTEs
+ * (as the origin's inactive pages have no mappings); a touch after that is
+ * a fault the fault service records as a reference. A page the hand finds
+ * still fenced and unreferenced on its next pass is evicted: with no I/O
+ * when it is clean, clustered with its fenced dirty neighbours otherwise.
+ * When idle, it launders dirty pages so later evictions need no I/O.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "common/util.h"
+#include "engine_impl.h"
+#include "pager/pager.h"
+
+/* A run of contiguous pages gathered for one syscall. */
+struct run {
+	size_t start, n;
+};
+
+static void fence_flush(struct uobj *o, struct run *r)
+{
+	struct client *c = o->client;
+
+	if (!r->n)
+		return;
+	if (!c->dead && c->fence(c, uobj_caddr(o, r->start), r->n << PAGE_SHIFT) == 0) {
+		for (size_t i = r->start; i < r->start + r->n; i++) {
+			pgword_t w = uobj_get(o, i);
+
+			/* still resident and idle: it was so when enrolled, lock held since */
+			uobj_set(o, i, w | PGF_INACTIVE);
+		}
+	}
+	r->n = 0;
+}
+
+static void run_add(struct uobj *o, struct run *r, size_t idx,
+		    void (*flush)(struct uobj *, struct run *))
+{
+	if (r->n && r->start + r->n == idx) {
+		r->n++;
+		return;
+	}
+	flush(o, r);
+	r->start = idx;
+	r->n = 1;
+}
+
+static void punch_flush(struct uobj *o, struct run *r)
+{
+	if (r->n)
+		pager_punch(o, r->start, r->n);
+	r->n = 0;
+}
+
+/* A clean page leaves memory with no I/O. */
+static void evict_clean(struct engine *e, struct uobj *o, size_t idx, pgword_t w,
+			struct run *punch)
+{
+	w &= ~(PGF_QUEUED | PGF_INACTIVE | PGF_REF);
+	if (o->ops->swap_backed && pg_slot(w))
+		w = pg_set_state(w, PG_SWAPPED);
+	else
+		w = pg_make(PG_EMPTY, 0, 0);
+	uobj_set(o, idx, w);
+	run_add(o, punch, idx, punch_flush);
+	o->cnt.evictions++;
+	o->cnt.clean_evictions++;
+	e->evictions++;
+	e->clean_evictions++;
+}
+
+size_t pdaemon_reclaim_object(struct engine *e, struct uobj *o, size_t want)
+{
+	struct run fence = { 0 }, punch = { 0 };
+	size_t synced_lo = 1, synced_hi = 0;
+	size_t freed = 0, scanned = 0, limit = 2 * o->qlen + 16;
+	size_t idx;
+
+	if (o->dying || !o->client || o->client->dead)
+		return 0;
+	while (freed < want && scanned++ < limit && uobj_queue_pop(o, &idx)) {
+		pgword_t w = uobj_get(o, idx) & ~PGF_QUEUED;
+		enum pg_state st = pg_state(w);
+
+		if (st != PG_DIRTY && st != PG_CLEAN) {
+			/* busy pages stay in the queue; gone ones leave it */
+			uobj_set(o, idx, w);
+			continue;
+		}
+		if (pg_has(w, PGF_REF)) {
+			uobj_set(o, idx, w & ~PGF_REF);   /* second chance */
+			continue;
+		}
+		if (!pg_has(w, PGF_INACTIVE)) {
+			/* deactivate: fenced now, judged on the next pass */
+			uobj_set(o, idx, w);
+			run_add(o, &fence, idx, fence_flush);
+			/* pages fenced from now on were not judged by that sync */
+			synced_lo = 1;
+			synced_hi = 0;
+			continue;
+		}
+		if (idx < synced_lo || idx >= synced_hi) {
+			o->ops->cluster(o, idx, &synced_lo, &synced_hi);
+			pager_sync_dirty(o, synced_lo, synced_hi - synced_lo, false);
+			w = uobj_get(o, idx) & ~PGF_QUEUED;
+			st = pg_state(w);
+		}
+		if (st == PG_CLEAN) {
+			evict_clean(e, o, idx, w, &punch);
+			freed++;
+			continue;
+		}
+		if (o->ops->read_only || !o->ops->put) {
+			uobj_set(o, idx, w);
+			continue;
+		}
+		/* dirty: out with its fenced dirty neighbours, dropped when written */
+		size_t before = o->evicting;
+
+		uobj_set(o, idx, pg_set_state(w, PG_BUSY_OUT) | PGF_EVICT | PGF_WASDIRTY);
+		if (pager_put(o, idx, PGO_EVICT | PGO_PDAEMON, 0, o->npages, NULL) < 0)
+			break;   /* swap full or out of descriptors: the pages stay */
+		freed += o->evicting - before;
+	}
+	fence_flush(o, &fence);
+	punch_flush(o, &punch);
+	return freed;
+}
+
+/* Pages this object should give back to meet its own budget. */
+static size_t object_excess(struct engine *e, struct uobj *o)
+{
+	size_t have = o->cnt.resident - MIN(o->cnt.resident, o->evicting);
+	size_t low;
+
+	if (!o->budget)
+		return 0;
+	low = o->budget - MIN(o->budget, MAX(o->budget / 16, e->cfg.readahead_pages * 2));
+	return have > low ? have - low : 0;
+}
+
+static size_t global_excess(struct engine *e)
+{
+	size_t have = e->resident - MIN(e->resident, e->evicting);
+
+	if (!e->budget)
+		return 0;
+	return have > e->low ? have - e->low : 0;
+}
+
+static bool needs_reclaim(struct engine *e)
+{
+	size_t have = e->resident - MIN(e->resident, e->evicting);
+
+	if (e->budget && have > e->high)
+		return true;
+	if (e->nthrottle)
+		return true;
+	for (struct uobj *o = e->objects; o; o = o->next)
+		if (o->budget && o->cnt.resident - MIN(o->cnt.resident, o->evicting) >
+		    o->budget - MIN(o->budget, e->cfg.readahead_pages))
+			return true;
+	return false;
+}
+
+#define RECLAIM_BATCH 512
+
+/* One round: objects over their own budget, then the global budget round-robin. */
+static size_t reclaim_round(struct engine *e)
+{
+	size_t freed = 0;
+
+	pager_plug(e);
+	for (struct uobj *o = e->objects; o; o = o->next) {
+		size_t x = object_excess(e, o);
+
+		if (x)
+			freed += pdaemon_reclaim_object(e, o, MIN(x, RECLAIM_BATCH));
+	}
+	if (global_excess(e) && e->objects) {
+		struct uobj *start = e->pd_cursor ? e->pd_cursor : e->objects;
+		struct uobj *o = start;
+
+		do {
+			size_t x = global_excess(e);
+
+			if (!x)
+				break;
+			freed += pdaemon_reclaim_object(e, o, MIN(x, RECLAIM_BATCH));
+			o = o->next ? o->next : e->objects;
+		} while (o != start);
+		e->pd_cursor = o;
+	}
+	pager_unplug(e);
+	return freed;
+}
+
+/* Write dirty pages back while idle, so that evicting them later is free. */
+static size_t launder_round(struct engine *e, size_t budget_pages)
+{
+	size_t started = 0;
+
+	pager_plug(e);
+	for (struct uobj *o = e->objects; o && started < budget_pages; o = o->next) {
+		size_t win = e->cfg.cluster_pages;
+
+		if (o->dying || !o->cnt.dirty || !o->ops->put || o->client->dead)
+			continue;
+		for (size_t scanned = 0; scanned < o->npages && started < budget_pages;
+		     scanned += win) {
+			size_t lo = o->launder_cursor, hi = MIN(lo + win, o->npages);
+			bool any = false;
+
+			o->launder_cursor = hi >= o->npages ? 0 : hi;
+			for (size_t i = lo; i < hi && !any; i++)
+				any = pg_state(uobj_get(o, i)) == PG_DIRTY;
+			if (!any)
+				continue;
+			pager_sync_dirty(o, lo, hi - lo, true);
+			for (size_t i = lo; i < hi; i++) {
+				pgword_t w = uobj_get(o, i);
+				size_t before = o->cnt.dirty;
+
+				if (pg_state(w) != PG_DIRTY)
+					continue;
+				uobj_set(o, i, pg_set_state(w, PG_BUSY_OUT) | PGF_WASDIRTY);
+				if (pager_put(o, i, PGO_DOACTCLUST | PGO_PDAEMON, lo, hi, NULL) < 0)
+					goto out;
+				started += before - o->cnt.dirty;
+			}
+		}
+	}
+out:
+	pager_unplug(e);
+	return started;
+}
+
+static void *pdaemon_thread(void *arg)
+{
+	struct engine *e = arg;
+	uint64_t last_busy = now_ns();
+
+	pthread_mutex_lock(&e->lock);
+	while (!e->stopping) {
+		size_t freed = 0;
+		bool need = needs_reclaim(e);
+		struct timespec ts;
+
+		if (need) {
+			freed = reclaim_round(e);
+			last_busy = now_ns();
+		}
+		/*
+		 * Nothing to evict and no I/O that could free anything: swap is
+		 * full (or everything is pinned by faults). Serve the held-back
+		 * faults over budget rather than hang the program.
+		 */
+		if (need && !freed && !e->inflight && e->nthrottle) {
+			e->throttle_off = true;
+			e->budget_overruns++;
+		} else if (freed) {
+			e->throttle_off = false;
+		}
+		if (e->nthrottle)
+			fault_resume_throttled(e);
+		if (need && (freed || e->inflight)) {
+			/* give the fault service the lock between rounds */
+			pthread_mutex_unlock(&e->lock);
+			sched_yield();
+			pthread_mutex_lock(&e->lock);
+			if (!freed && e->inflight) {
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_nsec += 2 * 1000 * 1000;
+				if (ts.tv_nsec >= 1000000000) {
+					ts.tv_sec++;
+					ts.tv_nsec -= 1000000000;
+				}
+				pthread_cond_timedwait(&e->pd_cond, &e->lock, &ts);
+			}
+			continue;
+		}
+		if (e->cfg.launder && e->dirty && now_ns() - last_busy > 500 * 1000000ULL) {
+			/* at most 32 MiB a round: laundering must not crowd out faults */
+			launder_round(e, 8192);
+			last_busy = now_ns();
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&e->pd_cond, &e->lock, &ts);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return NULL;
+}
+
+int pdaemon_start(struct engine *e)
+{
+	int r = -pthread_create(&e->pd_thread, NULL, pdaemon_thread, e);
+
+	if (!r)
+		e->pd_running = true;
+	return r;
+}
+
+void pdaemon_stop(struct engine *e)
+{
+	if (!e->pd_running)
+		return;
+	pthread_mutex_lock(&e->lock);
+	e->stopping = true;
+	pthread_cond_broadcast(&e->pd_cond);
+	pthread_mutex_unlock(&e->lock);
+	pthread_join(e->pd_thread, NULL);
+	e->pd_running = false;
+}

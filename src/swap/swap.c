@@ -1,0 +1,238 @@
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "swap/slots.h"
+#include "swap/swap.h"
+
+/*
+ * Checksums live in chunks of CSUM_CHUNK slots, allocated when a run inside
+ * the chunk is allocated and freed when the chunk's last slot is freed, so
+ * a big, mostly idle swap file costs little memory.
+ */
+#define CSUM_CHUNK_SHIFT 16
+#define CSUM_CHUNK (1U << CSUM_CHUNK_SHIFT)
+
+struct csum_chunk {
+	uint32_t nused;         /* allocated slots in the chunk */
+	uint32_t crc[CSUM_CHUNK];
+};
+
+struct swap {
+	pthread_mutex_t lock;
+	struct swapfile *sf;
+	struct slots *slots;
+	struct csum_chunk **chunks;
+	size_t nchunks;
+	size_t chunks_live;
+};
+
+int swap_create(const struct swapfile_config *cfg, struct swap **out,
+		char *err, size_t errlen)
+{
+	struct swap *sw;
+	int r;
+
+	sw = calloc(1, sizeof(*sw));
+	if (!sw)
+		return -ENOMEM;
+	r = swapfile_open(cfg, &sw->sf, err, errlen);
+	if (r < 0)
+		goto out_free;
+	r = slots_create(sw->sf->nslots, &sw->slots);
+	if (r < 0)
+		goto out_file;
+	sw->nchunks = DIV_ROUND_UP(sw->sf->nslots, CSUM_CHUNK);
+	sw->chunks = calloc(sw->nchunks, sizeof(*sw->chunks));
+	if (!sw->chunks) {
+		r = -ENOMEM;
+		goto out_slots;
+	}
+	pthread_mutex_init(&sw->lock, NULL);
+	*out = sw;
+	return 0;
+
+out_slots:
+	slots_destroy(sw->slots);
+out_file:
+	swapfile_close(sw->sf);
+out_free:
+	free(sw);
+	if (r == -ENOMEM && err && errlen && !err[0])
+		snprintf(err, errlen, "%s: out of memory", cfg->path);
+	return r;
+}
+
+void swap_destroy(struct swap *sw)
+{
+	if (!sw)
+		return;
+	for (size_t i = 0; i < sw->nchunks; i++)
+		free(sw->chunks[i]);
+	free(sw->chunks);
+	slots_destroy(sw->slots);
+	swapfile_close(sw->sf);
+	pthread_mutex_destroy(&sw->lock);
+	free(sw);
+}
+
+int swap_fd(const struct swap *sw)
+{
+	return sw->sf->fd;
+}
+
+const struct swapfile *swap_file(const struct swap *sw)
+{
+	return sw->sf;
+}
+
+/* Adds n to (or removes from) the per-chunk counts over [start, start + n). */
+static void chunks_account(struct swap *sw, uint64_t start, unsigned n, bool add)
+{
+	uint64_t end = start + n;
+
+	while (start < end) {
+		size_t c = start >> CSUM_CHUNK_SHIFT;
+		uint64_t stop = MIN(end, (uint64_t)(c + 1) << CSUM_CHUNK_SHIFT);
+		uint32_t k = (uint32_t)(stop - start);
+
+		if (add) {
+			sw->chunks[c]->nused += k;
+		} else if (!(sw->chunks[c]->nused -= k)) {
+			free(sw->chunks[c]);
+			sw->chunks[c] = NULL;
+			sw->chunks_live--;
+		}
+		start = stop;
+	}
+}
+
+/* Frees the chunks in [first, last] counting no slot: those just made. */
+static void chunks_drop_empty(struct swap *sw, size_t first, size_t last)
+{
+	for (size_t c = first; c <= last; c++) {
+		if (sw->chunks[c] && !sw->chunks[c]->nused) {
+			free(sw->chunks[c]);
+			sw->chunks[c] = NULL;
+			sw->chunks_live--;
+		}
+	}
+}
+
+int swap_alloc(struct swap *sw, unsigned want, unsigned min, uint64_t *start)
+{
+	size_t first, last;
+	uint64_t at;
+	int n;
+
+	pthread_mutex_lock(&sw->lock);
+	n = slots_alloc(sw->slots, want, min, &at);
+	if (n < 0)
+		goto out;
+	first = at >> CSUM_CHUNK_SHIFT;
+	last = (at + (uint64_t)n - 1) >> CSUM_CHUNK_SHIFT;
+	for (size_t c = first; c <= last; c++) {
+		if (sw->chunks[c])
+			continue;
+		sw->chunks[c] = calloc(1, sizeof(struct csum_chunk));
+		if (!sw->chunks[c]) {
+			chunks_drop_empty(sw, first, last);
+			slots_free(sw->slots, at, (unsigned)n);
+			n = -ENOMEM;
+			goto out;
+		}
+		sw->chunks_live++;
+	}
+	chunks_account(sw, at, (unsigned)n, true);
+	*start = at;
+out:
+	pthread_mutex_unlock(&sw->lock);
+	return n;
+}
+
+void swap_free(struct swap *sw, uint64_t start, unsigned n)
+{
+	pthread_mutex_lock(&sw->lock);
+	for (uint64_t s = start; s < start + n; s++) {
+		/* Only a slot losing its last reference leaves its chunk. */
+		bool last = slots_refcount(sw->slots, s) == 1;
+
+		slots_free(sw->slots, s, 1);
+		if (last)
+			chunks_account(sw, s, 1, false);
+	}
+	pthread_mutex_unlock(&sw->lock);
+}
+
+int swap_ref(struct swap *sw, uint64_t slot)
+{
+	int r;
+
+	pthread_mutex_lock(&sw->lock);
+	r = slots_ref(sw->slots, slot);
+	pthread_mutex_unlock(&sw->lock);
+	return r;
+}
+
+unsigned swap_refcount(struct swap *sw, uint64_t slot)
+{
+	unsigned r;
+
+	pthread_mutex_lock(&sw->lock);
+	r = slots_refcount(sw->slots, slot);
+	pthread_mutex_unlock(&sw->lock);
+	return r;
+}
+
+void swap_mark_bad(struct swap *sw, uint64_t slot)
+{
+	pthread_mutex_lock(&sw->lock);
+	slots_mark_bad(sw->slots, slot);
+	pthread_mutex_unlock(&sw->lock);
+}
+
+bool swap_is_bad(struct swap *sw, uint64_t slot)
+{
+	bool r;
+
+	pthread_mutex_lock(&sw->lock);
+	r = slots_is_bad(sw->slots, slot);
+	pthread_mutex_unlock(&sw->lock);
+	return r;
+}
+
+void swap_csum_set(struct swap *sw, uint64_t slot, uint32_t crc)
+{
+	struct csum_chunk *c;
+
+	pthread_mutex_lock(&sw->lock);
+	if (slots_refcount(sw->slots, slot)) {
+		c = sw->chunks[slot >> CSUM_CHUNK_SHIFT];
+		c->crc[slot & (CSUM_CHUNK - 1)] = crc;
+	}
+	pthread_mutex_unlock(&sw->lock);
+}
+
+uint32_t swap_csum_get(struct swap *sw, uint64_t slot)
+{
+	uint32_t crc = 0;
+
+	pthread_mutex_lock(&sw->lock);
+	if (slots_refcount(sw->slots, slot))
+		crc = sw->chunks[slot >> CSUM_CHUNK_SHIFT]->crc[slot & (CSUM_CHUNK - 1)];
+	pthread_mutex_unlock(&sw->lock);
+	return crc;
+}
+
+void swap_get_stats(struct swap *sw, struct swap_stats *st)
+{
+	pthread_mutex_lock(&sw->lock);
+	st->slots_total = slots_total(sw->slots);
+	st->slots_used = slots_used(sw->slots);
+	st->slots_bad = slots_bad(sw->slots);
+	st->meta_bytes = sizeof(*sw) + slots_memory(sw->slots) +
+		sw->nchunks * sizeof(*sw->chunks) +
+		sw->chunks_live * sizeof(struct csum_chunk);
+	pthread_mutex_unlock(&sw->lock);
+}
