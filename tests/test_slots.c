@@ -7,6 +7,16 @@
 #include "common/util.h"
 #include "swap/slots.h"
 
+/*
+ * Check's ck_assert_* records every passing assertion with a write(2); in
+ * loops of millions use this instead, which only reports failures.
+ */
+#define REQUIRE(cond) \
+	do { \
+		if (!(cond)) \
+			ck_abort_msg("%s:%d: %s", __FILE__, __LINE__, #cond); \
+	} while (0)
+
 static struct slots *mk(uint64_t n)
 {
 	struct slots *s = NULL;
@@ -170,37 +180,37 @@ START_TEST(test_bad_slots)
 	uint64_t at;
 	int n;
 
-	ck_assert_int_eq(slots_alloc(s, 16, 16, &at), 16);
-	ck_assert_uint_eq(at, 1);
+	REQUIRE((slots_alloc(s, 16, 16, &at)) == (16));
+	REQUIRE((at) == (1));
 	/* Bad while allocated: the owner keeps it until it frees it. */
 	slots_mark_bad(s, 5);
-	ck_assert(slots_is_bad(s, 5));
-	ck_assert_uint_eq(slots_refcount(s, 5), 1);
-	ck_assert_uint_eq(slots_bad(s), 1);
+	REQUIRE(slots_is_bad(s, 5));
+	REQUIRE((slots_refcount(s, 5)) == (1));
+	REQUIRE((slots_bad(s)) == (1));
 	slots_free(s, 1, 16);
-	ck_assert_uint_eq(slots_used(s), 0);
-	ck_assert_uint_eq(slots_refcount(s, 5), 0);
+	REQUIRE((slots_used(s)) == (0));
+	REQUIRE((slots_refcount(s, 5)) == (0));
 	/* Bad while free. */
 	slots_mark_bad(s, 200);
 	slots_mark_bad(s, 200);
-	ck_assert_uint_eq(slots_bad(s), 2);
-	ck_assert_uint_eq(slots_free_count(s), 299 - 2);
-	ck_assert(!slots_is_bad(s, 6));
+	REQUIRE((slots_bad(s)) == (2));
+	REQUIRE((slots_free_count(s)) == (299 - 2));
+	REQUIRE(!slots_is_bad(s, 6));
 
 	/* Drain in every run size: neither bad slot ever comes back. */
 	for (unsigned want = 1; want <= 64; want *= 4) {
 		uint64_t total = 0;
 
 		while ((n = slots_alloc(s, want, 1, &at)) > 0) {
-			ck_assert(at > 5 || at + (uint64_t)n <= 5);
-			ck_assert(at > 200 || at + (uint64_t)n <= 200);
+			REQUIRE(at > 5 || at + (uint64_t)n <= 5);
+			REQUIRE(at > 200 || at + (uint64_t)n <= 200);
 			total += (uint64_t)n;
 		}
-		ck_assert_uint_eq(total, 299 - 2);
+		REQUIRE((total) == (299 - 2));
 		slots_free(s, 1, 299);
-		ck_assert_uint_eq(slots_used(s), 0);
+		REQUIRE((slots_used(s)) == (0));
 	}
-	ck_assert_uint_eq(slots_bad(s), 2);
+	REQUIRE((slots_bad(s)) == (2));
 	slots_destroy(s);
 }
 END_TEST
@@ -241,16 +251,16 @@ START_TEST(test_refcount_table)
 	size_t base;
 	uint64_t at;
 
-	ck_assert_int_eq(slots_alloc(s, 256, 1, &at), 256);
+	REQUIRE((slots_alloc(s, 256, 1, &at)) == (256));
 	while (slots_alloc(s, 256, 1, &at) > 0)
 		;
 	base = slots_memory(s);
 	for (uint64_t i = 1; i <= N; i++)
 		for (uint64_t k = 0; k < i % 4; k++)
-			ck_assert_int_eq(slots_ref(s, i), 0);
+			REQUIRE((slots_ref(s, i)) == (0));
 	ck_assert_uint_gt(slots_memory(s), base);
 	for (uint64_t i = 1; i <= N; i++)
-		ck_assert_uint_eq(slots_refcount(s, i), 1 + i % 4);
+		REQUIRE((slots_refcount(s, i)) == (1 + i % 4));
 	/* Free in a scattered order, one reference at a time. */
 	for (int round = 0; round < 4; round++)
 		for (uint64_t i = 1; i <= N; i++) {
@@ -258,11 +268,11 @@ START_TEST(test_refcount_table)
 
 			if (slots_refcount(s, slot))
 				slots_free(s, slot, 1);
-			ck_assert_uint_eq(slots_refcount(s, slot),
-					  round < (int)(slot % 4) + 1 ? slot % 4 - (uint64_t)round : 0);
+			REQUIRE(slots_refcount(s, slot) ==
+				(round < (int)(slot % 4) + 1 ? slot % 4 - (uint64_t)round : 0));
 		}
-	ck_assert_uint_eq(slots_used(s), 0);
-	ck_assert_uint_eq(slots_free_count(s), N);
+	REQUIRE((slots_used(s)) == (0));
+	REQUIRE((slots_free_count(s)) == (N));
 	ck_assert_uint_le(slots_memory(s), base + 64 * 16);
 	slots_destroy(s);
 }
@@ -278,14 +288,14 @@ START_TEST(test_holes)
 		;
 	for (uint64_t i = 3; i < (1 << 16); i += 3)
 		slots_free(s, i, 1);
-	ck_assert_int_eq(slots_alloc(s, 16, 2, &at), -ENOSPC);
+	REQUIRE((slots_alloc(s, 16, 2, &at)) == (-ENOSPC));
 	for (int i = 0; i < 10000; i++)
-		ck_assert_int_eq(slots_alloc(s, 16, 2, &at), -ENOSPC);
+		REQUIRE((slots_alloc(s, 16, 2, &at)) == (-ENOSPC));
 	/* A merged hole is found again: 3000..3003 once 3001, 3002 are freed. */
 	slots_free(s, 3001, 2);
-	ck_assert_int_eq(slots_alloc(s, 16, 2, &at), 4);
-	ck_assert_uint_eq(at, 3000);
-	ck_assert_int_eq(slots_alloc(s, 16, 1, &at), 1);
+	REQUIRE((slots_alloc(s, 16, 2, &at)) == (4));
+	REQUIRE((at) == (3000));
+	REQUIRE((slots_alloc(s, 16, 1, &at)) == (1));
 	slots_destroy(s);
 }
 END_TEST
@@ -315,12 +325,12 @@ START_TEST(test_model)
 			}
 			n = slots_alloc(s, want, min, &at);
 			if (longest < min) {
-				ck_assert_int_eq(n, -ENOSPC);
+				REQUIRE((n) == (-ENOSPC));
 				break;
 			}
-			ck_assert_int_eq(n, (int)MIN(want, longest));
+			REQUIRE(n == (int)MIN(want, longest));
 			for (uint64_t i = at; i < at + (uint64_t)n; i++) {
-				ck_assert(!refs[i] && !bad[i]);
+				REQUIRE(!refs[i] && !bad[i]);
 				refs[i] = 1;
 			}
 			break;
@@ -336,7 +346,7 @@ START_TEST(test_model)
 			break;
 		}
 		case 5:
-			ck_assert_int_eq(slots_ref(s, slot), refs[slot] ? 0 : -EINVAL);
+			REQUIRE((slots_ref(s, slot)) == (refs[slot] ? 0 : -EINVAL));
 			if (refs[slot])
 				refs[slot]++;
 			break;
@@ -350,15 +360,15 @@ START_TEST(test_model)
 			uint64_t used = 0, nbad = 0, nfree = 0;
 
 			for (int i = 1; i < N; i++) {
-				ck_assert_uint_eq(slots_refcount(s, (uint64_t)i), refs[i]);
-				ck_assert_int_eq(slots_is_bad(s, (uint64_t)i), bad[i]);
+				REQUIRE((slots_refcount(s, (uint64_t)i)) == (refs[i]));
+				REQUIRE((slots_is_bad(s, (uint64_t)i)) == (bad[i]));
 				used += refs[i] > 0;
 				nbad += bad[i];
 				nfree += !refs[i] && !bad[i];
 			}
-			ck_assert_uint_eq(slots_used(s), used);
-			ck_assert_uint_eq(slots_bad(s), nbad);
-			ck_assert_uint_eq(slots_free_count(s), nfree);
+			REQUIRE((slots_used(s)) == (used));
+			REQUIRE((slots_bad(s)) == (nbad));
+			REQUIRE((slots_free_count(s)) == (nfree));
 			break;
 		}
 		}

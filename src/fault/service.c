@@ -213,12 +213,13 @@ static void serve(struct engine *e, struct uobj *o, size_t idx, bool write)
 void fault_handle(struct engine *e, struct uobj *o, size_t idx, bool write, bool wp)
 {
 	if (wp) {
-		/* synchronous write-protect: a first write to a clean page */
-		pgword_t w;
-
+		/*
+		 * Synchronous write-protect: a first write to a clean page.
+		 * Not a reference: it usually follows the install at once.
+		 * Counting it would split the fill's pages between two hand
+		 * passes and break up pageout clusters.
+		 */
 		pager_page_dirtied(o, idx);
-		w = uobj_get(o, idx);
-		uobj_set(o, idx, w | PGF_REF);
 		uffd_writeprotect(o->client->ufd, (void *)uobj_caddr(o, idx),
 				  PAGE_SIZE, false, 0);
 		return;

@@ -248,6 +248,7 @@ static void *pdaemon_thread(void *arg)
 {
 	struct engine *e = arg;
 	uint64_t last_busy = now_ns();
+	unsigned stuck = 0;
 
 	pthread_mutex_lock(&e->lock);
 	while (!e->stopping) {
@@ -264,7 +265,15 @@ static void *pdaemon_thread(void *arg)
 		 * full (or everything is pinned by faults). Serve the held-back
 		 * faults over budget rather than hang the program.
 		 */
-		if (need && !freed && !e->inflight && e->nthrottle) {
+		if (need && !freed && !e->inflight)
+			stuck++;
+		else
+			stuck = 0;
+		/*
+		 * A pass may only fence pages; three passes that free nothing
+		 * with no I/O in flight mean nothing can go.
+		 */
+		if (stuck >= 3 && e->nthrottle && !e->throttle_off) {
 			e->throttle_off = true;
 			e->budget_overruns++;
 		} else if (freed) {

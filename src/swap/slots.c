@@ -154,8 +154,13 @@ static void ref_delete(struct slots *s, struct refent *e)
 	s->refs[i].extra = 0;
 	s->ref_n--;
 	/* Give memory back after a fork-heavy phase; failure is harmless. */
-	if (s->ref_cap > 64 && s->ref_n * 8 < s->ref_cap)
+	if (!s->ref_n) {
+		free(s->refs);
+		s->refs = NULL;
+		s->ref_cap = 0;
+	} else if (s->ref_cap > 64 && s->ref_n * 8 < s->ref_cap) {
 		ref_resize(s, s->ref_cap / 2);
+	}
 }
 
 /* ---- allocator ---- */
