@@ -343,14 +343,12 @@ int engine_device_create(struct engine *e, int fd, size_t len, uint64_t budget,
 	return object_create(e, UOBJ_DEVICE, fd, len, budget, addr, out);
 }
 
-/* Write back every dirty page of o; lock held. */
-static int flush_locked(struct engine *e, struct uobj *o)
+/* One pass: start a write for every dirty page of o and wait for them. */
+static int flush_pass(struct engine *e, struct uobj *o)
 {
 	struct pager_sync sync = { 0 };
 	size_t win = e->cfg.cluster_pages;
 
-	if (!o->ops->put)
-		return 0;
 	pager_plug(e);
 	for (size_t lo = 0; lo < o->npages; lo += win) {
 		size_t hi = MIN(lo + win, o->npages);
@@ -376,6 +374,29 @@ static int flush_locked(struct engine *e, struct uobj *o)
 	while (sync.pending || o->inflight)
 		pthread_cond_wait(&e->io_cond, &e->lock);
 	return sync.error;
+}
+
+/*
+ * Write back every dirty page of o; lock held. A failed cluster leaves its
+ * pages dirty (only its centre is retried at once), so go round again
+ * while passes make progress.
+ */
+static int flush_locked(struct engine *e, struct uobj *o)
+{
+	size_t before;
+	int r = 0;
+
+	if (!o->ops->put)
+		return 0;
+	for (int pass = 0; pass < 8; pass++) {
+		before = o->cnt.swapouts;
+		r = flush_pass(e, o);
+		if (!o->cnt.dirty)
+			return 0;
+		if (o->cnt.swapouts == before)
+			break;   /* no page went out: give up */
+	}
+	return r ? r : -EIO;
 }
 
 int engine_flush(struct engine *e, struct uobj *o)
@@ -498,6 +519,9 @@ void engine_get_stats(struct engine *e, struct engine_stats *st)
 	st->zero_fills = e->zero_fills;
 	st->write_errors = e->write_errors;
 	st->read_errors = e->read_errors;
+	st->throttled_faults = e->throttled_faults;
+	st->budget_overruns = e->budget_overruns;
+	st->swap_full_events = e->swap_full_events;
 	st->objects = e->nobjects;
 	for (struct uobj *o = e->objects; o; o = o->next) {
 		meta += sizeof(*o) + o->ndir * sizeof(pgword_t *) + o->qcap * sizeof(uint32_t);
@@ -541,6 +565,9 @@ void engine_print_stats(struct engine *e, FILE *f)
 	P(write_ops);
 	P(write_errors);
 	P(read_errors);
+	P(throttled_faults);
+	P(budget_overruns);
+	P(swap_full_events);
 	P(swap_slots_total);
 	P(swap_slots_used);
 	P(swap_slots_bad);

@@ -8,8 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -566,6 +572,7 @@ START_TEST(test_auto_and_names)
 	if (!disabled) {
 		ck_assert_int_eq(ioeng_kind_of(e), IOENG_URING);
 		ck_assert_str_eq(ioeng_name(e), "io_uring");
+		ck_assert_int_eq(ioeng_fallback_error(e), 0);
 	}
 #endif
 	ioeng_destroy(e);
@@ -586,6 +593,68 @@ START_TEST(test_auto_and_names)
 	ck_assert_int_eq(ioeng_kind_parse("aio", &k), -EINVAL);
 	ck_assert_int_eq(ioeng_kind_parse(NULL, &k), -EINVAL);
 	ck_assert_str_eq(ioeng_kind_name(IOENG_URING), "io_uring");
+}
+END_TEST
+
+/* What a container's seccomp profile does: io_uring_setup fails with EPERM. */
+static int block_io_uring(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { ARRAY_SIZE(f), f };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0 ? -errno : 0;
+}
+
+/* In a child, so the filter cannot leak into other tests even without CK_FORK. */
+static int blocked_child(void)
+{
+	struct ioeng_config cfg = { .kind = IOENG_URING };
+	struct ioeng *e = NULL;
+	struct io_req q = { .op = IO_WRITE, .iovcnt = 1, .done = on_done };
+	struct io_req *p = &q;
+	char buf[PAGE_SIZE] = "x";
+	FILE *f = tmpfile();
+
+	if (block_io_uring() < 0)
+		return 10;
+	if (ioeng_create(&cfg, &e) != -EPERM)
+		return 11;
+	cfg.kind = IOENG_AUTO;
+	if (ioeng_create(&cfg, &e) < 0)
+		return 12;
+	if (ioeng_kind_of(e) != IOENG_THREADS || ioeng_fallback_error(e) != -EPERM)
+		return 13;
+	/* And it works: a write to a temp file. */
+	if (!f)
+		return 14;
+	q.fd = fileno(f);
+	q.iov[0] = (struct iovec){ buf, sizeof(buf) };
+	if (ioeng_submit(e, &p, 1) < 0)
+		return 15;
+	ioeng_destroy(e);
+	return q.result == sizeof(buf) ? 0 : 16;
+}
+
+START_TEST(test_fallback_when_blocked)
+{
+#ifdef HAVE_LIBURING
+	int status;
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(blocked_child());
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "child status %#x", status);
+#endif
 }
 END_TEST
 
@@ -647,6 +716,7 @@ static Suite *suite(void)
 	suite_add_tcase(su, tc);
 	tcase_add_test(misc, test_auto_and_names);
 	tcase_add_test(misc, test_window);
+	tcase_add_test(misc, test_fallback_when_blocked);
 	suite_add_tcase(su, misc);
 	return su;
 }

@@ -122,10 +122,8 @@ static int aobj_put(struct uobj *o, size_t start, size_t n, size_t center,
 	if (done < n) {
 		/* swap full or no descriptor: the rest stays resident and dirty */
 		pager_dropcluster(o, SIZE_MAX, start + done, n - done, 0);
-		if (r == -ENOSPC) {
-			o->cnt.write_errors++;
-			e->write_errors++;
-		}
+		if (r == -ENOSPC)
+			e->swap_full_events++;
 	}
 	return done ? 0 : r;
 }

@@ -244,71 +244,97 @@ out:
 	return started;
 }
 
+static void timed_wait(struct engine *e, unsigned ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&e->pd_cond, &e->lock, &ts);
+}
+
+/* How long faults may be held back with no page leaving memory. */
+#define STALL_NS (300 * 1000000ULL)
+
 static void *pdaemon_thread(void *arg)
 {
 	struct engine *e = arg;
-	uint64_t last_busy = now_ns();
-	unsigned stuck = 0;
+	uint64_t last_busy = now_ns(), last_progress = now_ns();
+	uint64_t seen_evictions = 0, seen_errors = 0;
+	unsigned backoff = 0, idle_passes = 0;
 
 	pthread_mutex_lock(&e->lock);
 	while (!e->stopping) {
-		size_t freed = 0;
 		bool need = needs_reclaim(e);
-		struct timespec ts;
+		uint64_t errors, now;
+		size_t freed = 0;
 
 		if (need) {
 			freed = reclaim_round(e);
 			last_busy = now_ns();
+			if (freed)
+				idle_passes = 0;
+		}
+		now = now_ns();
+		errors = e->write_errors + e->swap_full_events;
+		if (e->evictions != seen_evictions) {
+			seen_evictions = e->evictions;
+			last_progress = now;
+			if (errors == seen_errors)
+				e->throttle_off = false;
+		} else if (!need) {
+			last_progress = now;
 		}
 		/*
-		 * Nothing to evict and no I/O that could free anything: swap is
-		 * full (or everything is pinned by faults). Serve the held-back
-		 * faults over budget rather than hang the program.
+		 * Nothing has left memory for a while although faults wait:
+		 * swap is full or failing. Serve them over budget rather than
+		 * hang the program; the pages stay resident and intact.
 		 */
-		if (need && !freed && !e->inflight)
-			stuck++;
-		else
-			stuck = 0;
-		/*
-		 * A pass may only fence pages; three passes that free nothing
-		 * with no I/O in flight mean nothing can go.
-		 */
-		if (stuck >= 3 && e->nthrottle && !e->throttle_off) {
+		if (e->nthrottle && !e->throttle_off && now - last_progress > STALL_NS) {
 			e->throttle_off = true;
 			e->budget_overruns++;
-		} else if (freed) {
-			e->throttle_off = false;
 		}
 		if (e->nthrottle)
 			fault_resume_throttled(e);
+		if (need && errors != seen_errors) {
+			/* writes are failing: back off instead of hammering the disk */
+			seen_errors = errors;
+			backoff = backoff ? MIN(backoff * 2, 1000) : 50;
+			timed_wait(e, backoff);
+			continue;
+		}
+		backoff = 0;
 		if (need && (freed || e->inflight)) {
 			/* give the fault service the lock between rounds */
 			pthread_mutex_unlock(&e->lock);
 			sched_yield();
 			pthread_mutex_lock(&e->lock);
-			if (!freed && e->inflight) {
-				clock_gettime(CLOCK_REALTIME, &ts);
-				ts.tv_nsec += 2 * 1000 * 1000;
-				if (ts.tv_nsec >= 1000000000) {
-					ts.tv_sec++;
-					ts.tv_nsec -= 1000000000;
-				}
-				pthread_cond_timedwait(&e->pd_cond, &e->lock, &ts);
+			if (!freed && e->inflight)
+				timed_wait(e, 2);
+			continue;
+		}
+		if (need) {
+			/* a pass that only fenced pages: judge them at once, then wait */
+			if (idle_passes++) {
+				timed_wait(e, 1);
+			} else {
+				pthread_mutex_unlock(&e->lock);
+				sched_yield();
+				pthread_mutex_lock(&e->lock);
 			}
 			continue;
 		}
-		if (e->cfg.launder && e->dirty && now_ns() - last_busy > 500 * 1000000ULL) {
+		if (e->cfg.launder && e->dirty && now - last_busy > 500 * 1000000ULL) {
 			/* at most 32 MiB a round: laundering must not crowd out faults */
 			launder_round(e, 8192);
 			last_busy = now_ns();
 		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * 1000 * 1000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&e->pd_cond, &e->lock, &ts);
+		timed_wait(e, 100);
 	}
 	pthread_mutex_unlock(&e->lock);
 	return NULL;

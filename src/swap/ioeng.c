@@ -53,13 +53,20 @@ int ioeng_create(const struct ioeng_config *cfg, struct ioeng **out)
 #else
 		return -EOPNOTSUPP;
 #endif
-	case IOENG_AUTO:
+	case IOENG_AUTO: {
+		int why = -EOPNOTSUPP, r;
+
 #ifdef HAVE_LIBURING
 		/* Any failure (disabled by sysctl, seccomp, old kernel) means threads. */
-		if (ioeng_uring_create(&c, out) == 0)
+		why = ioeng_uring_create(&c, out);
+		if (why == 0)
 			return 0;
 #endif
-		return ioeng_threads_create(&c, out);
+		r = ioeng_threads_create(&c, out);
+		if (r == 0)
+			(*out)->fallback_err = why;
+		return r;
+	}
 	case IOENG_THREADS:
 		return ioeng_threads_create(&c, out);
 	}
@@ -85,6 +92,11 @@ const char *ioeng_name(const struct ioeng *e)
 enum ioeng_kind ioeng_kind_of(const struct ioeng *e)
 {
 	return e->ops->kind;
+}
+
+int ioeng_fallback_error(const struct ioeng *e)
+{
+	return e->fallback_err;
 }
 
 static int req_prepare(struct io_req *req)

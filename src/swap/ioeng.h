@@ -69,11 +69,16 @@ struct ioeng;
  * epoll_wait() (and other non-restartable waits) return EINTR.
  */
 int ioeng_create(const struct ioeng_config *cfg, struct ioeng **out);
-/* Waits for every request in flight, including ones submitted by done(). */
+/*
+ * Waits for every request in flight, including ones submitted by done(),
+ * then stops the engine's threads. Not from inside done().
+ */
 void ioeng_destroy(struct ioeng *e);
 
 const char *ioeng_name(const struct ioeng *e);          /* "io_uring" or "threads" */
 enum ioeng_kind ioeng_kind_of(const struct ioeng *e);
+/* Why AUTO fell back to threads: io_uring's setup error (-errno), or 0. */
+int ioeng_fallback_error(const struct ioeng *e);
 
 /*
  * Queues a batch. Safe from any thread, including inside done(); never

@@ -25,6 +25,7 @@ struct ioeng {
 	struct ioeng_config cfg;
 	_Atomic uint64_t reads, writes, read_bytes, write_bytes, errors;
 	_Atomic uint64_t inflight;
+	int fallback_err;       /* why AUTO did not get io_uring, or 0 */
 	pthread_mutex_t drain_lock;
 	pthread_cond_t drained;
 };

@@ -146,12 +146,9 @@ static void *completer(void *arg)
 		struct io_req *again_head = NULL, **again_tail = &again_head;
 		struct io_uring_cqe *cqe;
 		unsigned head, seen = 0, retired = 0;
-		int r;
 
-		r = wait_cqe(u, &cqe);
-		if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN)
-			continue;
-
+		/* Errors (ETIME, EINTR) only mean there may be nothing to reap. */
+		wait_cqe(u, &cqe);
 		io_uring_for_each_cqe(&u->ring, head, cqe) {
 			uint64_t ud = io_uring_cqe_get_data64(cqe);
 			struct io_req *req = (struct io_req *)(uintptr_t)(ud & ~UD_PRESET);
