@@ -16,6 +16,7 @@
 
 #include "common/util.h"
 #include "engine_impl.h"
+#include "fault/uffd_compat.h"
 #include "pager/pager.h"
 
 void engine_config_defaults(struct engine_config *cfg)
@@ -58,7 +59,14 @@ static int client_self_create(struct engine *e, char *err, size_t errlen)
 		return -ENOMEM;
 	c->pid = getpid();
 	c->fence = self_fence;
-	r = uffd_create(track_uffd_features(e->track), &got);
+	/*
+	 * MISSING/MINOR on shmem are implied on new kernels but must be
+	 * asked for on older ones. No events in-process: the engine's own
+	 * fences (MADV_DONTNEED) would come back to it as REMOVE events.
+	 */
+	r = uffd_create(track_uffd_features(e->track) | UFFD_FEATURE_MISSING_SHMEM |
+			UFFD_FEATURE_MINOR_SHMEM | (e->caps.poison ? UFFD_FEATURE_POISON : 0),
+			&got);
 	if (r < 0) {
 		snprintf(err, errlen, "userfaultfd: %s", strerror(-r));
 		free(c);
@@ -291,13 +299,13 @@ static int object_create(struct engine *e, enum uobj_type type, int fd, size_t l
 			r = -errno;
 			goto fail;
 		}
-		if (type == UOBJ_VNODE && size < (o->npages << PAGE_SHIFT)) {
-			/* like mapping a file: the object spans whole pages of it */
-			if (ftruncate(fd, (off_t)(o->npages << PAGE_SHIFT)) < 0) {
+		if (type == UOBJ_VNODE && size < len) {
+			/* the object's bytes all have a home in the file */
+			if (ftruncate(fd, (off_t)len) < 0) {
 				r = -errno;
 				goto fail;
 			}
-			size = o->npages << PAGE_SHIFT;
+			size = len;
 		}
 		if (type == UOBJ_DEVICE && size < len) {
 			r = -EINVAL;

@@ -594,7 +594,8 @@ int pager_sync_dirty(struct uobj *o, size_t start, size_t n, bool collect)
 	size_t words = DIV_ROUND_UP(n, 64);
 	int r = 0;
 
-	if (!c || c->dead || !c->tr)
+	/* read-only objects are mapped without write access: never written */
+	if (!c || c->dead || !c->tr || o->ops->read_only)
 		return 0;
 	if (words > ARRAY_SIZE(stackmap)) {
 		map = malloc(words * sizeof(uint64_t));

@@ -1,0 +1,167 @@
+/*
+ * The uvmpagerd control protocol (version 1).
+ *
+ * A client process opens two SOCK_SEQPACKET connections to the daemon's
+ * socket (default /run/uvmpagerd/control.sock):
+ *
+ *   control  request/reply, driven by the program's threads (one request
+ *            in flight at a time: the client serialises);
+ *   agent    driven by the daemon: fence requests that the client's agent
+ *            thread carries out in its own address space, and the
+ *            daemon's liveness (EOF = the daemon died: fail closed).
+ *
+ * Every message is one datagram: a header, a fixed payload for its type,
+ * and file descriptors as SCM_RIGHTS ancillary data. All integers are
+ * native-endian (both ends are on one machine). The daemon identifies the
+ * peer with SO_PEERCRED; a malformed message gets a reply with status
+ * -EPROTO (or -EINVAL) and the connection is closed.
+ */
+#ifndef UVMPAGER_PROTOCOL_H
+#define UVMPAGER_PROTOCOL_H
+
+#include <stdint.h>
+
+#define UVMP_PROTO_VERSION 1
+#define UVMP_MAX_MSG 4096           /* largest datagram either way */
+#define UVMP_MAX_FDS 8              /* most fds in one message */
+#define UVMP_DEFAULT_SOCKET "/run/uvmpagerd/control.sock"
+
+enum uvmp_type {
+	/* client -> daemon, on the control connection */
+	UVMP_HELLO = 1,         /* first message; reply: struct uvmp_hello_reply [+ fd] */
+	UVMP_UFFD = 2,          /* fd: the client's userfaultfd, UFFDIO_API not yet done */
+	UVMP_MAP = 3,           /* register a region; fds: memfd [, backing file] */
+	UVMP_UNMAP = 4,         /* the client unmaps [addr, addr + len) */
+	UVMP_REMAP = 5,         /* a region moved or changed size (mremap) */
+	UVMP_RELEASE = 6,       /* [addr, addr + len) reads as zeros from now on */
+	UVMP_FLUSH = 7,         /* write the object's dirty pages back, wait */
+	UVMP_SET_BUDGET = 8,    /* object (id != 0) or whole-client budget */
+	UVMP_OBJ_STAT = 9,      /* reply: struct uvmp_obj_stat */
+	UVMP_FORK_PREPARE = 10, /* clone every object for a child; reply fds: clones' memfds */
+	UVMP_FORK_DONE = 11,    /* parent side after fork: forget (or keep) the clones */
+	UVMP_ADOPT = 12,        /* child: take over the clones named by a fork token */
+
+	/* client -> daemon, first message on the agent connection */
+	UVMP_AGENT = 32,
+
+	/* daemon -> client agent */
+	UVMP_FENCE = 64,        /* drop the PTEs of the ranges (MADV_DONTNEED), then reply */
+
+	/* the reply bit: a reply carries its request's type | UVMP_REPLY */
+	UVMP_REPLY = 0x8000,
+};
+
+struct uvmp_hdr {
+	uint32_t len;           /* bytes, header included */
+	uint16_t type;
+	uint16_t version;       /* UVMP_PROTO_VERSION */
+	uint32_t seq;           /* chosen by the requester, echoed in the reply */
+	int32_t status;         /* replies: 0 or -errno */
+};
+
+/* UVMP_HELLO */
+#define UVMP_HELLO_WANT_UFFD_DEV 0x1   /* send me a /dev/userfaultfd descriptor */
+struct uvmp_hello {
+	uint32_t pid;           /* must match SO_PEERCRED */
+	uint32_t flags;
+	uint64_t budget;        /* bytes resident for this process; 0: daemon default */
+};
+
+struct uvmp_hello_reply {
+	uint64_t client_id;
+	uint64_t agent_token;   /* proves the agent connection belongs to this client */
+	uint64_t budget;        /* what the daemon granted (capped by its limit) */
+	uint64_t min_size;      /* smallest region worth managing */
+	uint32_t uffd_features; /* reserved */
+	uint32_t flags;         /* 1: an fd (/dev/userfaultfd) comes with this reply */
+};
+
+/* UVMP_AGENT: the second connection */
+struct uvmp_agent {
+	uint64_t client_id;
+	uint64_t agent_token;
+};
+
+/* UVMP_MAP */
+enum uvmp_obj_type {
+	UVMP_OBJ_ANON = 0,      /* aobj: swap-backed */
+	UVMP_OBJ_FILE = 1,      /* vnode: second fd is the file, written back */
+	UVMP_OBJ_DEVICE = 2,    /* device: second fd, read-only */
+};
+
+struct uvmp_map {
+	uint64_t addr;          /* where the memfd is mapped MAP_SHARED in the client */
+	uint64_t len;
+	uint64_t offset;        /* reserved: 0 */
+	uint64_t budget;        /* bytes; 0: only the client's and the global budget */
+	uint32_t type;          /* enum uvmp_obj_type */
+	uint32_t prot;          /* PROT_* of the client's mapping */
+};
+
+struct uvmp_map_reply {
+	uint64_t object_id;
+};
+
+/* UVMP_UNMAP, UVMP_RELEASE */
+struct uvmp_range {
+	uint64_t addr;
+	uint64_t len;
+};
+
+/* UVMP_REMAP */
+struct uvmp_remap {
+	uint64_t old_addr, old_len;
+	uint64_t new_addr, new_len;
+};
+
+/* UVMP_FLUSH, UVMP_OBJ_STAT */
+struct uvmp_obj {
+	uint64_t object_id;
+};
+
+/* UVMP_SET_BUDGET */
+struct uvmp_budget {
+	uint64_t object_id;     /* 0: the client as a whole */
+	uint64_t bytes;
+};
+
+struct uvmp_obj_stat {
+	uint64_t object_id;
+	uint64_t size;
+	uint64_t resident_bytes, dirty_bytes, swapped_bytes;
+	uint64_t swapins, swapouts, faults;
+	uint64_t budget;
+};
+
+/* UVMP_FORK_PREPARE reply: the clones, one memfd each, in region order */
+struct uvmp_fork_reply {
+	uint64_t token;         /* handed to the child for UVMP_ADOPT */
+	uint32_t nregions;
+	uint32_t reserved;
+	struct uvmp_fork_region {
+		uint64_t addr, len;
+		uint64_t object_id;     /* the clone's id */
+	} regions[UVMP_MAX_FDS];
+};
+
+/* UVMP_FORK_DONE */
+struct uvmp_fork_done {
+	uint64_t token;
+	int32_t child_pid;      /* <= 0: fork failed, drop the clones */
+	uint32_t reserved;
+};
+
+/* UVMP_ADOPT: sent by the child on its own new connection after HELLO + UFFD */
+struct uvmp_adopt {
+	uint64_t token;
+};
+
+/* UVMP_FENCE (daemon -> agent) */
+#define UVMP_FENCE_MAX 64
+struct uvmp_fence {
+	uint32_t n;
+	uint32_t reserved;
+	struct uvmp_range ranges[UVMP_FENCE_MAX];
+};
+
+#endif

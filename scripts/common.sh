@@ -1,0 +1,35 @@
+# Shared by the run-* scripts: install what is missing, build.
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+packages=(build-essential meson ninja-build pkg-config liburing-dev libfuse3-dev fuse3 check)
+
+need_root() {
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "$(basename "$0"): run as root (userfaultfd on shared memory, swap files, FUSE)" >&2
+		exit 1
+	fi
+}
+
+ensure_packages() {
+	local missing=()
+	for p in "${packages[@]}" "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		echo "== installing ${missing[*]}"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	fi
+}
+
+# build DIR [meson options...]
+build() {
+	local dir=$1
+	shift
+	if [ ! -f "$top/$dir/build.ninja" ]; then
+		meson setup "$top/$dir" "$top" "$@" >/dev/null
+	fi
+	ninja -C "$top/$dir" >/dev/null
+}
