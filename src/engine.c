@@ -120,6 +120,9 @@ int engine_create(const struct engine_config *cfg, struct engine **out,
 		e->cfg.readahead_pages = 16;
 	e->cfg.cluster_pages = MIN(e->cfg.cluster_pages, IO_MAX_IOV * 4);
 	e->cfg.readahead_pages = MIN(e->cfg.readahead_pages, IO_MAX_IOV * 4);
+	if (!e->cfg.readahead_min)
+		e->cfg.readahead_min = 1;
+	e->cfg.readahead_min = MIN(e->cfg.readahead_min, e->cfg.cluster_pages);
 	e->epfd = e->stop_fd = -1;
 	e->next_id = 1;
 	pthread_mutex_init(&e->lock, NULL);

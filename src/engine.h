@@ -26,7 +26,8 @@ struct engine_config {
 	enum track_mode track;
 	uint64_t budget;             /* global resident budget in bytes; 0 = none */
 	unsigned cluster_pages;      /* largest pageout cluster, default 64 */
-	unsigned readahead_pages;    /* read-around / zero-fill-around window, default 16 */
+	unsigned readahead_pages;    /* zero-fill-around window, default 16 */
+	unsigned readahead_min;      /* read-around of a scattered fault, default 1 */
 	bool launder;                /* write dirty pages back while idle */
 	/* test hook: passed to the I/O engine */
 	int (*io_inject)(void *ctx, const struct io_req *req);

@@ -39,7 +39,8 @@ enum uvmp_type {
 	UVMP_OBJ_STAT = 9,      /* reply: struct uvmp_obj_stat */
 	UVMP_FORK_PREPARE = 10, /* clone every object for a child; reply fds: clones' memfds */
 	UVMP_FORK_DONE = 11,    /* parent side after fork: forget (or keep) the clones */
-	UVMP_ADOPT = 12,        /* child: take over the clones named by a fork token */
+	UVMP_ADOPT = 12,        /* child: fetch the clones named by a fork token */
+	UVMP_ADOPT_DONE = 13,   /* child: clones mapped; register them */
 
 	/* client -> daemon, first message on the agent connection */
 	UVMP_AGENT = 32,
@@ -133,26 +134,46 @@ struct uvmp_obj_stat {
 	uint64_t budget;
 };
 
-/* UVMP_FORK_PREPARE reply: the clones, one memfd each, in region order */
-struct uvmp_fork_reply {
-	uint64_t token;         /* handed to the child for UVMP_ADOPT */
+/*
+ * fork: the parent's prepare handler asks the daemon to clone every
+ * object of the client (resident pages copied, swap slots shared); the
+ * child connects anew and adopts the clones: it fetches their memfds in
+ * batches (UVMP_ADOPT), maps each MAP_FIXED over the region it replaces,
+ * then says UVMP_ADOPT_DONE, and the daemon registers the ranges with the
+ * child's userfaultfd. Clones nobody adopts within 30 s are destroyed.
+ */
+struct uvmp_fork_reply {        /* UVMP_FORK_PREPARE reply */
+	uint64_t token;
 	uint32_t nregions;
 	uint32_t reserved;
-	struct uvmp_fork_region {
-		uint64_t addr, len;
-		uint64_t object_id;     /* the clone's id */
-	} regions[UVMP_MAX_FDS];
 };
 
-/* UVMP_FORK_DONE */
-struct uvmp_fork_done {
+struct uvmp_fork_done {         /* UVMP_FORK_DONE, parent side */
 	uint64_t token;
 	int32_t child_pid;      /* <= 0: fork failed, drop the clones */
 	uint32_t reserved;
 };
 
-/* UVMP_ADOPT: sent by the child on its own new connection after HELLO + UFFD */
-struct uvmp_adopt {
+struct uvmp_adopt {             /* UVMP_ADOPT, child side */
+	uint64_t token;
+	uint32_t start;         /* first region index wanted */
+	uint32_t reserved;
+};
+
+struct uvmp_region {
+	uint64_t addr, len;
+	uint64_t object_id;
+	uint32_t type;          /* enum uvmp_obj_type */
+	uint32_t prot;
+};
+
+struct uvmp_adopt_reply {       /* fds: one memfd per region, same order */
+	uint32_t total;         /* regions under this token */
+	uint32_t n;             /* regions in this reply (<= UVMP_MAX_FDS) */
+	struct uvmp_region regions[UVMP_MAX_FDS];
+};
+
+struct uvmp_adopt_done {        /* UVMP_ADOPT_DONE: all regions mapped */
 	uint64_t token;
 };
 

@@ -127,37 +127,39 @@ static void zero_fill_around(struct engine *e, struct uobj *o, size_t idx, bool 
 }
 
 /*
- * Read-around: the faulting page and its neighbours that wait in
- * contiguous slots (aobj) or in the file (vnode, device) come in with one
- * read. The fault waits on the page until the read completes.
+ * Read-around window: one page for scattered faults, doubling up to the
+ * cluster size while faults walk forward, so a sequential pass takes one
+ * fault per cluster and a random one reads only what it touches.
+ */
+static size_t readahead_window(struct engine *e, struct uobj *o, size_t idx)
+{
+	size_t max = e->cfg.cluster_pages;
+
+	if (o->ra_win && idx > o->ra_last && idx <= o->ra_last + 2 * o->ra_win)
+		o->ra_win = MIN(o->ra_win * 2, max);
+	else
+		o->ra_win = e->cfg.readahead_min;
+	o->ra_last = idx;
+	return o->ra_win;
+}
+
+/*
+ * Read-around: the faulting page and the following pages that wait in
+ * swap (aobj) or in the file (vnode, device) come in with one fault; runs
+ * of contiguous slots become one read each. The fault waits on the page
+ * until its read completes.
  */
 static void page_in_around(struct engine *e, struct uobj *o, size_t idx, bool write)
 {
-	size_t win = e->cfg.readahead_pages;
-	size_t lo = ALIGN_DOWN(idx, win), hi = MIN(lo + win, o->npages);
+	size_t win = readahead_window(e, o, idx);
 	enum pg_state want = pg_state(uobj_get(o, idx));
-	bool by_slot = o->ops->swap_backed;
-	size_t s = idx, t = idx + 1;
+	size_t t = idx + 1, hi = MIN(idx + win, o->npages);
 
 	if (over_budget(e, o, win))
-		lo = idx, hi = idx + 1;
-	while (s > lo) {
-		pgword_t w = uobj_get(o, s - 1);
-
-		if (pg_state(w) != want ||
-		    (by_slot && pg_slot(w) + 1 != pg_slot(uobj_get(o, s))))
-			break;
-		s--;
-	}
-	while (t < hi) {
-		pgword_t w = uobj_get(o, t);
-
-		if (pg_state(w) != want ||
-		    (by_slot && pg_slot(w) != pg_slot(uobj_get(o, t - 1)) + 1))
-			break;
+		hi = idx + 1;
+	while (t < hi && pg_state(uobj_get(o, t)) == want)
 		t++;
-	}
-	for (size_t i = s; i < t; i++) {
+	for (size_t i = idx; i < t; i++) {
 		pgword_t w = uobj_get(o, i) & ~(PGF_INACTIVE | PGF_REF);
 
 		if (i == idx)
@@ -165,20 +167,18 @@ static void page_in_around(struct engine *e, struct uobj *o, size_t idx, bool wr
 		uobj_set(o, i, pg_set_state(w, PG_BUSY_IN));
 	}
 	uobj_wait_add(o, idx, write);
-	if (pager_get(o, s, t - s) < 0) {
+	if (pager_get(o, idx, t - idx) < 0) {
 		/* could not start the read: back as it was; the toucher retries */
 		struct fault_wait *waits;
-		size_t nw;
 
-		for (size_t i = s; i < t; i++) {
+		for (size_t i = idx; i < t; i++) {
 			pgword_t w = uobj_get(o, i) & ~PGF_WANTED;
 
 			uobj_set(o, i, pg_set_state(w, want));
 		}
-		nw = uobj_wait_take(o, s, t - s, &waits);
+		uobj_wait_take(o, idx, t - idx, &waits);
 		free(waits);
 		uffd_wake(o->client->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE);
-		(void)nw;
 	}
 }
 

@@ -121,6 +121,7 @@ struct uobj {
 	/* Re-check a mapped page's dirty bit (mk_pcluster with PGO_DOACTCLUST). */
 	bool (*is_modified)(struct uobj *o, size_t idx);
 
+	size_t ra_last, ra_win;   /* read-around: last fault, current window */
 	size_t launder_cursor;    /* next window the page daemon launders */
 	unsigned inflight;        /* I/O requests in flight */
 	size_t evicting;          /* pages BUSY_OUT on their way out */
