@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <unistd.h>
 #include <linux/fs.h>
 
@@ -123,7 +124,7 @@ int engine_create(const struct engine_config *cfg, struct engine **out,
 	if (!e->cfg.readahead_min)
 		e->cfg.readahead_min = 1;
 	e->cfg.readahead_min = MIN(e->cfg.readahead_min, e->cfg.cluster_pages);
-	e->epfd = e->stop_fd = -1;
+	e->epfd = e->stop_fd = e->kick_fd = -1;
 	e->next_id = 1;
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_cond_init(&e->io_cond, NULL);
@@ -262,10 +263,12 @@ static void unmap_views(struct uobj *o)
 {
 	size_t len = o->npages << PAGE_SHIFT;
 
-	if (o->caddr) {
-		if (o->client)
+	if (o->caddr && o->client) {
+		if (!o->client->dead)
 			uffd_unregister(o->client->ufd, (void *)o->caddr, len);
-		munmap((void *)o->caddr, len);
+		/* another process's view is its own to unmap */
+		if (!o->client->external)
+			munmap((void *)o->caddr, len);
 	}
 	if (o->eview)
 		munmap(o->eview, len);
@@ -462,8 +465,18 @@ void engine_object_destroy(struct engine *e, struct uobj *o)
 {
 	pthread_mutex_lock(&e->lock);
 	/* a file gets its dirty pages back before it is let go */
-	if (o->type == UOBJ_VNODE && !o->client->dead)
+	if (o->type == UOBJ_VNODE) {
+		if (!o->client || o->client->dead) {
+			/*
+			 * The written bits died with the process: every page
+			 * still in memory may hold writes, so all go back.
+			 */
+			for (size_t i = 0; i < o->npages; i++)
+				if (pg_state(uobj_get(o, i)) == PG_CLEAN)
+					pager_page_dirtied(o, i);
+		}
 		flush_locked(e, o);
+	}
 	o->dying = true;
 	while (o->inflight)
 		pthread_cond_wait(&e->io_cond, &e->lock);
@@ -587,4 +600,402 @@ void engine_print_stats(struct engine *e, FILE *f)
 #undef P
 	fprintf(f, "io_engine %s\n", s.io_engine);
 	fprintf(f, "dirty_tracking %s\n", s.tracking);
+}
+
+/* --- clients in other processes --------------------------------------- */
+
+static int ext_fence(struct client *c, uintptr_t addr, size_t len)
+{
+	return c->ext_fence(c->priv, addr, len);
+}
+
+int engine_client_create(struct engine *e, pid_t pid, int ufd, uint64_t budget,
+			 engine_fence_fn fence, void *priv, struct client **out)
+{
+	struct client *c;
+	uint64_t got;
+	int r;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->pid = pid;
+	c->ufd = -1;
+	c->external = true;
+	c->fence = ext_fence;
+	c->ext_fence = fence;
+	c->priv = priv;
+	c->budget = budget >> PAGE_SHIFT;
+	r = uffd_api(ufd, track_uffd_features(e->track) | UFFD_FEATURE_MISSING_SHMEM |
+		     UFFD_FEATURE_MINOR_SHMEM | (e->caps.poison ? UFFD_FEATURE_POISON : 0),
+		     &got);
+	if (r < 0)
+		goto fail;
+	r = tracker_create(e->track, pid, &c->tr);
+	if (r < 0)
+		goto fail;
+	c->ufd = ufd;
+	pthread_mutex_lock(&e->lock);
+	c->next = e->clients;
+	e->clients = c;
+	pthread_mutex_unlock(&e->lock);
+	r = fault_service_add_client(e, c);
+	if (r < 0) {
+		c->ufd = -1;
+		engine_client_destroy(e, c);
+		return r;
+	}
+	*out = c;
+	return 0;
+
+fail:
+	tracker_destroy(c->tr);
+	free(c);
+	return r;
+}
+
+void engine_client_dead(struct engine *e, struct client *c)
+{
+	pthread_mutex_lock(&e->lock);
+	c->dead = true;
+	pthread_mutex_unlock(&e->lock);
+}
+
+void engine_client_destroy(struct engine *e, struct client *c)
+{
+	struct uobj *o;
+
+	if (!c)
+		return;
+	for (;;) {
+		pthread_mutex_lock(&e->lock);
+		for (o = e->objects; o && o->client != c; o = o->next)
+			;
+		pthread_mutex_unlock(&e->lock);
+		if (!o)
+			break;
+		engine_object_destroy(e, o);
+	}
+	pthread_mutex_lock(&e->lock);
+	for (struct client **pp = &e->clients; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&e->lock);
+	if (c->ufd >= 0 && e->epfd >= 0) {
+		/* the fault thread frees it once no event can name it */
+		fault_service_remove_client(e, c);
+		return;
+	}
+	client_destroy(c);
+}
+
+int engine_client_set_budget(struct engine *e, struct client *c, uint64_t bytes)
+{
+	pthread_mutex_lock(&e->lock);
+	c->budget = bytes >> PAGE_SHIFT;
+	engine_wake_pdaemon(e);
+	pthread_mutex_unlock(&e->lock);
+	return 0;
+}
+
+static enum uobj_type obj_type(enum engine_obj_type t)
+{
+	return t == ENGINE_OBJ_FILE ? UOBJ_VNODE : t == ENGINE_OBJ_DEVICE ? UOBJ_DEVICE : UOBJ_AOBJ;
+}
+
+/* The engine's own view of a memfd it was handed. */
+static int map_engine_view(struct uobj *o, int memfd)
+{
+	size_t len = o->npages << PAGE_SHIFT;
+	struct stat st;
+	void *v;
+
+	if (fstat(memfd, &st) < 0)
+		return -errno;
+	if ((uint64_t)st.st_size < len)
+		return -EINVAL;
+	o->memfd = fcntl(memfd, F_DUPFD_CLOEXEC, 3);
+	if (o->memfd < 0)
+		return -errno;
+	v = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, o->memfd, 0);
+	if (v == MAP_FAILED)
+		return -errno;
+	o->eview = v;
+	madvise(v, len, MADV_NOHUGEPAGE);
+	return 0;
+}
+
+static int register_client_view(struct engine *e, struct uobj *o)
+{
+	unsigned modes = UFFD_MISSING | UFFD_MINOR;
+
+	if (!o->ops->read_only && e->install_wp)
+		modes |= UFFD_WP;
+	return uffd_register(o->client->ufd, (void *)o->caddr, o->npages << PAGE_SHIFT,
+			     modes, NULL);
+}
+
+static void link_object(struct engine *e, struct uobj *o)
+{
+	o->id = e->next_id++;
+	o->next = e->objects;
+	e->objects = o;
+	e->nobjects++;
+}
+
+int engine_object_attach(struct engine *e, struct client *c, enum engine_obj_type type,
+			 int memfd, int backing_fd, uintptr_t addr, size_t len,
+			 uint64_t budget, struct uobj **out)
+{
+	struct uobj *o;
+	struct stat st;
+	int r;
+
+	if (!len || addr % PAGE_SIZE || len % PAGE_SIZE)
+		return -EINVAL;
+	if (type != ENGINE_OBJ_ANON && backing_fd < 0)
+		return -EBADF;
+	r = uobj_create(e, obj_type(type), len >> PAGE_SHIFT, &o);
+	if (r < 0)
+		return r;
+	o->budget = budget >> PAGE_SHIFT;
+	if (type != ENGINE_OBJ_ANON) {
+		uint64_t size;
+
+		o->backing_fd = fcntl(backing_fd, F_DUPFD_CLOEXEC, 3);
+		if (o->backing_fd < 0 || fstat(o->backing_fd, &st) < 0) {
+			r = -errno;
+			goto fail;
+		}
+		size = (uint64_t)st.st_size;
+		if (S_ISBLK(st.st_mode) && ioctl(o->backing_fd, BLKGETSIZE64, &size) < 0) {
+			r = -errno;
+			goto fail;
+		}
+		if (type == ENGINE_OBJ_FILE && size < len) {
+			if (ftruncate(o->backing_fd, (off_t)len) < 0) {
+				r = -errno;
+				goto fail;
+			}
+			size = len;
+		}
+		o->backing_size = size;
+	}
+	r = map_engine_view(o, memfd);
+	if (r < 0)
+		goto fail;
+	o->caddr = addr;
+	pthread_mutex_lock(&e->lock);
+	o->client = c;
+	r = c->dead ? -ESRCH : register_client_view(e, o);
+	if (r < 0) {
+		o->client = NULL;
+		pthread_mutex_unlock(&e->lock);
+		goto fail;
+	}
+	link_object(e, o);
+	pthread_mutex_unlock(&e->lock);
+	*out = o;
+	return 0;
+
+fail:
+	o->caddr = 0;
+	unmap_views(o);
+	uobj_destroy(o);
+	return r;
+}
+
+uint64_t engine_object_id(const struct uobj *o)
+{
+	return o->id;
+}
+
+uintptr_t engine_object_addr(const struct uobj *o)
+{
+	return o->caddr;
+}
+
+size_t engine_object_size(const struct uobj *o)
+{
+	return o->npages << PAGE_SHIFT;
+}
+
+int engine_object_release(struct engine *e, struct uobj *o, size_t off, size_t len)
+{
+	if (off % PAGE_SIZE || len % PAGE_SIZE || off + len > (o->npages << PAGE_SHIFT) ||
+	    off + len < off)
+		return -EINVAL;
+	pthread_mutex_lock(&e->lock);
+	pager_release_range(o, off >> PAGE_SHIFT, len >> PAGE_SHIFT);
+	pthread_mutex_unlock(&e->lock);
+	return 0;
+}
+
+int engine_object_move(struct engine *e, struct uobj *o, uintptr_t new_addr)
+{
+	int r;
+
+	if (new_addr % PAGE_SIZE)
+		return -EINVAL;
+	pthread_mutex_lock(&e->lock);
+	/*
+	 * mremap carried the registration and the PTEs along; only fenced
+	 * pages stay fenced, as before.
+	 */
+	o->caddr = new_addr;
+	r = 0;
+	pthread_mutex_unlock(&e->lock);
+	return r;
+}
+
+int engine_object_clone(struct engine *e, struct uobj *o, struct uobj **out, int *memfd)
+{
+	size_t len = o->npages << PAGE_SHIFT;
+	struct uobj *n;
+	int fd, r;
+
+	r = uobj_create(e, o->type, o->npages, &n);
+	if (r < 0)
+		return r;
+	fd = memfd_create(o->ops->name, MFD_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (ftruncate(fd, (off_t)len) < 0) {
+		r = -errno;
+		close(fd);
+		goto fail;
+	}
+	r = map_engine_view(n, fd);
+	close(fd);
+	if (r < 0)
+		goto fail;
+	if (o->backing_fd >= 0) {
+		n->backing_fd = fcntl(o->backing_fd, F_DUPFD_CLOEXEC, 3);
+		n->backing_size = o->backing_size;
+	}
+	n->budget = o->budget;
+
+	pthread_mutex_lock(&e->lock);
+	/* a stable picture: no I/O in flight, the written bits in the page states */
+	while (o->inflight)
+		pthread_cond_wait(&e->io_cond, &e->lock);
+	for (size_t lo = 0; lo < o->npages; lo += e->cfg.cluster_pages)
+		pager_sync_dirty(o, lo, MIN((size_t)e->cfg.cluster_pages, o->npages - lo), true);
+	for (size_t i = 0; i < o->npages; i++) {
+		pgword_t w = uobj_get(o, i);
+		uint64_t slot = pg_slot(w);
+		enum pg_state st = pg_state(w);
+
+		if (st == PG_BUSY_IN || st == PG_BUSY_OUT)
+			st = PG_DIRTY;   /* cannot happen: nothing in flight */
+		if (slot && o->ops->swap_backed && (st == PG_CLEAN || st == PG_SWAPPED ||
+						     st == PG_BAD))
+			swap_ref(e->swap, slot);
+		else
+			slot = 0;
+		if (st == PG_DIRTY || st == PG_CLEAN) {
+			memcpy(uobj_eaddr(n, i), uobj_eaddr(o, i), PAGE_SIZE);
+			/* nobody maps the copy yet: it is fenced */
+			uobj_set(n, i, pg_make(st, PGF_INACTIVE, slot));
+		} else if (st != PG_EMPTY) {
+			uobj_set(n, i, pg_make(st, 0, slot));
+		}
+	}
+	link_object(e, n);
+	engine_wake_pdaemon(e);
+	pthread_mutex_unlock(&e->lock);
+	*memfd = fcntl(n->memfd, F_DUPFD_CLOEXEC, 3);
+	*out = n;
+	return 0;
+
+fail:
+	unmap_views(n);
+	uobj_destroy(n);
+	return r;
+}
+
+int engine_object_adopt(struct engine *e, struct uobj *o, struct client *c, uintptr_t addr)
+{
+	int r;
+
+	pthread_mutex_lock(&e->lock);
+	if (o->client) {
+		pthread_mutex_unlock(&e->lock);
+		return -EBUSY;
+	}
+	o->caddr = addr;
+	o->client = c;
+	r = register_client_view(e, o);
+	if (r < 0) {
+		o->client = NULL;
+		o->caddr = 0;
+	} else {
+		c->resident += o->cnt.resident;
+	}
+	pthread_mutex_unlock(&e->lock);
+	return r;
+}
+
+int engine_client_detach(struct engine *e, struct client *c)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&e->lock);
+	c->budget = 0;
+	for (struct uobj *o = e->objects; o; o = o->next) {
+		if (o->client != c)
+			continue;
+		/* bring back every page that lives only in swap or its file */
+		for (size_t i = 0; i < o->npages; i++) {
+			pgword_t w = uobj_get(o, i);
+			size_t t = i + 1;
+
+			if (pg_state(w) != PG_SWAPPED &&
+			    !(pg_state(w) == PG_EMPTY && !o->ops->zero_fill))
+				continue;
+			while (t < o->npages && t - i < (size_t)e->cfg.cluster_pages &&
+			       pg_state(uobj_get(o, t)) == pg_state(w))
+				t++;
+			for (size_t k = i; k < t; k++)
+				uobj_set(o, k, pg_set_state(uobj_get(o, k) | PGF_INACTIVE, PG_BUSY_IN));
+			if (pager_get(o, i, t - i) < 0)
+				r = -EIO;
+			i = t - 1;
+		}
+	}
+	while (e->inflight)
+		pthread_cond_wait(&e->io_cond, &e->lock);
+	for (struct uobj *o = e->objects; o; o = o->next) {
+		if (o->client != c)
+			continue;
+		for (size_t i = 0; i < o->npages; i++)
+			if (pg_state(uobj_get(o, i)) == PG_BAD || pg_state(uobj_get(o, i)) == PG_SWAPPED)
+				r = -EIO;
+	}
+	if (r < 0 && !c->dead) {
+		/* some data cannot be given back: never let it read zeros */
+		kill(c->pid, SIGBUS);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return r;
+}
+
+void engine_object_stat(struct engine *e, struct uobj *o, struct engine_obj_stat *st)
+{
+	pthread_mutex_lock(&e->lock);
+	st->id = o->id;
+	st->size = o->npages << PAGE_SHIFT;
+	st->budget = (uint64_t)o->budget << PAGE_SHIFT;
+	st->resident_bytes = (uint64_t)o->cnt.resident << PAGE_SHIFT;
+	st->dirty_bytes = (uint64_t)o->cnt.dirty << PAGE_SHIFT;
+	st->swapped_bytes = (uint64_t)o->cnt.swapped << PAGE_SHIFT;
+	st->swapins = o->cnt.swapins;
+	st->swapouts = o->cnt.swapouts;
+	st->faults = o->cnt.faults;
+	pthread_mutex_unlock(&e->lock);
 }

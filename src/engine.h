@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "fault/track.h"
 #include "swap/ioeng.h"
@@ -79,6 +80,66 @@ struct engine_stats {
 void engine_get_stats(struct engine *e, struct engine_stats *st);
 /* Flat "name value" lines, one per counter. */
 void engine_print_stats(struct engine *e, FILE *f);
+
+/*
+ * Clients in other processes (uvmpagerd). The engine takes the client's
+ * userfaultfd (and does UFFDIO_API on it), serves its faults, and asks
+ * `fence` to drop the client's PTEs of a range: the client's agent does
+ * that in its own address space. fence runs with the engine busy: it must
+ * answer promptly (or fail).
+ */
+struct client;
+typedef int (*engine_fence_fn)(void *priv, uintptr_t addr, size_t len);
+
+int engine_client_create(struct engine *e, pid_t pid, int ufd, uint64_t budget,
+			 engine_fence_fn fence, void *priv, struct client **out);
+/* Destroys the client's objects (files get their dirty pages first). */
+void engine_client_destroy(struct engine *e, struct client *c);
+int engine_client_set_budget(struct engine *e, struct client *c, uint64_t bytes);
+/* The client's process is gone: stop touching its address space. */
+void engine_client_dead(struct engine *e, struct client *c);
+
+enum engine_obj_type { ENGINE_OBJ_ANON, ENGINE_OBJ_FILE, ENGINE_OBJ_DEVICE };
+
+/*
+ * The client mapped memfd MAP_SHARED at [addr, addr + len); the engine
+ * maps its own view and registers the range with the client's
+ * userfaultfd. backing_fd: the file of FILE/DEVICE objects (duplicated).
+ */
+int engine_object_attach(struct engine *e, struct client *c, enum engine_obj_type type,
+			 int memfd, int backing_fd, uintptr_t addr, size_t len,
+			 uint64_t budget, struct uobj **out);
+uint64_t engine_object_id(const struct uobj *o);
+uintptr_t engine_object_addr(const struct uobj *o);
+size_t engine_object_size(const struct uobj *o);
+/* [off, off + len) of the object reads as zeros from now on. */
+int engine_object_release(struct engine *e, struct uobj *o, size_t off, size_t len);
+/* The client moved the whole object to new_addr (mremap). */
+int engine_object_move(struct engine *e, struct uobj *o, uintptr_t new_addr);
+
+/*
+ * fork: a private copy of o as of now, not attached to any client: its
+ * resident pages are copied, its swap slots shared. *memfd gets the
+ * copy's memfd (the caller owns it).
+ */
+int engine_object_clone(struct engine *e, struct uobj *o, struct uobj **out, int *memfd);
+/* Give a clone to client c, which mapped its memfd at addr. */
+int engine_object_adopt(struct engine *e, struct uobj *o, struct client *c, uintptr_t addr);
+/* Destroy a clone nobody adopted (or any object): like engine_object_destroy. */
+
+/*
+ * Shutdown: bring every swapped page of c back into memory (budgets
+ * ignored), then unregister its ranges so it runs on plain shared memory.
+ * Pages that cannot be read back make the client die by SIGBUS first.
+ */
+int engine_client_detach(struct engine *e, struct client *c);
+
+struct engine_obj_stat {
+	uint64_t id, size, budget;
+	uint64_t resident_bytes, dirty_bytes, swapped_bytes;
+	uint64_t swapins, swapouts, faults;
+};
+void engine_object_stat(struct engine *e, struct uobj *o, struct engine_obj_stat *st);
 
 /* Per-object state of one page, for tests and the filesystem. */
 int engine_page_state(struct engine *e, struct uobj *o, size_t idx,

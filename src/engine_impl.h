@@ -23,9 +23,13 @@ struct client {
 	struct tracker *tr;
 	/* Drop the client view's PTEs for [addr, addr + len) (the fence). */
 	int (*fence)(struct client *c, uintptr_t addr, size_t len);
+	engine_fence_fn ext_fence;
 	void *priv;
 	struct client *next;
+	size_t budget;              /* pages, 0 = none */
+	size_t resident;            /* pages of all its objects */
 	bool dead;
+	bool external;              /* its address space is not ours */
 };
 
 struct engine {
@@ -57,7 +61,8 @@ struct engine {
 	char *zeros;                /* readahead_pages of zeros for zero-fill */
 
 	pthread_t fault_thread;
-	int epfd, stop_fd;
+	int epfd, stop_fd, kick_fd;
+	struct client *zombies;     /* left clients, freed by the fault thread */
 	pthread_t pd_thread;
 	bool stopping;
 	bool pd_running;
@@ -102,6 +107,7 @@ void engine_account(struct engine *e, struct uobj *o, pgword_t old, pgword_t nw)
 int fault_service_start(struct engine *e);
 void fault_service_stop(struct engine *e);
 int fault_service_add_client(struct engine *e, struct client *c);
+void fault_service_remove_client(struct engine *e, struct client *c);
 /* Resolve parked faults on pages whose I/O ended; lock held. */
 void fault_resume(struct engine *e, struct uobj *o, struct fault_wait *w, size_t n);
 /* Serve the faults held back for the budget that now fit; lock held. */

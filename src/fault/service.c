@@ -24,6 +24,8 @@ static bool over_budget(struct engine *e, struct uobj *o, size_t add)
 		return false;
 	if (e->budget && e->resident + add > e->budget)
 		return true;
+	if (o->client && o->client->budget && o->client->resident + add > o->client->budget)
+		return true;
 	return o->budget && o->cnt.resident + add > o->budget;
 }
 
@@ -308,6 +310,29 @@ static void handle_msg(struct engine *e, struct client *c, const struct uffd_msg
 	}
 }
 
+/*
+ * Clients leave through here: only this thread frees them, after the
+ * epoll batch that may still name them, so no event outlives its client.
+ */
+static void reap_zombies(struct engine *e)
+{
+	struct client *z;
+
+	pthread_mutex_lock(&e->lock);
+	z = e->zombies;
+	e->zombies = NULL;
+	pthread_mutex_unlock(&e->lock);
+	while (z) {
+		struct client *next = z->next;
+
+		tracker_destroy(z->tr);
+		if (z->ufd >= 0)
+			close(z->ufd);
+		free(z);
+		z = next;
+	}
+}
+
 static void *fault_thread(void *arg)
 {
 	struct engine *e = arg;
@@ -323,13 +348,28 @@ static void *fault_thread(void *arg)
 			break;
 		for (int i = 0; i < n; i++) {
 			struct client *c = evs[i].data.ptr;
-			int k;
+			uint64_t v;
+			int k = 0;
 
 			if (!c)
 				return NULL;
-			while ((k = uffd_read_msgs(c->ufd, msgs, ARRAY_SIZE(msgs))) > 0) {
+			if (c == (void *)&e->kick_fd) {
+				if (read(e->kick_fd, &v, sizeof(v)) < 0)
+					continue;
+				continue;
+			}
+			for (;;) {
 				pthread_mutex_lock(&e->lock);
-				for (int j = 0; j < k; j++)
+				if (c->dead) {
+					pthread_mutex_unlock(&e->lock);
+					break;
+				}
+				pthread_mutex_unlock(&e->lock);
+				k = uffd_read_msgs(c->ufd, msgs, ARRAY_SIZE(msgs));
+				if (k <= 0)
+					break;
+				pthread_mutex_lock(&e->lock);
+				for (int j = 0; j < k && !c->dead; j++)
 					handle_msg(e, c, &msgs[j]);
 				pager_unplug(e);
 				pthread_mutex_unlock(&e->lock);
@@ -341,6 +381,7 @@ static void *fault_thread(void *arg)
 				pthread_mutex_unlock(&e->lock);
 			}
 		}
+		reap_zombies(e);
 	}
 	return NULL;
 }
@@ -352,6 +393,20 @@ int fault_service_add_client(struct engine *e, struct client *c)
 	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, c->ufd, &ev) < 0)
 		return -errno;
 	return 0;
+}
+
+void fault_service_remove_client(struct engine *e, struct client *c)
+{
+	uint64_t one = 1;
+
+	epoll_ctl(e->epfd, EPOLL_CTL_DEL, c->ufd, NULL);
+	pthread_mutex_lock(&e->lock);
+	c->dead = true;
+	c->next = e->zombies;
+	e->zombies = c;
+	pthread_mutex_unlock(&e->lock);
+	if (write(e->kick_fd, &one, sizeof(one)) < 0)
+		return;   /* the next batch reaps it anyway */
 }
 
 int fault_service_start(struct engine *e)
@@ -371,11 +426,21 @@ int fault_service_start(struct engine *e)
 		r = -errno;
 		goto fail_ev;
 	}
+	e->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ev.data.ptr = &e->kick_fd;
+	if (e->kick_fd < 0 || epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->kick_fd, &ev) < 0) {
+		r = -errno;
+		goto fail_kick;
+	}
 	r = -pthread_create(&e->fault_thread, NULL, fault_thread, e);
 	if (r)
 		goto fail_ev;
 	return 0;
 
+fail_kick:
+	if (e->kick_fd >= 0)
+		close(e->kick_fd);
+	e->kick_fd = -1;
 fail_ev:
 	close(e->stop_fd);
 	e->stop_fd = -1;
@@ -394,6 +459,8 @@ void fault_service_stop(struct engine *e)
 	if (write(e->stop_fd, &one, sizeof(one)) == sizeof(one))
 		pthread_join(e->fault_thread, NULL);
 	close(e->stop_fd);
+	close(e->kick_fd);
 	close(e->epfd);
-	e->epfd = e->stop_fd = -1;
+	e->epfd = e->stop_fd = e->kick_fd = -1;
+	reap_zombies(e);
 }

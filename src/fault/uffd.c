@@ -72,14 +72,11 @@ static int features_offered(uint64_t *offered)
 	return r;
 }
 
-int uffd_create(uint64_t features, uint64_t *got)
+int uffd_api(int fd, uint64_t features, uint64_t *got)
 {
 	uint64_t offered = 0;
-	int fd, r;
+	int r;
 
-	fd = open_uffd_fd();
-	if (fd < 0)
-		return fd;
 	r = api_handshake(fd, features, &offered);
 	if (r == 0) {
 		/* The kernel reports everything it could offer; this fd has what was asked. */
@@ -87,13 +84,27 @@ int uffd_create(uint64_t features, uint64_t *got)
 			features |= UFFD_FEATURE_WP_UNPOPULATED;
 		if (got)
 			*got = features & offered;
-		return fd;
+		return 0;
 	}
-	close(fd);
 	/* The kernel says EINVAL both for a bad request and an unknown feature. */
 	if (r == -EINVAL && features_offered(&offered) == 0 && (features & ~offered))
 		return -EOPNOTSUPP;
 	return r;
+}
+
+int uffd_create(uint64_t features, uint64_t *got)
+{
+	int fd, r;
+
+	fd = open_uffd_fd();
+	if (fd < 0)
+		return fd;
+	r = uffd_api(fd, features, got);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
 }
 
 int uffd_register(int ufd, void *addr, size_t len, unsigned modes, uint64_t *ioctls)

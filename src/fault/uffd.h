@@ -51,6 +51,13 @@ int uffd_probe(struct uffd_caps *caps);
  */
 int uffd_create(uint64_t features, uint64_t *got);
 
+/*
+ * UFFDIO_API on a userfaultfd created elsewhere (a client's, passed over
+ * a socket): the daemon does it so that privileged features are checked
+ * against the daemon. Same returns as uffd_create.
+ */
+int uffd_api(int fd, uint64_t features, uint64_t *got);
+
 /* Registration modes, combined with |. */
 #define UFFD_MISSING (1u << 0)
 #define UFFD_MINOR (1u << 1)

@@ -87,6 +87,8 @@ void engine_account(struct engine *e, struct uobj *o, pgword_t old, pgword_t nw)
 	d = (long)counts_resident(b) - (long)counts_resident(a);
 	o->cnt.resident += d;
 	e->resident += d;
+	if (o->client)
+		o->client->resident += d;
 	d = (long)(b == PG_DIRTY) - (long)(a == PG_DIRTY);
 	o->cnt.dirty += d;
 	e->dirty += d;

@@ -30,7 +30,7 @@ static void fence_flush(struct uobj *o, struct run *r)
 
 	if (!r->n)
 		return;
-	if (!c->dead && c->fence(c, uobj_caddr(o, r->start), r->n << PAGE_SHIFT) == 0) {
+	if (!c || (!c->dead && c->fence(c, uobj_caddr(o, r->start), r->n << PAGE_SHIFT) == 0)) {
 		for (size_t i = r->start; i < r->start + r->n; i++) {
 			pgword_t w = uobj_get(o, i);
 
@@ -84,7 +84,8 @@ size_t pdaemon_reclaim_object(struct engine *e, struct uobj *o, size_t want)
 	size_t freed = 0, scanned = 0, limit = 2 * o->qlen + 16;
 	size_t idx;
 
-	if (o->dying || !o->client || o->client->dead)
+	/* a clone waiting for its child has no client: its pages are all fenced */
+	if (o->dying || (o->client && o->client->dead))
 		return 0;
 	while (freed < want && scanned++ < limit && uobj_queue_pop(o, &idx)) {
 		pgword_t w = uobj_get(o, idx) & ~PGF_QUEUED;
@@ -148,6 +149,21 @@ static size_t object_excess(struct engine *e, struct uobj *o)
 	return have > low ? have - low : 0;
 }
 
+/* Pages a client should give back to meet its budget (all its objects). */
+static size_t client_excess(struct engine *e, struct client *c)
+{
+	size_t evicting = 0, low;
+
+	if (!c->budget || c->dead)
+		return 0;
+	for (struct uobj *o = e->objects; o; o = o->next)
+		if (o->client == c)
+			evicting += o->evicting;
+	low = c->budget - MIN(c->budget, MAX(c->budget / 16, e->cfg.readahead_pages * 2));
+	evicting = MIN(evicting, c->resident);
+	return c->resident - evicting > low ? c->resident - evicting - low : 0;
+}
+
 static size_t global_excess(struct engine *e)
 {
 	size_t have = e->resident - MIN(e->resident, e->evicting);
@@ -169,6 +185,9 @@ static bool needs_reclaim(struct engine *e)
 		if (o->budget && o->cnt.resident - MIN(o->cnt.resident, o->evicting) >
 		    o->budget - MIN(o->budget, e->cfg.readahead_pages))
 			return true;
+	for (struct client *c = e->clients; c; c = c->next)
+		if (client_excess(e, c))
+			return true;
 	return false;
 }
 
@@ -185,6 +204,18 @@ static size_t reclaim_round(struct engine *e)
 
 		if (x)
 			freed += pdaemon_reclaim_object(e, o, MIN(x, RECLAIM_BATCH));
+	}
+	for (struct client *c = e->clients; c; c = c->next) {
+		size_t x = client_excess(e, c);
+
+		for (struct uobj *o = e->objects; o && x; o = o->next) {
+			if (o->client != c)
+				continue;
+			size_t got = pdaemon_reclaim_object(e, o, MIN(x, RECLAIM_BATCH));
+
+			freed += got;
+			x -= MIN(x, got);
+		}
 	}
 	if (global_excess(e) && e->objects) {
 		struct uobj *start = e->pd_cursor ? e->pd_cursor : e->objects;
@@ -213,7 +244,7 @@ static size_t launder_round(struct engine *e, size_t budget_pages)
 	for (struct uobj *o = e->objects; o && started < budget_pages; o = o->next) {
 		size_t win = e->cfg.cluster_pages;
 
-		if (o->dying || !o->cnt.dirty || !o->ops->put || o->client->dead)
+		if (o->dying || !o->cnt.dirty || !o->ops->put || !o->client || o->client->dead)
 			continue;
 		for (size_t scanned = 0; scanned < o->npages && started < budget_pages;
 		     scanned += win) {
