@@ -3,7 +3,7 @@
 #include <signal.h>
 #include <string.h>
 
-#include "config.h"
+#include "build-config.h"
 #include "swap/ioeng_impl.h"
 
 void ioeng_base_init(struct ioeng *e, const struct ioeng_ops *ops,

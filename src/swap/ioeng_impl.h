@@ -6,7 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "config.h"
+#include "build-config.h"
 
 #include "swap/ioeng.h"
 
