@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "build-config.h"
 #include "common/util.h"
 #include "swap/ioeng.h"
 #include "swap/ioeng_impl.h"
