@@ -548,7 +548,8 @@ void engine_get_stats(struct engine *e, struct engine_stats *st)
 	st->swap_full_events = e->swap_full_events;
 	st->objects = e->nobjects;
 	for (struct uobj *o = e->objects; o; o = o->next) {
-		meta += sizeof(*o) + o->ndir * sizeof(pgword_t *) + o->qcap * sizeof(uint32_t);
+		meta += sizeof(*o) + o->ndir * sizeof(pgword_t *) +
+			(o->active.cap + o->inactive.cap) * sizeof(uint32_t);
 		for (size_t i = 0; i < o->ndir; i++)
 			if (o->dir[i])
 				meta += UOBJ_CHUNK * sizeof(pgword_t);

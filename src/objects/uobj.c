@@ -67,7 +67,8 @@ void uobj_destroy(struct uobj *o)
 	for (size_t i = 0; i < o->ndir; i++)
 		free(o->dir[i]);
 	free(o->dir);
-	free(o->q);
+	free(o->active.q);
+	free(o->inactive.q);
 	free(o->waits);
 	free(o);
 }
@@ -116,40 +117,40 @@ int uobj_set(struct uobj *o, size_t idx, pgword_t w)
 	old = *slotp;
 	/* Every page that becomes resident joins the clock queue once. */
 	if (counts_resident(pg_state(w)) && !pg_has(w, PGF_QUEUED) &&
-	    uobj_queue_push(o, idx) == 0)
+	    pgqueue_push(&o->active, idx) == 0)
 		w |= PGF_QUEUED;
 	*slotp = w;
 	engine_account(o->eng, o, old, w);
 	return 0;
 }
 
-int uobj_queue_push(struct uobj *o, size_t idx)
+int pgqueue_push(struct pgqueue *q, size_t idx)
 {
-	if (o->qlen == o->qcap) {
-		size_t ncap = o->qcap ? o->qcap * 2 : 1024;
+	if (q->len == q->cap) {
+		size_t ncap = q->cap ? q->cap * 2 : 1024;
 		uint32_t *nq = malloc(ncap * sizeof(*nq));
 
 		if (!nq)
 			return -ENOMEM;
-		for (size_t i = 0; i < o->qlen; i++)
-			nq[i] = o->q[(o->qhead + i) % o->qcap];
-		free(o->q);
-		o->q = nq;
-		o->qcap = ncap;
-		o->qhead = 0;
+		for (size_t i = 0; i < q->len; i++)
+			nq[i] = q->q[(q->head + i) % q->cap];
+		free(q->q);
+		q->q = nq;
+		q->cap = ncap;
+		q->head = 0;
 	}
-	o->q[(o->qhead + o->qlen) % o->qcap] = (uint32_t)idx;
-	o->qlen++;
+	q->q[(q->head + q->len) % q->cap] = (uint32_t)idx;
+	q->len++;
 	return 0;
 }
 
-bool uobj_queue_pop(struct uobj *o, size_t *idx)
+bool pgqueue_pop(struct pgqueue *q, size_t *idx)
 {
-	if (!o->qlen)
+	if (!q->len)
 		return false;
-	*idx = o->q[o->qhead];
-	o->qhead = (o->qhead + 1) % o->qcap;
-	o->qlen--;
+	*idx = q->q[q->head];
+	q->head = (q->head + 1) % q->cap;
+	q->len--;
 	return true;
 }
 

@@ -67,6 +67,12 @@ extern const struct pagerops device_pagerops;
 /* The pager-ops table, in init order (the origin's uvmpagerops[]). */
 extern const struct pagerops *const uvm_pagerops[3];
 
+/* A FIFO of page indices. */
+struct pgqueue {
+	uint32_t *q;
+	size_t head, len, cap;
+};
+
 /* A fault parked on a busy page until its I/O ends (the origin's PG_WANTED). */
 struct fault_wait {
 	size_t idx;
@@ -111,9 +117,13 @@ struct uobj {
 	size_t budget;            /* resident pages allowed; 0 = global budget only */
 	struct uobj_counts cnt;
 
-	/* clock queue of resident pages, oldest first */
-	uint32_t *q;
-	size_t qhead, qlen, qcap;
+	/*
+	 * Resident pages in two queues, oldest first (the origin's active
+	 * and inactive page queues): mapped pages, and fenced ones waiting
+	 * to be evicted unless touched first. A page's PGF_QUEUED says it
+	 * sits in one of them.
+	 */
+	struct pgqueue active, inactive;
 
 	struct fault_wait *waits;
 	size_t nwaits, capwaits;
@@ -148,9 +158,8 @@ static inline pgword_t uobj_get(const struct uobj *o, size_t idx)
  */
 int uobj_set(struct uobj *o, size_t idx, pgword_t w);
 
-/* Clock queue. */
-int uobj_queue_push(struct uobj *o, size_t idx);
-bool uobj_queue_pop(struct uobj *o, size_t *idx);
+int pgqueue_push(struct pgqueue *q, size_t idx);
+bool pgqueue_pop(struct pgqueue *q, size_t *idx);
 
 /* Park a fault on a busy page; the page gets PGF_WANTED. */
 int uobj_wait_add(struct uobj *o, size_t idx, bool write);

@@ -1,0 +1,203 @@
+/*
+ * The agent thread. While the daemon lives it carries out fences: the
+ * daemon cannot drop this process's page-table entries itself, and must
+ * before it evicts a page (a write racing the pageout would be lost).
+ *
+ * When the daemon's end of the agent connection closes, the daemon is
+ * gone and nobody reads the userfaultfd any more: faulting threads would
+ * hang, and had we closed our copy they would read zeros. So the agent
+ * serves it from then on and fails closed: a page still in the memfd's
+ * page cache holds the latest data (a fenced page's writes were all held
+ * by the daemon) and is mapped back with UFFDIO_CONTINUE; a page the
+ * page cache lacks lived only in swap and is poisoned, so the thread
+ * that touches it gets SIGBUS instead of zeros.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "client/client_impl.h"
+#include "client/rawsys.h"
+#include "common/util.h"
+#include "fault/uffd.h"
+
+static int fence(const struct wire_msg *m)
+{
+	const struct uvmp_fence *f = (const void *)m->payload.bytes;
+	size_t head = offsetof(struct uvmp_fence, ranges);
+	int status = 0;
+
+	if (m->len < head || f->n > UVMP_FENCE_MAX ||
+	    m->len < head + f->n * sizeof(f->ranges[0]))
+		return -EPROTO;
+	for (uint32_t i = 0; i < f->n; i++) {
+		const struct uvmp_range *r = &f->ranges[i];
+
+		if ((r->addr | r->len) & (PAGE_SIZE - 1)) {
+			status = status ? status : -EINVAL;
+			continue;
+		}
+		/* PTEs go, the page cache stays: the next touch is a MINOR fault */
+		if (raw_madvise((void *)(uintptr_t)r->addr, r->len, MADV_DONTNEED) < 0 && !status)
+			status = -errno;
+	}
+	return status;
+}
+
+/* Returns when the daemon's side ended (or we are stopping). */
+static void serve_daemon(struct uvmpager *c)
+{
+	struct pollfd p[2] = {
+		{ .fd = c->agent_sock, .events = POLLIN },
+		{ .fd = c->stop_efd, .events = POLLIN },
+	};
+	struct wire_msg m;
+	int r, status;
+
+	for (;;) {
+		r = poll(p, 2, -1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 || p[1].revents || (p[0].revents & POLLNVAL))
+			return;
+		r = wire_recv(c->agent_sock, &m, 0);
+		if (r == -EPROTO || r == -ETIMEDOUT)
+			continue;
+		if (r < 0)
+			return;
+		wire_close_fds(&m);
+		if (m.hdr.type & UVMP_REPLY)
+			continue;
+		status = m.hdr.type == UVMP_FENCE ? fence(&m) : -EOPNOTSUPP;
+		if (wire_send(c->agent_sock, m.hdr.type | UVMP_REPLY, m.hdr.seq, status,
+			      NULL, 0, NULL, 0) < 0)
+			return;
+	}
+}
+
+static void kill_toucher(const struct uffd_msg *msg)
+{
+	pid_t tid = (pid_t)msg->arg.pagefault.feat.ptid;
+
+	/* without UFFD_FEATURE_THREAD_ID the thread is unknown: the process */
+	if (tid)
+		syscall(SYS_tgkill, getpid(), tid, SIGBUS);
+	else
+		kill(getpid(), SIGBUS);
+}
+
+static void fault(struct uvmpager *c, const struct uffd_msg *msg)
+{
+	void *page = (void *)(uintptr_t)ALIGN_DOWN(msg->arg.pagefault.address, PAGE_SIZE);
+	int r;
+
+	if (msg->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) {
+		/* only sync write-protect tracking asks; nobody tracks any more */
+		if (uffd_writeprotect(c->uffd, page, PAGE_SIZE, false, 0) < 0)
+			uffd_wake(c->uffd, page, PAGE_SIZE);
+		return;
+	}
+	r = uffd_continue(c->uffd, page, PAGE_SIZE, 0);
+	if (r >= 0) {
+		atomic_fetch_add(&c->fc_continued, 1);
+		return;
+	}
+	/*
+	 * Layout changing (an event to read first) or the range gone: let
+	 * the thread retry; it faults again if it still has to.
+	 */
+	if (r == -EAGAIN || r == -ENOENT || r == -ESRCH) {
+		uffd_wake(c->uffd, page, PAGE_SIZE);
+		return;
+	}
+	/* not in the page cache: its only copy was in swap */
+	atomic_fetch_add(&c->fc_poisoned, 1);
+	r = uffd_poison(c->uffd, page, PAGE_SIZE, 0);
+	if (r == -EAGAIN) {
+		uffd_wake(c->uffd, page, PAGE_SIZE);
+		return;
+	}
+	if (r < 0)
+		kill_toucher(msg);
+}
+
+static void serve_uffd(struct uvmpager *c)
+{
+	struct pollfd p[2] = {
+		{ .fd = c->uffd, .events = POLLIN },
+		{ .fd = c->stop_efd, .events = POLLIN },
+	};
+	struct uffd_msg msgs[64];
+	int n;
+
+	/* faults the daemon read but never answered: their threads sleep on */
+	regions_wake_all(c);
+	for (;;) {
+		n = poll(p, 2, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || p[1].revents || (p[0].revents & (POLLERR | POLLNVAL)))
+			return;
+		n = uffd_read_msgs(c->uffd, msgs, (int)ARRAY_SIZE(msgs));
+		if (n < 0)
+			return;
+		for (int i = 0; i < n; i++) {
+			switch (msgs[i].event) {
+			case UFFD_EVENT_PAGEFAULT:
+				fault(c, &msgs[i]);
+				break;
+			case UFFD_EVENT_FORK:
+				close((int)msgs[i].arg.fork.ufd);
+				break;
+			default:
+				/* remap/remove/unmap: reading them let their callers go on */
+				break;
+			}
+		}
+	}
+}
+
+static void *agent_main(void *arg)
+{
+	struct uvmpager *c = arg;
+
+	serve_daemon(c);
+	if (atomic_load(&c->stopping))
+		return NULL;
+	atomic_store(&c->agent_dead, true);
+	serve_uffd(c);
+	return NULL;
+}
+
+int agent_start(struct uvmpager *c)
+{
+	sigset_t all, old;
+	int r;
+
+	/* The program's signals are for the program's threads. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = -pthread_create(&c->agent, NULL, agent_main, c);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r == 0)
+		c->agent_running = true;
+	return r;
+}
+
+void agent_stop(struct uvmpager *c)
+{
+	uint64_t one = 1;
+
+	if (!c->agent_running)
+		return;
+	atomic_store(&c->stopping, true);
+	if (write(c->stop_efd, &one, sizeof(one)) < 0) {
+		/* an eventfd write fails only on overflow; the thread is woken already */
+	}
+	pthread_join(c->agent, NULL);
+	c->agent_running = false;
+}
