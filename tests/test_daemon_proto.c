@@ -4,6 +4,8 @@
  * everyone else.
  */
 #include <check.h>
+
+#include "check_run.h"
 #include <fcntl.h>
 #include <poll.h>
 #include <stdint.h>
@@ -194,8 +196,6 @@ int main(void)
 {
 	Suite *s = suite_create("daemon_proto");
 	TCase *tc = tcase_create("proto");
-	SRunner *sr;
-	int failed;
 
 	if (geteuid() != 0) {
 		printf("SKIP: uvmpagerd needs root\n");
@@ -210,9 +210,5 @@ int main(void)
 	tcase_add_test(tc, test_garbage);
 	tcase_add_test(tc, test_hostile);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_VERBOSE);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(s, CK_VERBOSE);
 }

@@ -7,6 +7,8 @@
  * clean page's dirty bit once); enrolled pages become busy.
  */
 #include <check.h>
+
+#include "check_run.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,15 +154,9 @@ int main(void)
 {
 	Suite *s = suite_create("mk_pcluster");
 	TCase *tc = tcase_create("origin rules");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_loop_test(tc, test_case, 0, ARRAY_SIZE(cases));
 	tcase_add_test(tc, test_modified_joins_busy);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(s, CK_NORMAL);
 }

@@ -5,6 +5,8 @@
  * them writes nothing.
  */
 #include <check.h>
+
+#include "check_run.h"
 #include <sys/stat.h>
 
 #include "engine_helpers.h"
@@ -122,17 +124,11 @@ int main(void)
 {
 	Suite *s = suite_create("objects");
 	TCase *tc = tcase_create("files");
-	SRunner *sr;
-	int failed;
 
 	require_engine_env();
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_vnode);
 	tcase_add_test(tc, test_device);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_VERBOSE);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(s, CK_VERBOSE);
 }

@@ -6,6 +6,8 @@
  * that fills up, for real, on a small filesystem.
  */
 #include <check.h>
+
+#include "check_run.h"
 #include <sched.h>
 #include <stdatomic.h>
 #include <inttypes.h>
@@ -186,8 +188,6 @@ int main(void)
 {
 	Suite *s = suite_create("pageout_errors");
 	TCase *tc = tcase_create("errors");
-	SRunner *sr;
-	int failed;
 
 	require_engine_env();
 	tcase_set_timeout(tc, 120);
@@ -196,9 +196,5 @@ int main(void)
 	tcase_add_test(tc, test_always_failing);
 	tcase_add_test(tc, test_swap_full_enospc);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_VERBOSE);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(s, CK_VERBOSE);
 }

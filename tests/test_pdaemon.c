@@ -4,6 +4,8 @@
  * pages are laundered so that evicting them later writes nothing.
  */
 #include <check.h>
+
+#include "check_run.h"
 #include <inttypes.h>
 
 #include "engine_helpers.h"
@@ -121,8 +123,6 @@ int main(void)
 {
 	Suite *s = suite_create("pdaemon");
 	TCase *tc = tcase_create("policy");
-	SRunner *sr;
-	int failed;
 
 	require_engine_env();
 	tcase_set_timeout(tc, 180);
@@ -130,9 +130,5 @@ int main(void)
 	tcase_add_test(tc, test_object_budget);
 	tcase_add_test(tc, test_laundering);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_VERBOSE);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(s, CK_VERBOSE);
 }

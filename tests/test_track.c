@@ -8,6 +8,8 @@
  * is then not linked in.
  */
 #include <check.h>
+
+#include "check_run.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -700,8 +702,7 @@ static Suite *track_suite(void)
 
 int main(void)
 {
-	SRunner *sr;
-	int fd, failed;
+	int fd;
 
 	fd = uffd_create(0, NULL);
 	if (fd < 0) {
@@ -710,9 +711,5 @@ int main(void)
 		return 77;
 	}
 	close(fd);
-	sr = srunner_create(track_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(track_suite(), CK_NORMAL);
 }

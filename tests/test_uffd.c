@@ -3,6 +3,8 @@
  * userfaultfd (root, or access to /dev/userfaultfd): exits 77 without.
  */
 #include <check.h>
+
+#include "check_run.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -486,8 +488,7 @@ static Suite *uffd_suite(void)
 
 int main(void)
 {
-	SRunner *sr;
-	int fd, failed;
+	int fd;
 
 	fd = uffd_create(0, NULL);
 	if (fd < 0) {
@@ -496,9 +497,5 @@ int main(void)
 		return 77;
 	}
 	close(fd);
-	sr = srunner_create(uffd_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(uffd_suite(), CK_NORMAL);
 }
