@@ -1,0 +1,212 @@
+/*
+ * fork: the parent's objects are cloned before the fork, and the child
+ * adopts the clones on a connection of its own. A record per fork holds
+ * the clones until then (FORK_TTL_NS at most).
+ */
+#include <stdio.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "daemon/config.h"
+#include "daemon/log.h"
+#include "daemon/server_impl.h"
+#include "engine.h"
+
+void forks_destroy(struct server *s, struct fork_rec *f)
+{
+	for (struct fork_rec **pp = &s->forks; *pp; pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	}
+	for (unsigned i = 0; i < f->n; i++) {
+		if (f->clones[i].o)
+			engine_object_destroy(s->e, f->clones[i].o);
+		if (f->clones[i].memfd >= 0)
+			close(f->clones[i].memfd);
+	}
+	free(f->clones);
+	free(f);
+}
+
+static struct fork_rec *find_fork(struct server *s, uint64_t token)
+{
+	for (struct fork_rec *f = s->forks; f; f = f->next)
+		if (f->token == token)
+			return f;
+	return NULL;
+}
+
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], line[256];
+	pid_t ppid = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "PPid: %d", &ppid) == 1)
+			break;
+	fclose(f);
+	return ppid;
+}
+
+void forks_expire(struct server *s)
+{
+	uint64_t now = now_ns();
+	struct fork_rec *f = s->forks;
+
+	while (f) {
+		struct fork_rec *next = f->next;
+
+		if (now - f->created > FORK_TTL_NS) {
+			log_warn("fork clones of pid %d never adopted: dropped", f->parent);
+			forks_destroy(s, f);
+		}
+		f = next;
+	}
+}
+
+int do_fork_prepare(struct server *s, struct conn *c, const struct uvmp_hdr *h,
+			   ssize_t n)
+{
+	struct dclient *dc = c->client;
+	struct uvmp_fork_reply rep = { 0 };
+	struct fork_rec *f;
+	unsigned count = 0, i = 0;
+
+	if (!payload(h, n, 0) || !dc || !dc->ec)
+		return -EPROTO;
+	for (struct dobj *d = dc->objs; d; d = d->next)
+		count++;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->clones = calloc(count ? count : 1, sizeof(*f->clones));
+	if (!f->clones) {
+		free(f);
+		return -ENOMEM;
+	}
+	f->token = srv_random_u64();
+	f->parent = dc->pid;
+	f->uid = dc->uid;
+	f->created = now_ns();
+	f->next = s->forks;
+	s->forks = f;
+	for (struct dobj *d = dc->objs; d; d = d->next, i++) {
+		struct fork_clone *fc = &f->clones[i];
+		int r;
+
+		fc->memfd = -1;
+		f->n = i + 1;
+		r = engine_object_clone(s->e, d->o, &fc->o, &fc->memfd);
+		if (r < 0) {
+			forks_destroy(s, f);
+			return r;
+		}
+		fc->region = (struct uvmp_region){ .addr = d->addr, .len = d->len,
+						   .object_id = engine_object_id(fc->o),
+						   .type = d->type, .prot = d->prot };
+	}
+	f->n = count;
+	rep.token = f->token;
+	rep.nregions = count;
+	return srv_reply(c, h, 0, &rep, sizeof(rep), NULL, 0) < 0 ? -EPIPE : 1;
+}
+
+int do_fork_done(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n)
+{
+	const struct uvmp_fork_done *p = payload(h, n, sizeof(*p));
+	struct fork_rec *f;
+
+	if (!p || !c->client)
+		return -EPROTO;
+	f = find_fork(s, p->token);
+	if (!f || f->parent != c->client->pid)
+		return -ENOENT;
+	if (p->child_pid <= 0)
+		forks_destroy(s, f);
+	else
+		f->child = p->child_pid;
+	return 0;
+}
+
+/* Only the parent's child (as the kernel sees it) may take the clones. */
+static struct fork_rec *fork_for(struct server *s, struct conn *c, uint64_t token)
+{
+	struct fork_rec *f = find_fork(s, token);
+
+	if (!f || f->uid != c->cred.uid)
+		return NULL;
+	if (f->child ? f->child != c->cred.pid : parent_of(c->cred.pid) != f->parent)
+		return NULL;
+	return f;
+}
+
+int do_adopt(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n)
+{
+	const struct uvmp_adopt *p = payload(h, n, sizeof(*p));
+	struct uvmp_adopt_reply rep = { 0 };
+	int fds[UVMP_MAX_FDS];
+	struct fork_rec *f;
+
+	if (!p || !c->client || !c->client->ec)
+		return -EPROTO;
+	f = fork_for(s, c, p->token);
+	if (!f)
+		return -EPERM;
+	rep.total = f->n;
+	for (unsigned i = p->start; i < f->n && rep.n < UVMP_MAX_FDS; i++) {
+		rep.regions[rep.n] = f->clones[i].region;
+		fds[rep.n++] = f->clones[i].memfd;
+	}
+	return srv_reply(c, h, 0, &rep, sizeof(rep), fds, rep.n) < 0 ? -EPIPE : 1;
+}
+
+int do_adopt_done(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n)
+{
+	const struct uvmp_adopt_done *p = payload(h, n, sizeof(*p));
+	struct dclient *dc = c->client;
+	struct fork_rec *f;
+	int r = 0;
+
+	if (!p || !dc || !dc->ec)
+		return -EPROTO;
+	f = fork_for(s, c, p->token);
+	if (!f)
+		return -EPERM;
+	for (unsigned i = 0; i < f->n; i++) {
+		struct fork_clone *fc = &f->clones[i];
+		struct dobj *d = calloc(1, sizeof(*d));
+
+		if (!d) {
+			r = -ENOMEM;
+			break;
+		}
+		r = engine_object_adopt(s->e, fc->o, dc->ec, (uintptr_t)fc->region.addr);
+		if (r < 0) {
+			free(d);
+			break;
+		}
+		d->o = fc->o;
+		d->id = fc->region.object_id;
+		d->addr = (uintptr_t)fc->region.addr;
+		d->len = (size_t)fc->region.len;
+		d->type = fc->region.type;
+		d->prot = fc->region.prot;
+		d->next = dc->objs;
+		dc->objs = d;
+		fc->o = NULL;
+	}
+	forks_destroy(s, f);
+	return r;
+}
+

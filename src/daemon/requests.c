@@ -1,0 +1,304 @@
+/*
+ * The control requests (include/uvmpager/protocol.h): each checks its
+ * payload to the byte, acts on the sender's own objects only (root: any),
+ * and answers.
+ */
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "daemon/config.h"
+#include "daemon/log.h"
+#include "daemon/server_impl.h"
+#include "engine.h"
+
+static struct dobj *find_obj_id(struct server *s, struct conn *c, uint64_t id)
+{
+	/* a client sees only its own objects; root sees all */
+	for (struct dclient *dc = s->clients; dc; dc = dc->next) {
+		if (dc != c->client && c->cred.uid != 0)
+			continue;
+		for (struct dobj *d = dc->objs; d; d = d->next)
+			if (d->id == id)
+				return d;
+	}
+	return NULL;
+}
+
+static int do_hello(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n)
+{
+	const struct uvmp_hello *p = payload(h, n, sizeof(*p));
+	struct uvmp_hello_reply rep = { 0 };
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct dclient *dc;
+	uint64_t max = s->cfg->client_budget_max;
+	int devfd = -1, r;
+
+	if (!p || c->client)
+		return -EPROTO;
+	if ((pid_t)p->pid != c->cred.pid)
+		return -EPERM;
+	dc = calloc(1, sizeof(*dc));
+	if (!dc)
+		return -ENOMEM;
+	dc->pid = c->cred.pid;
+	dc->uid = c->cred.uid;
+	dc->gid = c->cred.gid;
+	dc->agent_fd = -1;
+	dc->token = srv_random_u64();
+	dc->budget = p->budget ? p->budget : s->cfg->client_budget;
+	if (max && dc->budget > max)
+		dc->budget = max;
+	dc->pidfd = (int)syscall(SYS_pidfd_open, dc->pid, 0);
+	if (dc->pidfd < 0) {
+		r = -errno;
+		free(dc);
+		return r;
+	}
+	dc->pid_watch = (struct watch){ W_PIDFD, dc };
+	ev.data.ptr = &dc->pid_watch;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, dc->pidfd, &ev) < 0) {
+		r = -errno;
+		close(dc->pidfd);
+		free(dc);
+		return r;
+	}
+	if (p->flags & UVMP_HELLO_WANT_UFFD_DEV) {
+		/*
+		 * The client may create a userfaultfd through us: who may
+		 * connect (socket mode and group) is the boundary.
+		 */
+		devfd = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+		if (devfd >= 0)
+			rep.flags = 1;
+	}
+	pthread_mutex_lock(&s->lock);
+	dc->id = ++s->next_client_id;
+	dc->next = s->clients;
+	s->clients = dc;
+	s->nclients++;
+	pthread_mutex_unlock(&s->lock);
+	dc->ctl = c;
+	c->client = dc;
+	rep.client_id = dc->id;
+	rep.agent_token = dc->token;
+	rep.budget = dc->budget;
+	rep.min_size = s->cfg->min_size;
+	r = srv_reply(c, h, 0, &rep, sizeof(rep), &devfd, devfd >= 0);
+	if (devfd >= 0)
+		close(devfd);
+	log_info("client %" PRIu64 ": pid %d uid %u, budget %" PRIu64 " MiB", dc->id, dc->pid,
+		 dc->uid, dc->budget >> 20);
+	return r < 0 ? r : 1;
+}
+
+static int do_uffd(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n,
+		   int *fds, unsigned nfds)
+{
+	struct dclient *dc = c->client;
+	int r;
+
+	if (!payload(h, n, 0) || !dc || dc->ec || nfds != 1)
+		return -EPROTO;
+	r = engine_client_create(s->e, dc->pid, fds[0], dc->budget, srv_fence, dc, &dc->ec);
+	if (r < 0)
+		return r;
+	fds[0] = -1;   /* the engine owns it now */
+	return 0;
+}
+
+static int do_agent(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n)
+{
+	const struct uvmp_agent *p = payload(h, n, sizeof(*p));
+	struct dclient *dc;
+	struct timeval tv = { .tv_sec = 0, .tv_usec = 0 };
+	int r;
+
+	if (!p || c->client)
+		return -EPROTO;
+	dc = srv_find_client(s, p->client_id);
+	if (!dc || dc->token != p->agent_token || dc->pid != c->cred.pid || dc->agent_fd >= 0)
+		return -EPERM;
+	r = srv_reply(c, h, 0, NULL, 0, NULL, 0);
+	if (r < 0)
+		return r;
+	/* from now on this socket belongs to the fence callback */
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	dc->agent_fd = c->fd;
+	c->fd = -1;
+	return 2;   /* connection handed over: drop the conn without closing */
+}
+
+static int do_map(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n,
+		  int *fds, unsigned nfds)
+{
+	const struct uvmp_map *p = payload(h, n, sizeof(*p));
+	struct dclient *dc = c->client;
+	struct uvmp_map_reply rep;
+	enum engine_obj_type type;
+	struct dobj *d;
+	int r;
+
+	if (!p || !dc || !dc->ec || nfds < 1 || nfds > 2)
+		return -EPROTO;
+	switch (p->type) {
+	case UVMP_OBJ_ANON: type = ENGINE_OBJ_ANON; break;
+	case UVMP_OBJ_FILE: type = ENGINE_OBJ_FILE; break;
+	case UVMP_OBJ_DEVICE: type = ENGINE_OBJ_DEVICE; break;
+	default: return -EINVAL;
+	}
+	if ((type == ENGINE_OBJ_ANON) != (nfds == 1) || p->offset)
+		return -EINVAL;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	r = engine_object_attach(s->e, dc->ec, type, fds[0], nfds > 1 ? fds[1] : -1,
+				 (uintptr_t)p->addr, (size_t)p->len, p->budget, &d->o);
+	if (r < 0) {
+		free(d);
+		return r;
+	}
+	d->id = engine_object_id(d->o);
+	d->addr = (uintptr_t)p->addr;
+	d->len = (size_t)p->len;
+	d->type = p->type;
+	d->prot = p->prot;
+	d->next = dc->objs;
+	dc->objs = d;
+	rep.object_id = d->id;
+	log_debug("client %" PRIu64 ": object %" PRIu64 " at %#" PRIxPTR " +%zu MiB",
+		  dc->id, d->id, d->addr, d->len >> 20);
+	return srv_reply(c, h, 0, &rep, sizeof(rep), NULL, 0) < 0 ? -EPIPE : 1;
+}
+
+/* Apply fn to the overlap of [addr, addr + len) with each of the client's objects. */
+static int for_range(struct server *s, struct dclient *dc, uint64_t addr, uint64_t len,
+		     bool unmap)
+{
+	int r = 0;
+
+	if (addr % PAGE_SIZE || len % PAGE_SIZE || addr + len < addr)
+		return -EINVAL;
+	for (struct dobj *d = dc->objs, *next; d; d = next) {
+		uint64_t lo = MAX(addr, d->addr), hi = MIN(addr + len, d->addr + d->len);
+
+		next = d->next;
+		if (lo >= hi)
+			continue;
+		if (unmap && lo == d->addr && hi == d->addr + d->len) {
+			engine_object_destroy(s->e, d->o);
+			srv_dobj_drop(dc, d);
+			continue;
+		}
+		r = engine_object_release(s->e, d->o, lo - d->addr, hi - lo);
+		if (r < 0)
+			break;
+	}
+	return r;
+}
+
+static int do_range(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n,
+		    bool unmap)
+{
+	const struct uvmp_range *p = payload(h, n, sizeof(*p));
+
+	if (!p || !c->client)
+		return -EPROTO;
+	return for_range(s, c->client, p->addr, p->len, unmap);
+}
+
+static int do_remap(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n)
+{
+	const struct uvmp_remap *p = payload(h, n, sizeof(*p));
+
+	if (!p || !c->client)
+		return -EPROTO;
+	for (struct dobj *d = c->client->objs; d; d = d->next) {
+		if (d->addr != p->old_addr)
+			continue;
+		if (d->len != p->old_len || p->new_len != p->old_len)
+			return -EOPNOTSUPP;   /* the shim resizes within its segments */
+		d->addr = (uintptr_t)p->new_addr;
+		return engine_object_move(s->e, d->o, (uintptr_t)p->new_addr);
+	}
+	return -ENOENT;
+}
+
+static int do_obj(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n)
+{
+	const struct uvmp_obj *p = payload(h, n, sizeof(*p));
+	struct engine_obj_stat st;
+	struct uvmp_obj_stat rep;
+	struct dobj *d;
+
+	if (!p || !c->client)
+		return -EPROTO;
+	d = find_obj_id(s, c, p->object_id);
+	if (!d)
+		return -ENOENT;
+	if ((h->type & ~UVMP_REPLY) == UVMP_FLUSH)
+		return engine_flush(s->e, d->o);
+	engine_object_stat(s->e, d->o, &st);
+	rep = (struct uvmp_obj_stat){
+		.object_id = st.id, .size = st.size, .resident_bytes = st.resident_bytes,
+		.dirty_bytes = st.dirty_bytes, .swapped_bytes = st.swapped_bytes,
+		.swapins = st.swapins, .swapouts = st.swapouts, .faults = st.faults,
+		.budget = st.budget,
+	};
+	return srv_reply(c, h, 0, &rep, sizeof(rep), NULL, 0) < 0 ? -EPIPE : 1;
+}
+
+static int do_budget(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n)
+{
+	const struct uvmp_budget *p = payload(h, n, sizeof(*p));
+	uint64_t max = s->cfg->client_budget_max;
+	struct dclient *dc = c->client;
+	struct dobj *d;
+
+	if (!p || !dc || !dc->ec)
+		return -EPROTO;
+	if (!p->object_id) {
+		dc->budget = max && p->bytes > max ? max : p->bytes;
+		return engine_client_set_budget(s->e, dc->ec, dc->budget);
+	}
+	d = find_obj_id(s, c, p->object_id);
+	if (!d)
+		return -ENOENT;
+	return engine_set_budget(s->e, d->o, p->bytes);
+}
+
+/* Returns 1 when the request sent its own reply, 2 when c was handed over. */
+int srv_dispatch(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n,
+		    int *fds, unsigned nfds)
+{
+	if ((size_t)n < sizeof(*h) || h->len != (uint32_t)n || h->version != UVMP_PROTO_VERSION)
+		return -EPROTO;
+	if (!c->client && h->type != UVMP_HELLO && h->type != UVMP_AGENT)
+		return -EPROTO;
+	switch (h->type) {
+	case UVMP_HELLO: return do_hello(s, c, h, n);
+	case UVMP_AGENT: return do_agent(s, c, h, n);
+	case UVMP_UFFD: return do_uffd(s, c, h, n, fds, nfds);
+	case UVMP_MAP: return do_map(s, c, h, n, fds, nfds);
+	case UVMP_UNMAP: return do_range(s, c, h, n, true);
+	case UVMP_RELEASE: return do_range(s, c, h, n, false);
+	case UVMP_REMAP: return do_remap(s, c, h, n);
+	case UVMP_FLUSH:
+	case UVMP_OBJ_STAT: return do_obj(s, c, h, n);
+	case UVMP_SET_BUDGET: return do_budget(s, c, h, n);
+	case UVMP_FORK_PREPARE: return do_fork_prepare(s, c, h, n);
+	case UVMP_FORK_DONE: return do_fork_done(s, c, h, n);
+	case UVMP_ADOPT: return do_adopt(s, c, h, n);
+	case UVMP_ADOPT_DONE: return do_adopt_done(s, c, h, n);
+	default: return -EPROTO;
+	}
+}
+

@@ -1,0 +1,120 @@
+/* Private to the control server's files: server.c, requests.c, forks.c. */
+#ifndef UVMPAGERD_SERVER_IMPL_H
+#define UVMPAGERD_SERVER_IMPL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "daemon/server.h"
+#include "uvmpager/protocol.h"
+
+#define FORK_TTL_NS (30ULL * 1000000000ULL)
+#define FENCE_TIMEOUT_MS 2000
+
+enum watch_kind { W_LISTEN, W_CONN, W_PIDFD, W_SIGNAL };
+
+struct watch {
+	enum watch_kind kind;
+	void *ptr;
+};
+
+struct dobj {
+	struct uobj *o;
+	uint64_t id;
+	uintptr_t addr;
+	size_t len;
+	uint32_t type, prot;
+	struct dobj *next;
+};
+
+struct dclient {
+	uint64_t id, token;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	uint64_t budget;
+	struct client *ec;        /* engine client, once its uffd came */
+	struct conn *ctl;
+	int agent_fd;
+	uint32_t fence_seq;
+	int pidfd;
+	struct watch pid_watch;
+	struct dobj *objs;
+	struct dclient *next;
+};
+
+struct conn {
+	int fd;
+	struct ucred cred;
+	struct dclient *client;   /* after HELLO */
+	struct watch watch;
+	struct conn *next;
+};
+
+struct fork_clone {
+	struct uobj *o;
+	int memfd;
+	struct uvmp_region region;
+};
+
+struct fork_rec {
+	uint64_t token;
+	pid_t parent;
+	uid_t uid;
+	pid_t child;              /* 0 until the parent says */
+	uint64_t created;
+	unsigned n;
+	struct fork_clone *clones;
+	struct fork_rec *next;
+};
+
+struct server {
+	struct engine *e;
+	const struct daemon_config *cfg;
+	int listen_fd, sig_fd, epfd;
+	struct watch listen_watch, sig_watch;
+	struct conn *conns;
+	struct dclient *clients;
+	struct fork_rec *forks;
+	uint64_t next_client_id;
+	unsigned nclients;
+	pthread_mutex_t lock;     /* the lists, for the filesystem thread */
+};
+
+
+/* Payload of the expected size, or NULL. */
+static inline const void *payload(const struct uvmp_hdr *h, ssize_t n, size_t want)
+{
+	if ((size_t)n != sizeof(*h) + want || h->len != (uint32_t)n)
+		return NULL;
+	return h + 1;
+}
+
+
+/* server.c */
+uint64_t srv_random_u64(void);
+int srv_reply(struct conn *c, const struct uvmp_hdr *req, int32_t status,
+	      const void *payload, size_t plen, const int *fds, unsigned nfds);
+int srv_fence(void *priv, uintptr_t addr, size_t len);
+struct dclient *srv_find_client(struct server *s, uint64_t id);
+void srv_dobj_drop(struct dclient *dc, struct dobj *d);
+
+/*
+ * requests.c: one request. Returns 1 when it sent its own reply, 2 when
+ * the connection was handed over (agent), else the status to reply with.
+ */
+int srv_dispatch(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n,
+		 int *fds, unsigned nfds);
+
+/* forks.c */
+void forks_destroy(struct server *s, struct fork_rec *f);
+void forks_expire(struct server *s);
+int do_fork_prepare(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n);
+int do_fork_done(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n);
+int do_adopt(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n);
+int do_adopt_done(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n);
+
+#endif
