@@ -243,23 +243,21 @@ void fault_resume(struct engine *e, struct uobj *o, struct fault_wait *w, size_t
 
 void fault_resume_throttled(struct engine *e)
 {
-	size_t n = e->nthrottle, keep = 0;
 	struct throttled *t = e->throttle;
+	size_t n = e->nthrottle;
 
+	/* serve() may hold faults back again: they go to a fresh list */
+	e->throttle = NULL;
+	e->nthrottle = e->capthrottle = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (over_budget(e, t[i].o, 1) && !t[i].o->dying) {
-			t[keep++] = t[i];
-			continue;
-		}
-		if (t[i].o->dying)
-			uffd_wake(t[i].o->client->ufd,
-				  (void *)uobj_caddr(t[i].o, t[i].idx), PAGE_SIZE);
+		struct uobj *o = t[i].o;
+
+		if (o->dying)
+			uffd_wake(o->client->ufd, (void *)uobj_caddr(o, t[i].idx), PAGE_SIZE);
 		else
-			serve(e, t[i].o, t[i].idx, t[i].write);
+			serve(e, o, t[i].idx, t[i].write);
 	}
-	/* serve() may have parked new ones past n: keep them */
-	memmove(&t[keep], &t[n], (e->nthrottle - n) * sizeof(*t));
-	e->nthrottle = keep + (e->nthrottle - n);
+	free(t);
 }
 
 static struct uobj *find_object(struct engine *e, struct client *c, uintptr_t addr)
