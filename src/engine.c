@@ -546,6 +546,7 @@ void engine_get_stats(struct engine *e, struct engine_stats *st)
 	st->throttled_faults = e->throttled_faults;
 	st->budget_overruns = e->budget_overruns;
 	st->swap_full_events = e->swap_full_events;
+	st->clean_mismatches = e->clean_mismatches;
 	st->objects = e->nobjects;
 	for (struct uobj *o = e->objects; o; o = o->next) {
 		meta += sizeof(*o) + o->ndir * sizeof(pgword_t *) +
@@ -593,6 +594,7 @@ void engine_print_stats(struct engine *e, FILE *f)
 	P(throttled_faults);
 	P(budget_overruns);
 	P(swap_full_events);
+	P(clean_mismatches);
 	P(swap_slots_total);
 	P(swap_slots_used);
 	P(swap_slots_bad);
@@ -902,7 +904,7 @@ int engine_object_clone(struct engine *e, struct uobj *o, struct uobj **out, int
 		if (st == PG_DIRTY || st == PG_CLEAN) {
 			memcpy(uobj_eaddr(n, i), uobj_eaddr(o, i), PAGE_SIZE);
 			/* nobody maps the copy yet: it is fenced */
-			uobj_set(n, i, pg_make(st, PGF_INACTIVE, slot));
+			uobj_set(n, i, pg_make(st, PGF_INACTIVE | PGF_FRESH, slot));
 		} else if (st != PG_EMPTY) {
 			uobj_set(n, i, pg_make(st, 0, slot));
 		}

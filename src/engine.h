@@ -30,6 +30,7 @@ struct engine_config {
 	unsigned readahead_pages;    /* zero-fill-around window, default 16 */
 	unsigned readahead_min;      /* read-around of a scattered fault, default 1 */
 	bool launder;                /* write dirty pages back while idle */
+	bool verify_clean;           /* check clean pages against their copy before dropping them */
 	/* test hook: passed to the I/O engine */
 	int (*io_inject)(void *ctx, const struct io_req *req);
 	void *io_inject_ctx;
@@ -69,7 +70,7 @@ struct engine_stats {
 	uint64_t budget_bytes;
 	uint64_t swapins, swapouts, evictions, clean_evictions;
 	uint64_t faults, zero_fills, write_errors, read_errors;
-	uint64_t throttled_faults, budget_overruns, swap_full_events;
+	uint64_t throttled_faults, budget_overruns, swap_full_events, clean_mismatches;
 	uint64_t swap_read_bytes, swap_write_bytes, read_ops, write_ops;
 	uint64_t swap_slots_total, swap_slots_used, swap_slots_bad;
 	uint64_t objects, meta_bytes;

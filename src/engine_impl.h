@@ -84,7 +84,7 @@ struct engine {
 	struct throttled { struct uobj *o; size_t idx; bool write; } *throttle;
 	size_t nthrottle, capthrottle;
 	bool throttle_off;          /* swap full: serve faults over budget */
-	uint64_t throttled_faults, budget_overruns, swap_full_events;
+	uint64_t throttled_faults, budget_overruns, swap_full_events, clean_mismatches;
 };
 
 void pager_plug(struct engine *e);

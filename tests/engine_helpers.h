@@ -15,6 +15,55 @@
 
 #define SKIP 77
 
+/*
+ * Knobs for small, slow machines (the kernel matrix in tests/kernels/ runs
+ * these tests in emulated guests). Unset, nothing changes.
+ *   UVMPAGER_TEST_SCALE  divisor for object sizes, budgets and rounds
+ *   UVMPAGER_TEST_TRACK  wp-async|wp-sync|soft-dirty: the only tracking mode
+ *                        tested, and the one used where a test says "auto"
+ *   UVMPAGER_TEST_IO     io_uring|threads: the same for the I/O engine
+ */
+static inline unsigned test_scale(void)
+{
+	static unsigned scale;
+	const char *s;
+
+	if (!scale) {
+		s = getenv("UVMPAGER_TEST_SCALE");
+		scale = s && atoi(s) > 0 ? (unsigned)atoi(s) : 1;
+	}
+	return scale;
+}
+
+/* tr, or the forced mode if tr is AUTO and one is forced. */
+static inline enum track_mode test_track(enum track_mode tr)
+{
+	const char *s = getenv("UVMPAGER_TEST_TRACK");
+	enum track_mode m;
+
+	if (tr != TRACK_AUTO || !s || !*s)
+		return tr;
+	if (track_mode_parse(s, &m)) {
+		fprintf(stderr, "UVMPAGER_TEST_TRACK=%s: not a tracking mode\n", s);
+		exit(2);
+	}
+	return m;
+}
+
+static inline enum ioeng_kind test_io(enum ioeng_kind io)
+{
+	const char *s = getenv("UVMPAGER_TEST_IO");
+	enum ioeng_kind k;
+
+	if (io != IOENG_AUTO || !s || !*s)
+		return io;
+	if (ioeng_kind_parse(s, &k)) {
+		fprintf(stderr, "UVMPAGER_TEST_IO=%s: not an I/O engine\n", s);
+		exit(2);
+	}
+	return k;
+}
+
 /* Exit 77 with the reason when the machine cannot run the engine. */
 static inline void require_engine_env(void)
 {
@@ -61,11 +110,13 @@ static inline int test_engine_create(struct test_engine *t, enum ioeng_kind io,
 	temp_swap_path(t->swap_path, sizeof(t->swap_path));
 	cfg.swap_path = t->swap_path;
 	cfg.swap_size = swap;
-	cfg.io = io;
-	cfg.track = tr;
+	cfg.io = test_io(io);
+	cfg.track = test_track(tr);
 	cfg.budget = budget;
 	cfg.io_inject = inject;
 	cfg.io_inject_ctx = ctx;
+	/* every clean eviction is checked against its copy: a tracking miss fails the test */
+	cfg.verify_clean = true;
 	r = engine_create(&cfg, &t->e, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "engine_create: %s (%s)\n", err, strerror(-r));
@@ -76,6 +127,14 @@ static inline int test_engine_create(struct test_engine *t, enum ioeng_kind io,
 
 static inline void test_engine_destroy(struct test_engine *t)
 {
+	struct engine_stats st;
+
+	engine_get_stats(t->e, &st);
+	if (st.clean_mismatches) {
+		fprintf(stderr, "FAIL: %llu pages dropped as clean were not\n",
+			(unsigned long long)st.clean_mismatches);
+		abort();
+	}
 	engine_destroy(t->e);
 	unlink(t->swap_path);
 }

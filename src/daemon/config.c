@@ -12,7 +12,7 @@ enum opt {
 	OPT_SWAP_FILE = 256, OPT_SWAP_SIZE, OPT_SWAP_PREALLOCATE, OPT_BUDGET,
 	OPT_CLIENT_BUDGET, OPT_CLIENT_BUDGET_MAX, OPT_MIN_SIZE, OPT_MOUNT, OPT_NO_FS,
 	OPT_SOCKET, OPT_SOCKET_MODE, OPT_SOCKET_GROUP, OPT_CONFIG, OPT_FOREGROUND,
-	OPT_LOG_LEVEL, OPT_IO, OPT_TRACKING, OPT_HELP, OPT_VERSION,
+	OPT_LOG_LEVEL, OPT_IO, OPT_TRACKING, OPT_VERIFY_CLEAN, OPT_HELP, OPT_VERSION,
 };
 
 static const struct option options[] = {
@@ -33,6 +33,7 @@ static const struct option options[] = {
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "io", required_argument, NULL, OPT_IO },
 	{ "tracking", required_argument, NULL, OPT_TRACKING },
+	{ "verify-clean", no_argument, NULL, OPT_VERIFY_CLEAN },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ 0 },
@@ -59,6 +60,7 @@ static void usage(FILE *f)
 		"  --log-level LEVEL       error, warning, info, debug (info)\n"
 		"  --io ENGINE             auto, io_uring, threads (auto)\n"
 		"  --tracking MODE         auto, wp-async, wp-sync, soft-dirty (auto)\n"
+		"  --verify-clean          check every clean page against its copy before dropping it\n"
 		"  --help, --version\n");
 }
 
@@ -119,6 +121,7 @@ static int apply(struct daemon_config *cfg, int opt, const char *v)
 	case OPT_LOG_LEVEL: return log_level_parse(v, &cfg->log_level);
 	case OPT_IO: return ioeng_kind_parse(v, &cfg->io);
 	case OPT_TRACKING: return track_mode_parse(v, &cfg->track);
+	case OPT_VERIFY_CLEAN: cfg->verify_clean = true; return 0;
 	default: return -EINVAL;
 	}
 }

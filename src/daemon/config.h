@@ -27,6 +27,7 @@ struct daemon_config {
 	char *config;
 	bool foreground;
 	bool no_fs;                   /* no FUSE mount (tests without /dev/fuse) */
+	bool verify_clean;            /* debugging: see engine_config */
 	enum log_level log_level;
 	enum ioeng_kind io;
 	enum track_mode track;

@@ -160,6 +160,7 @@ int main(int argc, char **argv)
 	ecfg.budget = cfg.budget ? cfg.budget : half_of_ram();
 	ecfg.io = cfg.io;
 	ecfg.track = cfg.track;
+	ecfg.verify_clean = cfg.verify_clean;
 	mkdir_parent(cfg.swap_file);
 	r = engine_create(&ecfg, &e, err, sizeof(err));
 	if (r < 0) {

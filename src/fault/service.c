@@ -66,14 +66,22 @@ static void map_resident(struct engine *e, struct uobj *o, size_t idx, bool writ
 	unsigned fl = 0;
 	int r;
 
-	if (write && pg_state(w) == PG_CLEAN)
+	/*
+	 * A fenced page's writes before the fence show only as a missing
+	 * marker, and mapping it back write-protected would erase that:
+	 * read the evidence first.
+	 */
+	if (pg_has(w, PGF_INACTIVE) && !pg_has(w, PGF_FRESH) && pg_state(w) == PG_CLEAN &&
+	    !write)
+		pager_sync_dirty(o, idx, 1, false);
+	if (write && pg_state(uobj_get(o, idx)) == PG_CLEAN)
 		pager_page_dirtied(o, idx);
 	w = uobj_get(o, idx);
 	if (pg_state(w) == PG_CLEAN && e->install_wp && !o->ops->read_only)
 		fl = UFFD_F_WP;
 	/* touched while fenced: that is a reference */
 	if (pg_has(w, PGF_INACTIVE))
-		w = (w & ~PGF_INACTIVE) | PGF_REF;
+		w = (w & ~(PGF_INACTIVE | PGF_FRESH)) | PGF_REF;
 	uobj_set(o, idx, w);
 	r = uffd_continue(c->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE, fl);
 	if (r > 0)
@@ -162,7 +170,7 @@ static void page_in_around(struct engine *e, struct uobj *o, size_t idx, bool wr
 	while (t < hi && pg_state(uobj_get(o, t)) == want)
 		t++;
 	for (size_t i = idx; i < t; i++) {
-		pgword_t w = uobj_get(o, i) & ~(PGF_INACTIVE | PGF_REF);
+		pgword_t w = uobj_get(o, i) & ~(PGF_INACTIVE | PGF_REF | PGF_FRESH);
 
 		if (i == idx)
 			w |= PGF_REF;

@@ -37,6 +37,7 @@ enum pg_flags {
 	PGF_EVICT    = 1u << 9,  /* this pageout drops the page when done */
 	PGF_QUEUED   = 1u << 10, /* in its object's clock queue */
 	PGF_WASDIRTY = 1u << 11, /* BUSY_OUT page was dirty (vs. clean re-evict) */
+	PGF_FRESH    = 1u << 12, /* cleaned while fenced: its missing marker is old news */
 };
 
 #define PG_STATE_MASK 0xfULL

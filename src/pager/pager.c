@@ -376,6 +376,9 @@ void pager_dropcluster(struct uobj *o, size_t center, size_t start, size_t n,
 			w = pg_set_slot(w, 0);
 		if ((flags & PGO_PDFREECLUST) && !pg_has(w, PGF_WRITTEN)) {
 			w = pg_set_state(w, PG_CLEAN);
+			/* fenced all along: nothing wrote it since it was read for I/O */
+			if (pg_has(w, PGF_INACTIVE))
+				w |= PGF_FRESH;
 			/* a fault waiting on the page keeps it */
 			if ((flags & PGO_EVICT) && emap &&
 			    !pg_has(uobj_get(o, idx), PGF_WANTED)) {
@@ -550,7 +553,7 @@ static void get_done(struct engine *e, struct pager_io *pio)
 			} else if (ok && (!o->ops->swap_backed ||
 					  crc32c(0, uobj_eaddr(o, idx), PAGE_SIZE) ==
 					  swap_csum_get(e->swap, pg_slot(w)))) {
-				w &= ~(PGF_WANTED | PGF_INACTIVE);
+				w &= ~(PGF_WANTED | PGF_INACTIVE | PGF_FRESH);
 				uobj_set(o, idx, pg_set_state(w, PG_CLEAN));
 				o->cnt.swapins++;
 				e->swapins++;
@@ -625,7 +628,8 @@ int pager_sync_dirty(struct uobj *o, size_t start, size_t n, bool collect)
 			 * is fenced; BUSY_OUT pages were judged when enrolled.
 			 */
 			if (pass == 0) {
-				if (pg_has(w, PGF_INACTIVE) && pg_state(w) == PG_CLEAN)
+				if (pg_has(w, PGF_INACTIVE) && !pg_has(w, PGF_FRESH) &&
+				    pg_state(w) == PG_CLEAN)
 					pager_page_dirtied(o, start + i);
 				continue;
 			}

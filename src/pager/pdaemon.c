@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "swap/csum.h"
+
 #include "common/util.h"
 #include "engine_impl.h"
 #include "pager/pager.h"
@@ -60,11 +62,30 @@ static void punch_flush(struct uobj *o, struct run *r)
 	r->n = 0;
 }
 
+/*
+ * verify_clean: does the page really equal its copy (its slot's checksum,
+ * or zeros)? A safety net behind the dirty tracking, for tests and for
+ * debugging; it costs a checksum per clean eviction.
+ */
+static bool clean_copy_matches(struct engine *e, struct uobj *o, size_t idx, pgword_t w)
+{
+	const uint64_t *pg = uobj_eaddr(o, idx);
+
+	if (!o->ops->swap_backed)
+		return true;   /* the file's copy is not at hand */
+	if (pg_slot(w))
+		return crc32c(0, pg, PAGE_SIZE) == swap_csum_get(e->swap, pg_slot(w));
+	for (size_t i = 0; i < PAGE_SIZE / 8; i++)
+		if (pg[i])
+			return false;
+	return true;
+}
+
 /* A clean page leaves memory with no I/O. */
 static void evict_clean(struct engine *e, struct uobj *o, size_t idx, pgword_t w,
 			struct run *punch)
 {
-	w &= ~(PGF_QUEUED | PGF_INACTIVE | PGF_REF);
+	w &= ~(PGF_QUEUED | PGF_INACTIVE | PGF_REF | PGF_FRESH);
 	if (o->ops->swap_backed && pg_slot(w))
 		w = pg_set_state(w, PG_SWAPPED);
 	else
@@ -150,6 +171,14 @@ size_t pdaemon_reclaim_object(struct engine *e, struct uobj *o, size_t want)
 		if (idx < synced_lo || idx >= synced_hi) {
 			o->ops->cluster(o, idx, &synced_lo, &synced_hi);
 			pager_sync_dirty(o, synced_lo, synced_hi - synced_lo, false);
+			w = uobj_get(o, idx) & ~PGF_QUEUED;
+			st = pg_state(w);
+		}
+		if (st == PG_CLEAN && e->cfg.verify_clean && !clean_copy_matches(e, o, idx, w)) {
+			/* the tracking missed a write: count it, and write the page */
+			e->clean_mismatches++;
+			uobj_set(o, idx, w);
+			pager_page_dirtied(o, idx);
 			w = uobj_get(o, idx) & ~PGF_QUEUED;
 			st = pg_state(w);
 		}
