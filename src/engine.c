@@ -31,9 +31,12 @@ void engine_config_defaults(struct engine_config *cfg)
 }
 
 /* In-process fence: drop our own client view's PTEs, keep the page cache. */
-static int self_fence(struct client *c, uintptr_t addr, size_t len)
+static int self_fence(struct client *c, const struct engine_range *r, unsigned n)
 {
-	return madvise((void *)addr, len, MADV_DONTNEED) < 0 ? -errno : 0;
+	for (unsigned i = 0; i < n; i++)
+		if (madvise((void *)r[i].addr, r[i].len, MADV_DONTNEED) < 0)
+			return -errno;
+	return 0;
 }
 
 static void set_budget(struct engine *e, uint64_t bytes)
@@ -607,9 +610,9 @@ void engine_print_stats(struct engine *e, FILE *f)
 
 /* --- clients in other processes --------------------------------------- */
 
-static int ext_fence(struct client *c, uintptr_t addr, size_t len)
+static int ext_fence(struct client *c, const struct engine_range *r, unsigned n)
 {
-	return c->ext_fence(c->priv, addr, len);
+	return c->ext_fence(c->priv, r, n);
 }
 
 int engine_client_create(struct engine *e, pid_t pid, int ufd, uint64_t budget,

@@ -85,12 +85,18 @@ void engine_print_stats(struct engine *e, FILE *f);
 /*
  * Clients in other processes (uvmpagerd). The engine takes the client's
  * userfaultfd (and does UFFDIO_API on it), serves its faults, and asks
- * `fence` to drop the client's PTEs of a range: the client's agent does
+ * `fence` to drop the client's PTEs of some ranges: the client's agent does
  * that in its own address space. fence runs with the engine busy: it must
  * answer promptly (or fail).
  */
 struct client;
-typedef int (*engine_fence_fn)(void *priv, uintptr_t addr, size_t len);
+struct engine_range {
+	uintptr_t addr;
+	size_t len;
+};
+/* Most ranges in one fence call: one round trip to the client's agent. */
+#define ENGINE_FENCE_MAX 64
+typedef int (*engine_fence_fn)(void *priv, const struct engine_range *r, unsigned n);
 
 int engine_client_create(struct engine *e, pid_t pid, int ufd, uint64_t budget,
 			 engine_fence_fn fence, void *priv, struct client **out);

@@ -21,8 +21,8 @@ struct client {
 	pid_t pid;
 	int ufd;
 	struct tracker *tr;
-	/* Drop the client view's PTEs for [addr, addr + len) (the fence). */
-	int (*fence)(struct client *c, uintptr_t addr, size_t len);
+	/* Drop the client view's PTEs of the ranges (the fence). */
+	int (*fence)(struct client *c, const struct engine_range *r, unsigned n);
 	engine_fence_fn ext_fence;
 	void *priv;
 	struct client *next;

@@ -82,7 +82,11 @@ START_TEST(test_object_budget)
 }
 END_TEST
 
-/* Dirty pages left alone get written back while idle; evicting them is then free. */
+/*
+ * Dirty pages left alone get written back while idle, once the budget is
+ * more than half used; evicting them is then free. With no budget nobody
+ * will evict them, and nothing is written.
+ */
 START_TEST(test_laundering)
 {
 	struct engine_stats a, b;
@@ -93,6 +97,17 @@ START_TEST(test_laundering)
 
 	ck_assert_int_eq(test_engine_create(&t, IOENG_AUTO, TRACK_AUTO, 0, 256ULL << 20,
 					    NULL, NULL), 0);
+	ck_assert_int_eq(engine_aobj_create(t.e, pages * PAGE_SIZE, 0, (void **)&mem, &o), 0);
+	for (size_t p = 0; p < pages; p++)
+		fill(mem + p * PAGE_SIZE, p, 5);
+	usleep(1500 * 1000);
+	engine_get_stats(t.e, &a);
+	ck_assert_uint_eq(a.swapouts, 0);
+	test_engine_destroy(&t);
+
+	/* 16 MiB dirty under a 24 MiB budget */
+	ck_assert_int_eq(test_engine_create(&t, IOENG_AUTO, TRACK_AUTO, 24ULL << 20,
+					    256ULL << 20, NULL, NULL), 0);
 	ck_assert_int_eq(engine_aobj_create(t.e, pages * PAGE_SIZE, 0, (void **)&mem, &o), 0);
 	for (size_t p = 0; p < pages; p++)
 		fill(mem + p * PAGE_SIZE, p, 5);

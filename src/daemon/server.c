@@ -55,45 +55,49 @@ int srv_reply(struct conn *c, const struct uvmp_hdr *req, int32_t status,
 /* --- clients ------------------------------------------------------------- */
 
 /* The page daemon asks the client's agent to drop its PTEs of a range. */
-int srv_fence(void *priv, uintptr_t addr, size_t len)
+int srv_fence(void *priv, const struct engine_range *r, unsigned n)
 {
 	struct dclient *dc = priv;
-	struct uvmp_fence f = { .n = 1, .ranges = { { addr, len } } };
+	struct uvmp_fence f = { .n = n };
 	char buf[UVMP_MAX_MSG];
 	uint32_t seq = ++dc->fence_seq;
 	uint64_t deadline = now_ns() + FENCE_TIMEOUT_MS * 1000000ULL;
 	int fds[UVMP_MAX_FDS];
 	unsigned nfds;
-	int r;
+	int ret;
 
 	if (dc->agent_fd < 0)
 		return -ENOTCONN;
-	r = wire_send(dc->agent_fd, UVMP_FENCE, seq, 0, &f, sizeof(f), NULL, 0);
-	if (r < 0)
-		return r;
+	if (n > UVMP_FENCE_MAX)
+		return -E2BIG;
+	for (unsigned i = 0; i < n; i++)
+		f.ranges[i] = (struct uvmp_range){ r[i].addr, r[i].len };
+	ret = wire_send(dc->agent_fd, UVMP_FENCE, seq, 0, &f, sizeof(f), NULL, 0);
+	if (ret < 0)
+		return ret;
 	for (;;) {
 		struct uvmp_hdr *h = (struct uvmp_hdr *)buf;
 		struct pollfd pfd = { .fd = dc->agent_fd, .events = POLLIN };
 		uint64_t now = now_ns();
-		ssize_t n;
+		ssize_t got;
 
 		if (now >= deadline)
 			return -ETIMEDOUT;
-		r = poll(&pfd, 1, (int)((deadline - now) / 1000000ULL) + 1);
-		if (r < 0 && errno != EINTR)
+		ret = poll(&pfd, 1, (int)((deadline - now) / 1000000ULL) + 1);
+		if (ret < 0 && errno != EINTR)
 			return -errno;
-		if (r <= 0)
+		if (ret <= 0)
 			continue;
-		n = wire_recv(dc->agent_fd, buf, sizeof(buf), fds, &nfds);
+		got = wire_recv(dc->agent_fd, buf, sizeof(buf), fds, &nfds);
 		for (unsigned i = 0; i < nfds; i++)
 			close(fds[i]);
-		if (n == -EAGAIN || n == -EINTR)
+		if (got == -EAGAIN || got == -EINTR)
 			continue;
-		if (n < 0)
-			return (int)n;
-		if (n == 0)
+		if (got < 0)
+			return (int)got;
+		if (got == 0)
 			return -ENOTCONN;
-		if ((size_t)n < sizeof(*h) || h->type != (UVMP_FENCE | UVMP_REPLY))
+		if ((size_t)got < sizeof(*h) || h->type != (UVMP_FENCE | UVMP_REPLY))
 			return -EPROTO;
 		if (h->seq == seq)
 			return h->status;
@@ -176,7 +180,15 @@ static void conn_close(struct server *s, struct conn *c)
 		struct dclient *dc = c->client;
 
 		dc->ctl = NULL;
-		/* the control connection is the client's lifeline */
+		/*
+		 * The control connection is the client's lifeline. An exiting
+		 * process closes its sockets before its pidfd turns readable:
+		 * give it a moment, or we would page a dead process back in.
+		 */
+		struct pollfd pfd = { .fd = dc->pidfd, .events = POLLIN };
+
+		if (dc->pidfd >= 0)
+			poll(&pfd, 1, 500);
 		client_destroy(s, dc, process_alive(dc));
 	}
 	free(c);

@@ -26,21 +26,56 @@ struct run {
 	size_t start, n;
 };
 
-static void fence_flush(struct uobj *o, struct run *r)
+/* Runs of pages to fence, sent to the client in one call. */
+struct fence_batch {
+	struct run run;                    /* the run being gathered */
+	struct run done[ENGINE_FENCE_MAX];
+	unsigned ndone;
+};
+
+static void fence_send(struct uobj *o, struct fence_batch *b)
 {
+	struct engine_range r[ENGINE_FENCE_MAX];
 	struct client *c = o->client;
 
-	if (!r->n)
+	if (!b->ndone)
 		return;
-	if (!c || (!c->dead && c->fence(c, uobj_caddr(o, r->start), r->n << PAGE_SHIFT) == 0)) {
-		for (size_t i = r->start; i < r->start + r->n; i++) {
-			pgword_t w = uobj_get(o, i);
-
-			/* still resident and idle: it was so when enrolled, lock held since */
-			uobj_set(o, i, w | PGF_INACTIVE);
-		}
+	for (unsigned i = 0; i < b->ndone; i++)
+		r[i] = (struct engine_range){ uobj_caddr(o, b->done[i].start),
+					      b->done[i].n << PAGE_SHIFT };
+	/* a clone waiting for its child has no client: nothing maps it */
+	if (!c || (!c->dead && c->fence(c, r, b->ndone) == 0)) {
+		for (unsigned i = 0; i < b->ndone; i++)
+			for (size_t p = b->done[i].start; p < b->done[i].start + b->done[i].n; p++)
+				/* still resident and idle: it was so when enrolled, lock held since */
+				uobj_set(o, p, uobj_get(o, p) | PGF_INACTIVE);
 	}
-	r->n = 0;
+	b->ndone = 0;
+}
+
+static void fence_add(struct uobj *o, struct fence_batch *b, size_t idx)
+{
+	if (b->run.n && b->run.start + b->run.n == idx) {
+		b->run.n++;
+		return;
+	}
+	if (b->run.n) {
+		if (b->ndone == ENGINE_FENCE_MAX)
+			fence_send(o, b);
+		b->done[b->ndone++] = b->run;
+	}
+	b->run = (struct run){ idx, 1 };
+}
+
+static void fence_flush(struct uobj *o, struct fence_batch *b)
+{
+	if (b->run.n) {
+		if (b->ndone == ENGINE_FENCE_MAX)
+			fence_send(o, b);
+		b->done[b->ndone++] = b->run;
+		b->run.n = 0;
+	}
+	fence_send(o, b);
 }
 
 static void run_add(struct uobj *o, struct run *r, size_t idx,
@@ -105,7 +140,7 @@ static void evict_clean(struct engine *e, struct uobj *o, size_t idx, pgword_t w
  */
 static void deactivate(struct uobj *o, size_t target)
 {
-	struct run fence = { 0 };
+	struct fence_batch fence = { 0 };
 	size_t scanned = 0, limit = o->active.len, idx;
 
 	while (o->inactive.len < target && scanned++ < limit &&
@@ -127,7 +162,7 @@ static void deactivate(struct uobj *o, size_t target)
 			break;
 		}
 		uobj_set(o, idx, w | PGF_QUEUED);
-		run_add(o, &fence, idx, fence_flush);
+		fence_add(o, &fence, idx);
 	}
 	fence_flush(o, &fence);
 }
@@ -301,6 +336,23 @@ static size_t reclaim_round(struct engine *e)
 	return freed;
 }
 
+/*
+ * Laundering pays off only if eviction is likely: some budget is more
+ * than half used. Without one, writing pages out is wasted I/O.
+ */
+static bool launder_wanted(struct engine *e)
+{
+	if (e->budget && e->resident > e->budget / 2)
+		return true;
+	for (struct client *c = e->clients; c; c = c->next)
+		if (c->budget && c->resident > c->budget / 2)
+			return true;
+	for (struct uobj *o = e->objects; o; o = o->next)
+		if (o->budget && o->cnt.resident > o->budget / 2)
+			return true;
+	return false;
+}
+
 /* Write dirty pages back while idle, so that evicting them later is free. */
 static size_t launder_round(struct engine *e, size_t budget_pages)
 {
@@ -426,7 +478,8 @@ static void *pdaemon_thread(void *arg)
 			}
 			continue;
 		}
-		if (e->cfg.launder && e->dirty && now - last_busy > 500 * 1000000ULL) {
+		if (e->cfg.launder && e->dirty && launder_wanted(e) &&
+		    now - last_busy > 500 * 1000000ULL) {
 			/* at most 32 MiB a round: laundering must not crowd out faults */
 			launder_round(e, 8192);
 			last_busy = now_ns();
