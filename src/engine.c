@@ -153,6 +153,7 @@ int engine_create(const struct engine_config *cfg, struct engine **out,
 		goto fail;
 	}
 	e->install_wp = track_install_wp(e->track);
+	e->continue_wp = e->install_wp && e->caps.continue_wp;
 	r = swap_create(&scfg, &e->swap, err, errlen);
 	if (r < 0)
 		goto fail;
@@ -550,6 +551,7 @@ void engine_get_stats(struct engine *e, struct engine_stats *st)
 	st->budget_overruns = e->budget_overruns;
 	st->swap_full_events = e->swap_full_events;
 	st->clean_mismatches = e->clean_mismatches;
+	st->clean_mapping = e->continue_wp;
 	st->objects = e->nobjects;
 	for (struct uobj *o = e->objects; o; o = o->next) {
 		meta += sizeof(*o) + o->ndir * sizeof(pgword_t *) +

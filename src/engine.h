@@ -71,6 +71,7 @@ struct engine_stats {
 	uint64_t swapins, swapouts, evictions, clean_evictions;
 	uint64_t faults, zero_fills, write_errors, read_errors;
 	uint64_t throttled_faults, budget_overruns, swap_full_events, clean_mismatches;
+	uint64_t clean_mapping;   /* 1: pages read back are mapped clean (re-evicting them is free) */
 	uint64_t swap_read_bytes, swap_write_bytes, read_ops, write_ops;
 	uint64_t swap_slots_total, swap_slots_used, swap_slots_bad;
 	uint64_t objects, meta_bytes;

@@ -43,6 +43,12 @@ struct engine {
 	struct uffd_caps caps;
 	enum track_mode track;
 	bool install_wp;
+	/*
+	 * A page already in the page cache can be mapped clean (CONTINUE
+	 * with MODE_WP, 6.6+). Without it such pages are mapped writable,
+	 * and so count as dirty: safe, but they are written again.
+	 */
+	bool continue_wp;
 
 	struct client *clients;
 	struct client *self;

@@ -30,6 +30,21 @@ static const struct combo combos[] = {
 	{ IOENG_THREADS, TRACK_SOFT_DIRTY },
 };
 
+/* The combinations tested: all, or those UVMPAGER_TEST_TRACK / _IO force. */
+static struct combo active[ARRAY_SIZE(combos)];
+static int nactive;
+
+static void pick_combos(void)
+{
+	enum track_mode tr = test_track(TRACK_AUTO);
+	enum ioeng_kind io = test_io(IOENG_AUTO);
+
+	for (size_t i = 0; i < ARRAY_SIZE(combos); i++)
+		if ((tr == TRACK_AUTO || combos[i].track == tr) &&
+		    (io == IOENG_AUTO || combos[i].io == io))
+			active[nactive++] = combos[i];
+}
+
 /* False (and says so) when this kernel does not offer the combination's mode. */
 static bool combo_offered(const struct combo *c)
 {
@@ -68,8 +83,8 @@ static void *sample(void *arg)
 /* 1 GiB under 128 MiB: every page written, read back; then a clean pass writes nothing. */
 START_TEST(test_big_object)
 {
-	const struct combo *c = &combos[_i];
-	const uint64_t size = 1ULL << 30, budget = 128ULL << 20;
+	const struct combo *c = &active[_i];
+	const uint64_t size = (1ULL << 30) / test_scale(), budget = (128ULL << 20) / test_scale();
 	struct engine_stats a, b;
 	struct test_engine t;
 	struct sampler smp = { 0 };
@@ -97,9 +112,15 @@ START_TEST(test_big_object)
 		bad += !check(mem + (p << PAGE_SHIFT), p, 1);
 	engine_get_stats(t.e, &b);
 	ck_assert_uint_eq(bad, 0);
-	if (c->track != TRACK_SOFT_DIRTY)
+	/*
+	 * Unless pages read back cannot be mapped clean: soft-dirty cannot
+	 * prove a page clean (track.h), and kernels before 6.6 lack
+	 * CONTINUE_MODE_WP; then everything is written again.
+	 */
+	if (b.clean_mapping) {
 		ck_assert_uint_eq(b.swap_write_bytes - a.swap_write_bytes, 0);
-	ck_assert_uint_gt(b.clean_evictions, a.clean_evictions);
+		ck_assert_uint_gt(b.clean_evictions, a.clean_evictions);
+	}
 
 	atomic_store(&smp.stop, true);
 	pthread_join(smp.th, NULL);
@@ -119,7 +140,7 @@ END_TEST
  * forcing reclaim) evicts them; every write must survive.
  */
 #define HAMMER_THREADS 4
-#define HAMMER_PAGES 8192          /* 32 MiB */
+#define HAMMER_PAGES (8192 / test_scale())   /* 32 MiB */
 #define HAMMER_ROUNDS 12
 
 struct hammer {
@@ -171,7 +192,7 @@ static void *reclaim_thread(void *arg)
 
 START_TEST(test_hammer)
 {
-	const struct combo *c = &combos[_i];
+	const struct combo *c = &active[_i];
 	struct hammer h[HAMMER_THREADS];
 	pthread_t th[HAMMER_THREADS], rth;
 	struct reclaimer rc = { 0 };
@@ -184,8 +205,8 @@ START_TEST(test_hammer)
 
 	if (!combo_offered(c))
 		return;
-	ck_assert_int_eq(test_engine_create(&t, c->io, c->track, 8ULL << 20, 256ULL << 20,
-					    NULL, NULL), 0);
+	ck_assert_int_eq(test_engine_create(&t, c->io, c->track, (8ULL << 20) / test_scale(),
+					    (256ULL << 20) / test_scale(), NULL, NULL), 0);
 	ck_assert_int_eq(engine_aobj_create(t.e, (size_t)HAMMER_PAGES << PAGE_SHIFT, 0,
 					    (void **)&mem, &o), 0);
 	rc.e = t.e;
@@ -326,10 +347,11 @@ int main(void)
 	int failed;
 
 	require_engine_env();
+	pick_combos();
 	tcase_set_timeout(big, 300);
 	tcase_set_timeout(ham, 300);
-	tcase_add_loop_test(big, test_big_object, 0, ARRAY_SIZE(combos));
-	tcase_add_loop_test(ham, test_hammer, 0, ARRAY_SIZE(combos));
+	tcase_add_loop_test(big, test_big_object, 0, nactive);
+	tcase_add_loop_test(ham, test_hammer, 0, nactive);
 	tcase_add_test(err, test_corrupt_slot);
 	tcase_add_test(err, test_corrupt_slot_kills);
 	suite_add_tcase(s, big);

@@ -106,7 +106,9 @@ START_TEST(test_transient_once)
 	ck_assert_uint_eq(st.swap_slots_used, NPAGES);
 	ck_assert_int_eq(engine_page_state(t.e, o, 0, &state, &slot), 0);
 	ck_assert_uint_eq(state, PG_CLEAN);
-	ck_assert_uint_eq(slot, atomic_load(&in.first_offset) >> PAGE_SHIFT);
+	/* pages mapped writable count as written, so the centre may be written again elsewhere */
+	if (st.clean_mapping)
+		ck_assert_uint_eq(slot, atomic_load(&in.first_offset) >> PAGE_SHIFT);
 	ck_assert_int_eq(engine_reclaim(t.e, o, 0), 0);
 	assert_data(&t, o, mem);
 	test_engine_destroy(&t);
@@ -152,18 +154,23 @@ START_TEST(test_swap_full_enospc)
 	struct engine_stats st;
 	struct engine *e;
 	char err[256] = "";
-	const size_t npages = 8192;
+	const unsigned scale = test_scale() < 4 ? test_scale() : 4;   /* 1 MiB still fills */
+	const size_t npages = 8192 / scale;
+	char opts[32];
 	uint8_t *mem;
 	struct uobj *o;
 
 	ck_assert_int_eq(unshare(CLONE_NEWNS), 0);
 	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
 	mkdir("/run/uvmpager-test-full", 0700);
-	ck_assert_int_eq(mount("tmpfs", "/run/uvmpager-test-full", "tmpfs", 0, "size=4m"), 0);
+	snprintf(opts, sizeof(opts), "size=%uk", 4096 / scale);
+	ck_assert_int_eq(mount("tmpfs", "/run/uvmpager-test-full", "tmpfs", 0, opts), 0);
 	engine_config_defaults(&cfg);
 	cfg.swap_path = "/run/uvmpager-test-full/swap";
 	cfg.swap_size = 64ULL << 20;      /* sparse: far more than the filesystem holds */
-	cfg.budget = 4ULL << 20;
+	cfg.budget = (4ULL << 20) / scale;
+	cfg.track = test_track(cfg.track);
+	cfg.io = test_io(cfg.io);
 	cfg.swap_no_direct = true;        /* tmpfs before 6.6 has no O_DIRECT */
 	ck_assert_msg(engine_create(&cfg, &e, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_int_eq(engine_aobj_create(e, npages * PAGE_SIZE, 0, (void **)&mem, &o), 0);
@@ -177,7 +184,8 @@ START_TEST(test_swap_full_enospc)
 	       st.budget_overruns, st.resident_bytes >> 20, st.swapped_bytes >> 20);
 	ck_assert_uint_gt(st.write_errors, 0);
 	ck_assert_uint_gt(st.budget_overruns, 0);
-	ck_assert_uint_gt(st.swapped_bytes, 0);
+	/* pages read back dirty lose their slots: it may end with none swapped */
+	ck_assert_uint_gt(st.clean_mapping ? st.swapped_bytes : st.swapouts, 0);
 	engine_destroy(e);
 	umount("/run/uvmpager-test-full");
 	rmdir("/run/uvmpager-test-full");

@@ -126,8 +126,10 @@ START_TEST(test_laundering)
 	/* now evicting them costs no write */
 	ck_assert_int_eq(engine_reclaim(t.e, o, 0), 0);
 	engine_get_stats(t.e, &b);
-	ck_assert_uint_eq(b.swap_write_bytes, a.swap_write_bytes);
-	ck_assert_uint_eq(b.clean_evictions - a.clean_evictions, pages);
+	if (b.clean_mapping || !strcmp(b.tracking, "wp-sync")) {
+		ck_assert_uint_eq(b.swap_write_bytes, a.swap_write_bytes);
+		ck_assert_uint_eq(b.clean_evictions - a.clean_evictions, pages);
+	}
 	for (size_t p = 0; p < pages; p++)
 		ck_assert(check(mem + p * PAGE_SIZE, p, 5));
 	test_engine_destroy(&t);

@@ -164,7 +164,7 @@ static int open_agent(struct uvmpager *c, const struct uvmp_hello_reply *hr)
 static int handshake(struct uvmpager *c)
 {
 	struct uvmp_hello hello = { .pid = (uint32_t)c->pid, .budget = c->budget_asked };
-	struct uvmp_hello_reply hr;
+	struct uvmp_hello_reply hr = { 0 };
 	struct wire_msg m;
 	int r, syscall_err = 0;
 

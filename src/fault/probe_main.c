@@ -39,6 +39,7 @@ int main(void)
 	flag("event_unmap", caps.event_unmap);
 	flag("event_remap", caps.event_remap);
 	flag("event_fork", caps.event_fork);
+	flag("continue_wp", caps.continue_wp);
 	flag("thp_shmem_forced", caps.thp_shmem_forced);
 	for (enum track_mode m = TRACK_WP_ASYNC; m <= TRACK_WP_SYNC; m++)
 		printf("track_offered_%s %d\n", track_mode_name(m), track_mode_offered(&caps, m) ? 1 : 0);

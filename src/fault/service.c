@@ -74,17 +74,20 @@ static void map_resident(struct engine *e, struct uobj *o, size_t idx, bool writ
 	if (pg_has(w, PGF_INACTIVE) && !pg_has(w, PGF_FRESH) && pg_state(w) == PG_CLEAN &&
 	    !write)
 		pager_sync_dirty(o, idx, 1, false);
-	if (write && pg_state(uobj_get(o, idx)) == PG_CLEAN)
+	/* mapped writable, it can be written unseen: it counts as dirty */
+	if ((write || !e->continue_wp) && !o->ops->read_only &&
+	    pg_state(uobj_get(o, idx)) == PG_CLEAN)
 		pager_page_dirtied(o, idx);
 	w = uobj_get(o, idx);
-	if (pg_state(w) == PG_CLEAN && e->install_wp && !o->ops->read_only)
+	if (pg_state(w) == PG_CLEAN && e->continue_wp && !o->ops->read_only)
 		fl = UFFD_F_WP;
 	/* touched while fenced: that is a reference */
 	if (pg_has(w, PGF_INACTIVE))
 		w = (w & ~(PGF_INACTIVE | PGF_FRESH)) | PGF_REF;
 	uobj_set(o, idx, w);
 	r = uffd_continue(c->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE, fl);
-	if (r > 0)
+	/* mapped already, or cannot be: let the toucher retry rather than hang */
+	if (r != 0)
 		uffd_wake(c->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE);
 }
 

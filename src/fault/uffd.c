@@ -346,6 +346,37 @@ out_uffd:
 	return ok;
 }
 
+/* UFFDIO_CONTINUE_MODE_WP arrived in 6.6: 6.1 answers EINVAL. */
+static bool continue_wp_works(uint64_t features)
+{
+	bool ok = false;
+	char *reg, *plain;
+	int ufd, mfd;
+
+	ufd = uffd_create(features, NULL);
+	if (ufd < 0)
+		return false;
+	mfd = memfd_create("uvmpager-probe", MFD_CLOEXEC);
+	if (mfd < 0 || ftruncate(mfd, PAGE_SIZE) < 0)
+		goto out;
+	reg = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	plain = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	if (reg != MAP_FAILED && plain != MAP_FAILED &&
+	    uffd_register(ufd, reg, PAGE_SIZE, UFFD_MINOR | UFFD_WP, NULL) == 0) {
+		plain[0] = 1;   /* in the page cache, not mapped in reg: a MINOR case */
+		ok = uffd_continue(ufd, reg, PAGE_SIZE, UFFD_F_WP) >= 0;
+	}
+	if (reg != MAP_FAILED)
+		munmap(reg, PAGE_SIZE);
+	if (plain != MAP_FAILED)
+		munmap(plain, PAGE_SIZE);
+out:
+	if (mfd >= 0)
+		close(mfd);
+	close(ufd);
+	return ok;
+}
+
 static bool pagemap_scan_works(void)
 {
 	struct page_region region;
@@ -496,6 +527,8 @@ int uffd_probe(struct uffd_caps *caps)
 		shmem_register_works(UFFD_FEATURE_WP_HUGETLBFS_SHMEM, UFFD_WP);
 	caps->wp_async = (f & UFFD_FEATURE_WP_ASYNC) && caps->wp_shmem &&
 		shmem_register_works(UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_HUGETLBFS_SHMEM, UFFD_WP);
+	caps->continue_wp = caps->minor_shmem && caps->wp_shmem &&
+		continue_wp_works(UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_WP_HUGETLBFS_SHMEM);
 	caps->wp_unpopulated = f & UFFD_FEATURE_WP_UNPOPULATED;
 	caps->poison = f & UFFD_FEATURE_POISON;
 	caps->pagemap_scan = pagemap_scan_works();

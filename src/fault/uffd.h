@@ -32,6 +32,7 @@ struct uffd_caps {
 	bool event_unmap;
 	bool event_remap;
 	bool event_fork;
+	bool continue_wp;		/* UFFDIO_CONTINUE_MODE_WP (6.6+): map a cached page clean */
 	bool thp_shmem_forced;		/* shmem THP is always/force: 4 KiB faults populate 2 MiB */
 };
 

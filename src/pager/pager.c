@@ -536,7 +536,7 @@ static void get_done(struct engine *e, struct pager_io *pio)
 	struct uobj *o = pio->obj;
 	struct client *c = o->client;
 	bool ok = pio->req.result == (ssize_t)req_bytes(&pio->req);
-	unsigned wp = e->install_wp && !o->ops->read_only ? UFFD_F_WP : 0;
+	unsigned wp = e->continue_wp && !o->ops->read_only ? UFFD_F_WP : 0;
 	struct fault_wait *waits;
 	size_t nw, run = SIZE_MAX;
 
@@ -555,6 +555,9 @@ static void get_done(struct engine *e, struct pager_io *pio)
 					  swap_csum_get(e->swap, pg_slot(w)))) {
 				w &= ~(PGF_WANTED | PGF_INACTIVE | PGF_FRESH);
 				uobj_set(o, idx, pg_set_state(w, PG_CLEAN));
+				/* mapped writable below: it counts as dirty */
+				if (!wp && !o->ops->read_only)
+					pager_page_dirtied(o, idx);
 				o->cnt.swapins++;
 				e->swapins++;
 				good = true;
@@ -576,9 +579,12 @@ static void get_done(struct engine *e, struct pager_io *pio)
 			run = idx;
 		if (!good && run != SIZE_MAX) {
 			/* map the run into the client (zero copy: the page cache is shared) */
-			if (c && !c->dead)
-				uffd_continue(c->ufd, (void *)uobj_caddr(o, run),
-					      (idx - run) << PAGE_SHIFT, wp);
+			if (c && !c->dead &&
+			    uffd_continue(c->ufd, (void *)uobj_caddr(o, run),
+					  (idx - run) << PAGE_SHIFT, wp) < 0)
+				/* the waiters retry and fault again */
+				uffd_wake(c->ufd, (void *)uobj_caddr(o, run),
+					  (idx - run) << PAGE_SHIFT);
 			run = SIZE_MAX;
 		}
 	}
@@ -609,7 +615,11 @@ int pager_sync_dirty(struct uobj *o, size_t start, size_t n, bool collect)
 	 * Fenced pages first: their written state lives in the absence of a
 	 * pte marker, which a collect would overwrite.
 	 */
-	for (int pass = 0; pass < (collect ? 2 : 1); pass++) {
+	/*
+	 * With synchronous write-protect the page states already know every
+	 * write (each one faulted): only a collect's re-protection is needed.
+	 */
+	for (int pass = o->eng->track == TRACK_WP_SYNC; pass < (collect ? 2 : 1); pass++) {
 		memset(map, 0, words * sizeof(uint64_t));
 		if (pass == 0)
 			r = tracker_fenced_written(c->tr, c->ufd, uobj_caddr(o, start), n, map);

@@ -1,0 +1,179 @@
+/*
+ * fork(2): a child must not share its parent's objects (they are
+ * MAP_SHARED memfds). The parent has the daemon clone them before the
+ * fork; the child connects anew, adopts the clones and maps each over
+ * the region it replaces before the daemon serves its faults.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "client/client_impl.h"
+#include "client/rawsys.h"
+#include "common/util.h"
+
+/* How long a child waits for its parent's FORK_DONE to reach the daemon. */
+#define ADOPT_RETRY_MS 5000
+
+int uvmpager_fork_prepare(struct uvmpager *c, uint64_t *token)
+{
+	struct uvmp_fork_reply rep = { 0 };
+	struct wire_msg m;
+	int r;
+
+	if (!c || !token)
+		return -EINVAL;
+	*token = 0;
+	pthread_mutex_lock(&c->lock);
+	r = client_call_locked(c, UVMP_FORK_PREPARE, NULL, 0, NULL, 0, &m, -1);
+	if (r == 0) {
+		wire_close_fds(&m);
+		memcpy(&rep, m.payload.bytes, MIN(m.len, sizeof(rep)));
+		/* unnamed clones expire in the daemon by themselves */
+		if (m.len < sizeof(rep) || !rep.token)
+			r = -EPROTO;
+	}
+	if (r < 0) {
+		pthread_mutex_unlock(&c->lock);
+		return r;
+	}
+	/*
+	 * Held until fork_parent: no request may change an object between
+	 * the clone and the fork, and the child must find the region table
+	 * in one piece.
+	 */
+	pthread_mutex_lock(&c->regions_lock);
+	*token = rep.token;
+	return 0;
+}
+
+void uvmpager_fork_parent(struct uvmpager *c, uint64_t token, pid_t child)
+{
+	struct uvmp_fork_done req = { .token = token, .child_pid = child > 0 ? child : -1 };
+
+	if (!c)
+		return;
+	pthread_mutex_unlock(&c->regions_lock);
+	client_call_locked(c, UVMP_FORK_DONE, &req, sizeof(req), NULL, 0, NULL, -1);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static bool was_owned(const struct region *old, size_t n, uintptr_t addr)
+{
+	for (size_t i = 0; i < n; i++)
+		if (old[i].addr == addr)
+			return old[i].owned;
+	return false;
+}
+
+static int map_batch(struct uvmpager *c, struct wire_msg *m, const struct region *old,
+		     size_t nold, uint32_t *start, uint32_t *total)
+{
+	size_t head = offsetof(struct uvmp_adopt_reply, regions);
+	struct uvmp_adopt_reply rep;
+	int r = 0;
+
+	memset(&rep, 0, sizeof(rep));
+	memcpy(&rep, m->payload.bytes, MIN(m->len, sizeof(rep)));
+	if (m->len < head || rep.n > UVMP_MAX_FDS || m->len < head + rep.n * sizeof(rep.regions[0]) ||
+	    m->nfds != (int)rep.n || (!rep.n && *start < rep.total)) {
+		r = -EPROTO;
+		goto out;
+	}
+	for (uint32_t i = 0; i < rep.n; i++) {
+		const struct uvmp_region *g = &rep.regions[i];
+		struct region reg = {
+			.addr = g->addr, .len = g->len, .id = g->object_id,
+			.type = g->type, .prot = g->prot,
+			.owned = was_owned(old, nold, g->addr),
+		};
+		void *p;
+
+		if (!g->len || ((g->addr | g->len) & (PAGE_SIZE - 1))) {
+			r = -EPROTO;
+			goto out;
+		}
+		p = raw_mmap((void *)(uintptr_t)g->addr, g->len, (int)g->prot,
+			     MAP_SHARED | MAP_FIXED | MAP_NORESERVE, m->fds[i], 0);
+		if (p == MAP_FAILED) {
+			r = -errno;
+			goto out;
+		}
+		raw_madvise(p, g->len, MADV_NOHUGEPAGE);
+		raw_madvise(p, g->len, MADV_DONTFORK);
+		r = regions_add(c, &reg);
+		if (r < 0) {
+			raw_munmap(p, g->len);
+			goto out;
+		}
+	}
+	*start += rep.n;
+	*total = rep.total;
+out:
+	wire_close_fds(m);
+	return r;
+}
+
+static int adopt(struct uvmpager *c, uint64_t token, const struct region *old, size_t nold)
+{
+	struct uvmp_adopt req = { .token = token };
+	struct uvmp_adopt_done done = { .token = token };
+	struct timespec pause = { .tv_nsec = 10 * 1000 * 1000 };
+	uint32_t total = 1;
+	struct wire_msg m;
+	int r, waited = 0;
+
+	while (req.start < total) {
+		r = client_call(c, UVMP_ADOPT, &req, sizeof(req), NULL, 0, &m);
+		if (r == -EAGAIN && waited < ADOPT_RETRY_MS) {
+			nanosleep(&pause, NULL);
+			waited += 10;
+			continue;
+		}
+		if (r < 0)
+			goto undo;
+		r = map_batch(c, &m, old, nold, &req.start, &total);
+		if (r < 0)
+			goto undo;
+	}
+	r = client_call(c, UVMP_ADOPT_DONE, &done, sizeof(done), NULL, 0, NULL);
+	if (r == 0)
+		return 0;
+undo:
+	/* nothing the daemon does not serve may stay mapped: it would read zeros */
+	for (size_t i = 0; i < c->nregions; i++)
+		raw_munmap((void *)c->regions[i].addr, c->regions[i].len);
+	regions_clear(c);
+	return r;
+}
+
+int uvmpager_fork_child(struct uvmpager **cp, uint64_t token)
+{
+	struct uvmpager *old, *c = NULL;
+	int r;
+
+	if (!cp || !*cp)
+		return -EINVAL;
+	old = *cp;
+	*cp = NULL;
+	if (!token) {
+		r = -EINVAL;
+		goto out;
+	}
+	r = client_open(old->socket_path, old->budget_asked, &c);
+	if (r < 0)
+		goto out;
+	/* the parent held regions_lock across the fork: the table is whole */
+	r = adopt(c, token, old->regions, old->nregions);
+	if (r < 0) {
+		client_free(c);
+		goto out;
+	}
+	*cp = c;
+out:
+	/* the inherited connection is the parent's: drop our copies, join nothing */
+	client_free(old);
+	return r;
+}

@@ -1,0 +1,229 @@
+/*
+ * The malloc family. glibc's malloc maps big blocks with its internal
+ * mmap, which no interposer sees, so big requests must be caught here.
+ * Blocks of at least shim.min_size come from the arena; the rest, and
+ * everything while the shim is not ready, from glibc's own functions.
+ * Arena blocks are recognised by address: page-aligned, in a segment.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "shim/shim.h"
+
+extern void *__libc_malloc(size_t size);
+extern void __libc_free(void *p);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *p, size_t size);
+extern void *__libc_memalign(size_t align, size_t size);
+extern void *__libc_valloc(size_t size);
+extern void *__libc_pvalloc(size_t size);
+
+#define EXPORT __attribute__((visibility("default")))
+
+static size_t libc_usable_size(void *p)
+{
+	static size_t (*real)(void *);
+
+	/* glibc exports no __libc_ name for it; dlsym's own allocations are small */
+	if (!real)
+		real = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
+	return real ? real(p) : 0;
+}
+
+static bool arena_ptr(const void *p)
+{
+	return p && !((uintptr_t)p & (PAGE_SIZE - 1)) && shim_maybe(p, 1);
+}
+
+static void *big(size_t size, size_t align)
+{
+	return size >= shim.min_size ? shim_alloc(size, align) : NULL;
+}
+
+EXPORT void *malloc(size_t size)
+{
+	void *p = big(size, 0);
+
+	return p ? p : __libc_malloc(size);
+}
+
+EXPORT void free(void *p)
+{
+	int r;
+
+	if (!arena_ptr(p) || shim_busy) {
+		__libc_free(p);
+		return;
+	}
+	/*
+	 * A child that skipped the fork handlers (vfork, a raw clone) must
+	 * not touch the arena, whose lock another thread may have held at
+	 * the fork; its blocks are not its to free anyway.
+	 */
+	if (!shim_owner())
+		return;
+	r = arena_free_block(shim.arena, p, NULL);
+	if (r == -ENOENT)
+		__libc_free(p);
+}
+
+EXPORT void *calloc(size_t n, size_t size)
+{
+	size_t total;
+	void *p;
+
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	/* arena memory reads as zeros already */
+	p = big(total, 0);
+	return p ? p : __libc_calloc(n, size);
+}
+
+/* Moves a block between the arena and glibc (or to a new arena block). */
+static void *move(void *p, size_t old, size_t size, bool from_arena)
+{
+	void *q = big(size, 0);
+
+	if (!q)
+		q = __libc_malloc(size);
+	if (!q)
+		return NULL;
+	memcpy(q, p, MIN(old, size));
+	if (from_arena)
+		arena_free_block(shim.arena, p, NULL);
+	else
+		__libc_free(p);
+	return q;
+}
+
+static void *realloc_arena(void *p, size_t size, size_t len)
+{
+	size_t want;
+
+	if (!size) {
+		free(p);
+		return NULL;
+	}
+	if (size >= shim.min_size && size <= SIZE_MAX - PAGE_SIZE) {
+		want = ALIGN_UP(size, PAGE_SIZE);
+		if (want == len)
+			return p;
+		/* shrink: the tail goes back; grow: into the free pages after it */
+		if (want < len && arena_free(shim.arena, (char *)p + want, len - want) == 0)
+			return p;
+		if (want > len && arena_grow(shim.arena, p, len, want) == 0)
+			return p;
+	}
+	return move(p, len, size, true);
+}
+
+EXPORT void *realloc(void *p, size_t size)
+{
+	size_t len, old;
+	int r;
+
+	if (!p)
+		return malloc(size);
+	if (arena_ptr(p) && !shim_busy) {
+		if (!shim_owner()) {
+			/* a child without its parent's memory: the block cannot be read */
+			errno = ENOMEM;
+			return NULL;
+		}
+		r = arena_block_len(shim.arena, p, &len);
+		if (r == 0)
+			return realloc_arena(p, size, len);
+		if (r == -EINVAL) {
+			errno = EINVAL;
+			return NULL;
+		}
+	}
+	/* growing past the threshold: into the arena, once */
+	if (size >= shim.min_size && !shim_busy) {
+		old = libc_usable_size(p);
+		if (size > old && shim_can_alloc()) {
+			void *q = move(p, old, size, false);
+
+			if (q)
+				return q;
+		}
+	}
+	return __libc_realloc(p, size);
+}
+
+EXPORT void *reallocarray(void *p, size_t n, size_t size)
+{
+	size_t total;
+
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return realloc(p, total);
+}
+
+static void *aligned(size_t align, size_t size)
+{
+	void *p;
+
+	/* glibc rounds an alignment that is no power of two up to one */
+	if (align & (align - 1))
+		align = align > SIZE_MAX / 2 ? 0 : 1UL << (64 - __builtin_clzl(align));
+	p = align ? big(size, align) : NULL;
+	return p ? p : __libc_memalign(align, size);
+}
+
+EXPORT int posix_memalign(void **out, size_t align, size_t size)
+{
+	void *p;
+
+	if (!align || align % sizeof(void *) || (align & (align - 1)))
+		return EINVAL;
+	p = aligned(align, size);
+	if (!p)
+		return ENOMEM;
+	*out = p;
+	return 0;
+}
+
+EXPORT void *aligned_alloc(size_t align, size_t size)
+{
+	return aligned(align, size);
+}
+
+EXPORT void *memalign(size_t align, size_t size)
+{
+	return aligned(align, size);
+}
+
+EXPORT void *valloc(size_t size)
+{
+	void *p = big(size, PAGE_SIZE);
+
+	return p ? p : __libc_valloc(size);
+}
+
+EXPORT void *pvalloc(size_t size)
+{
+	void *p = size <= SIZE_MAX - PAGE_SIZE ? big(ALIGN_UP(size, PAGE_SIZE), PAGE_SIZE) : NULL;
+
+	return p ? p : __libc_pvalloc(size);
+}
+
+EXPORT size_t malloc_usable_size(void *p)
+{
+	size_t len;
+
+	if (!p)
+		return 0;
+	if (arena_ptr(p) && !shim_busy && shim_owner() &&
+	    arena_block_len(shim.arena, p, &len) == 0)
+		return len;
+	return libc_usable_size(p);
+}

@@ -1,0 +1,267 @@
+/*
+ * The mmap family. Private anonymous read-write mappings of at least
+ * shim.min_size, with no address wanted, come from the arena; munmap,
+ * mremap, madvise and mprotect of arena memory act on the arena instead
+ * of the kernel. A range is handled piece by piece: what is not arena
+ * memory (or was mapped over, FOREIGN) goes to the kernel as asked.
+ */
+/*
+ * Built with _FILE_OFFSET_BITS=64 the header would rename our mmap to
+ * mmap64; both names are defined here, and off_t is 64-bit anyway.
+ */
+#undef _FILE_OFFSET_BITS
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "client/rawsys.h"
+#include "common/util.h"
+#include "shim/shim.h"
+
+#ifndef MADV_DONTNEED_LOCKED
+#define MADV_DONTNEED_LOCKED 24
+#endif
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* Is this mapping request one the arena serves? */
+static bool managed(void *addr, size_t len, int prot, int flags)
+{
+	return !addr && len >= shim.min_size && prot == (PROT_READ | PROT_WRITE) &&
+	       (flags & ~MAP_NORESERVE) == (MAP_PRIVATE | MAP_ANONYMOUS);
+}
+
+/* Should a call on [addr, addr + len) look at the arena at all? */
+static bool involved(const void *addr, size_t len)
+{
+	/* an empty range: the kernel's answer is the right one */
+	return len && !shim_busy && shim_maybe(addr, len) && shim_owner();
+}
+
+static bool page_range(const void *addr, size_t len, uintptr_t *end)
+{
+	uintptr_t s = (uintptr_t)addr;
+
+	if ((s & (PAGE_SIZE - 1)) || !len || len > UINTPTR_MAX - s - PAGE_SIZE)
+		return false;
+	*end = ALIGN_UP(s + len, PAGE_SIZE);
+	return true;
+}
+
+/* Keeps a range inside a segment out of the kernel's hands once the program let it go. */
+static void hold(uintptr_t start, uintptr_t end)
+{
+	raw_mmap((void *)start, end - start, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+}
+
+EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	uintptr_t end;
+	void *p;
+
+	if (managed(addr, len, prot, flags) && (p = shim_alloc(len, 0)))
+		return p;
+	if ((flags & MAP_FIXED) && involved(addr, len) && page_range(addr, len, &end))
+		arena_take_over(shim.arena, addr, end - (uintptr_t)addr);
+	return raw_mmap(addr, len, prot, flags, fd, off);
+}
+
+EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+	__attribute__((alias("mmap")));
+
+EXPORT int munmap(void *addr, size_t len)
+{
+	uintptr_t cur = (uintptr_t)addr, end, piece;
+	int r, err = 0;
+
+	if (!involved(addr, len))
+		return raw_munmap(addr, len);
+	if (!page_range(addr, len, &end)) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (; cur < end; cur = piece) {
+		enum arena_kind kind = arena_lookup(shim.arena, (void *)cur, &piece);
+
+		piece = MIN(piece, end);
+		switch (kind) {
+		case ARENA_NONE:
+			if (raw_munmap((void *)cur, piece - cur) < 0 && !err)
+				err = errno;
+			break;
+		case ARENA_USED:
+			r = arena_free(shim.arena, (void *)cur, piece - cur);
+			if (r < 0 && !err)
+				err = -r;
+			break;
+		case ARENA_FOREIGN:
+			hold(cur, piece);
+			break;
+		default:
+			break;
+		}
+	}
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+static bool zeroing(int advice)
+{
+	return advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE ||
+	       advice == MADV_DONTNEED_LOCKED;
+}
+
+EXPORT int madvise(void *addr, size_t len, int advice)
+{
+	uintptr_t cur = (uintptr_t)addr, end, piece;
+	int err = 0;
+
+	if (!involved(addr, len))
+		return raw_madvise(addr, len, advice);
+	if (!page_range(addr, len, &end)) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (; cur < end; cur = piece) {
+		enum arena_kind kind = arena_lookup(shim.arena, (void *)cur, &piece);
+
+		piece = MIN(piece, end);
+		if (kind == ARENA_NONE || kind == ARENA_FOREIGN) {
+			if (raw_madvise((void *)cur, piece - cur, advice) < 0 && !err)
+				err = errno;
+		} else if (kind == ARENA_USED && zeroing(advice)) {
+			/*
+			 * On a shared mapping DONTNEED would only drop PTEs and
+			 * bring the old data back: the daemon releases the pages.
+			 */
+			shim_zero((void *)cur, piece - cur);
+		}
+		/* any other advice on arena memory: the daemon decides, not the kernel */
+	}
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+EXPORT int mprotect(void *addr, size_t len, int prot)
+{
+	uintptr_t end;
+
+	/* remembered, so the pages are made read-write again before reuse */
+	if (involved(addr, len) && page_range(addr, len, &end))
+		arena_mark_protect(shim.arena, addr, end - (uintptr_t)addr);
+	return raw_mprotect(addr, len, prot);
+}
+
+static void *fail(int err)
+{
+	errno = err;
+	return MAP_FAILED;
+}
+
+/* MREMAP_FIXED / MREMAP_DONTUNMAP of an arena block: a copy in plain memory. */
+static void *move_out(void *old, size_t old_len, size_t new_len, int flags, void *target)
+{
+	uintptr_t tend;
+	void *q;
+
+	if (flags & MREMAP_FIXED) {
+		if (!page_range(target, new_len, &tend))
+			return fail(EINVAL);
+		if ((uintptr_t)target < (uintptr_t)old + old_len && tend > (uintptr_t)old)
+			return fail(EINVAL);
+		if (shim_maybe(target, new_len))
+			arena_take_over(shim.arena, target, new_len);
+	}
+	q = raw_mmap((flags & MREMAP_FIXED) ? target : NULL, new_len, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | ((flags & MREMAP_FIXED) ? MAP_FIXED : 0), -1, 0);
+	if (q == MAP_FAILED)
+		return q;
+	memcpy(q, old, MIN(old_len, new_len));
+	if (flags & MREMAP_DONTUNMAP)
+		shim_zero(old, old_len);
+	else
+		arena_free(shim.arena, old, old_len);
+	return q;
+}
+
+static void *remap_block(void *old, size_t old_len, size_t new_len, int flags, void *target,
+			 uintptr_t extent_end)
+{
+	size_t oldl, newl;
+	void *q;
+
+	if (!old_len || !new_len || new_len > SIZE_MAX - PAGE_SIZE ||
+	    (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) ||
+	    ((flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) && !(flags & MREMAP_MAYMOVE)))
+		return fail(EINVAL);
+	oldl = ALIGN_UP(old_len, PAGE_SIZE);
+	newl = ALIGN_UP(new_len, PAGE_SIZE);
+	/* the old range must be one mapping, as the kernel sees it */
+	if ((uintptr_t)old + oldl > extent_end)
+		return fail(EFAULT);
+	if (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP))
+		return move_out(old, oldl, newl, flags, target);
+	if (newl <= oldl) {
+		if (newl < oldl)
+			arena_free(shim.arena, (char *)old + newl, oldl - newl);
+		return old;
+	}
+	if (arena_grow(shim.arena, old, oldl, newl) == 0)
+		return old;
+	if (!(flags & MREMAP_MAYMOVE))
+		return fail(ENOMEM);
+	q = shim_alloc(newl, 0);
+	if (!q)
+		q = raw_mmap(NULL, newl, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (q == MAP_FAILED)
+		return q;
+	memcpy(q, old, oldl);
+	arena_free(shim.arena, old, oldl);
+	return q;
+}
+
+EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	void *target = NULL, *q;
+	enum arena_kind kind;
+	uintptr_t end;
+	va_list ap;
+
+	if (flags & MREMAP_FIXED) {
+		va_start(ap, flags);
+		target = va_arg(ap, void *);
+		va_end(ap);
+	}
+	if (!involved(old, old_len ? old_len : 1) &&
+	    !((flags & MREMAP_FIXED) && involved(target, new_len)))
+		return raw_mremap(old, old_len, new_len, flags, target);
+	if ((uintptr_t)old & (PAGE_SIZE - 1))
+		return fail(EINVAL);
+	kind = arena_lookup(shim.arena, old, &end);
+	if (kind == ARENA_USED)
+		return remap_block(old, old_len, new_len, flags, target, end);
+	if (kind == ARENA_FREE || kind == ARENA_LOST)
+		return fail(EFAULT);
+	if ((flags & MREMAP_FIXED) && page_range(target, new_len, &end) && shim_maybe(target, new_len))
+		arena_take_over(shim.arena, target, end - (uintptr_t)target);
+	q = raw_mremap(old, old_len, new_len, flags, target);
+	/* a foreign mapping left (part of) a segment: keep the hole ours */
+	if (kind == ARENA_FOREIGN && q != MAP_FAILED && old_len && page_range(old, old_len, &end)) {
+		if (q != old && !(flags & MREMAP_DONTUNMAP))
+			hold((uintptr_t)old, end);
+		else if (q == old && new_len < old_len)
+			hold((uintptr_t)old + ALIGN_UP(new_len, PAGE_SIZE), end);
+	}
+	return q;
+}

@@ -1,0 +1,415 @@
+/*
+ * The shim's life cycle: connecting in the constructor, the arena's
+ * segments as daemon objects, the daemon going away, and fork(2).
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/rawsys.h"
+#include "common/util.h"
+#include "shim/shim.h"
+#include "uvmpager/uvmpager.h"
+
+#define DEFAULT_MIN_SIZE (1UL << 20)
+#define DEFAULT_SEG_SIZE (1UL << 30)
+/* After a segment could not be made, do not ask again for a while. */
+#define SEG_RETRY_NS (1000ULL * 1000 * 1000)
+
+struct shim shim = { .min_size = SIZE_MAX };
+__thread unsigned shim_busy __attribute__((tls_model("initial-exec")));
+
+static uint64_t seg_retry_at;       /* under the arena's lock */
+
+/* What the prepare handler left for the parent and child handlers. */
+static struct {
+	bool locked;                /* the arena's lock is held across the fork */
+	bool alive;                 /* the daemon was there before the fork */
+	bool armed;                 /* the daemon cloned our objects */
+	bool fresh;                 /* nothing to copy: the child just connects */
+	int err;                    /* why not */
+	uint64_t token;
+	/*
+	 * The child sends its pid on sv[1]; the parent answers once the
+	 * daemon knows it. A socket, not a pipe: MSG_NOSIGNAL, so a peer
+	 * that died costs no SIGPIPE.
+	 */
+	int sv[2];
+} fk = { .sv = { -1, -1 } };
+
+static void say(const char *fmt, va_list ap)
+{
+	char buf[512];
+	int n, m;
+
+	n = snprintf(buf, sizeof(buf), "uvmpager[%d]: ", (int)getpid());
+	m = vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
+	n = m < 0 ? n : MIN(n + m, (int)sizeof(buf) - 2);
+	buf[n++] = '\n';
+	if (write(STDERR_FILENO, buf, (size_t)n) < 0) {
+		/* nowhere else to say it */
+	}
+}
+
+void shim_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!shim.debug)
+		return;
+	va_start(ap, fmt);
+	say(fmt, ap);
+	va_end(ap);
+}
+
+static void __attribute__((format(printf, 1, 2))) warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	say(fmt, ap);
+	va_end(ap);
+}
+
+/* --- the arena's segments: one anonymous object each --- */
+
+static int seg_create(void *ctx, size_t size, void **addr)
+{
+	uint64_t id = 0, now = now_ns();
+	int r;
+
+	if (now < seg_retry_at)
+		return -EAGAIN;
+	shim_busy++;
+	r = uvmpager_anon_create(shim.client, size, 0, addr, &id);
+	shim_busy--;
+	if (r < 0) {
+		seg_retry_at = now + SEG_RETRY_NS;
+		shim_debug("no new segment of %zu bytes: %s", size, strerror(-r));
+		return r;
+	}
+	shim_debug("segment %p, %zu bytes: object %llu", *addr, size, (unsigned long long)id);
+	return 0;
+}
+
+static void seg_destroy(void *ctx, void *addr, size_t size)
+{
+	int r;
+
+	shim_busy++;
+	r = uvmpager_anon_destroy(shim.client, addr);
+	shim_busy--;
+	if (r == -ENOENT || r == -EINVAL)
+		raw_munmap(addr, size);
+	shim_debug("segment %p, %zu bytes, gone", addr, size);
+}
+
+static int seg_release(void *ctx, void *addr, size_t len)
+{
+	int r;
+
+	shim_busy++;
+	r = shim.client ? uvmpager_release(shim.client, addr, len) : -ENOTCONN;
+	shim_busy--;
+	/*
+	 * With the daemon gone these pages will never be handed out again
+	 * (the arena keeps them LOST); give their memory back at least.
+	 */
+	if (r == -ENOTCONN && shim.client)
+		raw_madvise(addr, len, MADV_REMOVE);
+	return r;
+}
+
+static void seg_protect(void *ctx, void *addr, size_t len)
+{
+	raw_mprotect(addr, len, PROT_READ | PROT_WRITE);
+}
+
+static const struct arena_ops seg_ops = {
+	.seg_create = seg_create,
+	.seg_destroy = seg_destroy,
+	.release = seg_release,
+	.protect = seg_protect,
+};
+
+/* --- allocation --- */
+
+static void daemon_gone(void)
+{
+	if (atomic_exchange(&shim.gone, true))
+		return;
+	/*
+	 * Pages of new blocks would fault on a userfaultfd nobody serves
+	 * but our fail-closed agent, which cannot tell them from swapped
+	 * ones. New memory comes from glibc from now on.
+	 */
+	arena_close(shim.arena);
+	shim_debug("the daemon is gone: new memory is unmanaged");
+}
+
+bool shim_can_alloc(void)
+{
+	if (shim_busy || !shim_owner())
+		return false;
+	if (!uvmpager_alive(shim.client)) {
+		daemon_gone();
+		return false;
+	}
+	return true;
+}
+
+void *shim_alloc(size_t len, size_t align)
+{
+	void *p;
+
+	if (!shim_can_alloc() || arena_alloc(shim.arena, len, align, &p) < 0)
+		return NULL;
+	return p;
+}
+
+void shim_zero(void *addr, size_t len)
+{
+	unsigned char vec[256];
+	bool alive;
+
+	if (arena_zero(shim.arena, addr, len) == 0)
+		return;
+	alive = uvmpager_alive(shim.client);
+	if (alive) {
+		memset(addr, 0, len);
+		return;
+	}
+	/*
+	 * Without a daemon, a page absent from memory lived in swap and
+	 * raises SIGBUS when touched, zeroing it included: zero the others.
+	 */
+	for (size_t off = 0; off < len; off += sizeof(vec) * PAGE_SIZE) {
+		size_t n = MIN(len - off, sizeof(vec) * PAGE_SIZE);
+
+		if (mincore((char *)addr + off, n, vec) < 0)
+			continue;
+		for (size_t i = 0; i < DIV_ROUND_UP(n, PAGE_SIZE); i++)
+			if (vec[i] & 1)
+				memset((char *)addr + off + i * PAGE_SIZE, 0, MIN(PAGE_SIZE, n - i * PAGE_SIZE));
+	}
+}
+
+/* --- fork --- */
+
+static void close_pair(int p[2])
+{
+	for (int i = 0; i < 2; i++) {
+		if (p[i] >= 0)
+			close(p[i]);
+		p[i] = -1;
+	}
+}
+
+static void count(void *ctx, void *addr, size_t size)
+{
+	(*(size_t *)ctx)++;
+}
+
+static void fork_prepare(void)
+{
+	size_t segments = 0;
+	int r;
+
+	fk.locked = fk.alive = fk.armed = fk.fresh = false;
+	fk.err = -ENOTCONN;
+	if (shim_busy || !shim_owner())
+		return;
+	arena_lock(shim.arena);
+	fk.locked = true;
+	fk.alive = uvmpager_alive(shim.client);
+	if (!fk.alive)
+		return;
+	/* a shell forking for each command should not pay for the protocol */
+	arena_for_each_segment_locked(shim.arena, count, &segments);
+	if (!segments) {
+		fk.fresh = true;
+		return;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fk.sv) < 0) {
+		fk.err = -errno;
+		return;
+	}
+	shim_busy++;
+	r = uvmpager_fork_prepare(shim.client, &fk.token);
+	shim_busy--;
+	if (r < 0) {
+		shim_debug("fork: the daemon cannot copy our memory: %s", strerror(-r));
+		close_pair(fk.sv);
+		fk.err = r;
+		return;
+	}
+	fk.armed = true;
+}
+
+static void fork_parent(void)
+{
+	pid_t child = -1;
+	ssize_t n;
+
+	if (!fk.locked)
+		return;
+	if (fk.armed) {
+		/*
+		 * atfork handlers are not told the child's pid: the child's
+		 * handler sends it. EOF instead: fork failed, no child.
+		 */
+		close(fk.sv[1]);
+		do
+			n = recv(fk.sv[0], &child, sizeof(child), MSG_WAITALL);
+		while (n < 0 && errno == EINTR);
+		if (n != sizeof(child))
+			child = -1;
+		shim_busy++;
+		uvmpager_fork_parent(shim.client, fk.token, child);
+		shim_busy--;
+		/* only now may the child adopt: the daemon has heard from us */
+		if (send(fk.sv[0], "", 1, MSG_NOSIGNAL) < 0) {
+			/* the child is gone; nothing waits */
+		}
+		close(fk.sv[0]);
+		fk.sv[0] = fk.sv[1] = -1;
+		shim_debug("fork: child %d gets a copy (token %llx)", (int)child,
+			   (unsigned long long)fk.token);
+	}
+	fk.locked = fk.armed = fk.fresh = false;
+	arena_unlock(shim.arena);
+}
+
+static void reserve(void *ctx, void *addr, size_t size)
+{
+	size_t *count = ctx;
+
+	/* nothing else may land where the parent's blocks were */
+	raw_mmap(addr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+		 MAP_FIXED_NOREPLACE, -1, 0);
+	(*count)++;
+}
+
+static void fork_child(void)
+{
+	bool fresh = fk.fresh;
+	size_t segments = 0;
+	pid_t me = getpid();
+	char go;
+	int r;
+
+	if (!fk.locked)
+		return;
+	if (fk.armed) {
+		close(fk.sv[0]);
+		if (send(fk.sv[1], &me, sizeof(me), MSG_NOSIGNAL) < 0) {
+			/* the parent reads EOF and drops our copies; adoption fails below */
+		}
+		while (recv(fk.sv[1], &go, 1, 0) < 0 && errno == EINTR)
+			;
+		close(fk.sv[1]);
+		fk.sv[0] = fk.sv[1] = -1;
+		shim_busy++;
+		r = uvmpager_fork_child(&shim.client, fk.token);
+		shim_busy--;
+	} else {
+		shim_busy++;
+		uvmpager_disconnect(shim.client);
+		shim.client = NULL;
+		r = fk.fresh ? uvmpager_connect(NULL, shim.budget, &shim.client) : fk.err;
+		shim_busy--;
+	}
+	shim.pid = me;
+	fk.locked = fk.armed = fk.fresh = false;
+	if (r < 0) {
+		/*
+		 * The segments are MADV_DONTFORK: holes here, never the
+		 * parent's memory. Keep them holes for good; the child runs
+		 * unmanaged and a touch of an inherited block is SIGSEGV.
+		 */
+		shim.client = NULL;
+		arena_for_each_segment_locked(shim.arena, reserve, &segments);
+		atomic_store(&shim.gone, true);
+	}
+	arena_unlock(shim.arena);
+	if (r < 0) {
+		arena_close(shim.arena);
+		/* said once: when the parent lost its daemon, its children know it */
+		if (segments && fk.alive)
+			warn("fork: the child has no copy of the parent's managed memory (%s); "
+			     "its large blocks are inaccessible in the child", strerror(-r));
+		else if (fresh)
+			warn("cannot reach uvmpagerd (%s); running unmanaged", strerror(-r));
+	} else {
+		shim_debug(fresh ? "fork: connected anew" : "fork: adopted the parent's memory");
+	}
+}
+
+/* --- start --- */
+
+static int env_size(const char *name, uint64_t *out)
+{
+	const char *v = secure_getenv(name);
+
+	if (!v || !*v)
+		return 0;
+	if (parse_size(v, out) < 0) {
+		warn("%s=%s is not a size; running unmanaged", name, v);
+		return -EINVAL;
+	}
+	return 1;
+}
+
+__attribute__((constructor)) static void shim_init(void)
+{
+	uint64_t min_size = 0, seg_size = DEFAULT_SEG_SIZE;
+	struct uvmpager_info info;
+	const char *v, *sock;
+	int have_min, r;
+
+	shim_busy++;
+	v = secure_getenv("UVMPAGER_DEBUG");
+	shim.debug = v && *v && strcmp(v, "0");
+	if (env_size("UVMPAGER_BUDGET", &shim.budget) < 0 ||
+	    (have_min = env_size("UVMPAGER_MIN_SIZE", &min_size)) < 0 ||
+	    env_size("UVMPAGER_SEGMENT_SIZE", &seg_size) < 0)
+		goto out;
+	r = uvmpager_connect(NULL, shim.budget, &shim.client);
+	if (r < 0) {
+		sock = secure_getenv("UVMPAGER_SOCKET");
+		warn("cannot reach uvmpagerd at %s (%s); running unmanaged",
+		     sock && *sock ? sock : UVMP_DEFAULT_SOCKET, strerror(-r));
+		goto out;
+	}
+	uvmpager_get_info(shim.client, &info);
+	if (!have_min)
+		min_size = MAX(DEFAULT_MIN_SIZE, info.min_size);
+	shim.min_size = MAX(min_size, PAGE_SIZE);
+	shim.seg_size = ALIGN_UP(MAX(seg_size, 2UL << 20), PAGE_SIZE);
+	r = arena_create(&seg_ops, NULL, shim.seg_size, &shim.arena);
+	if (r == 0)
+		r = -pthread_atfork(fork_prepare, fork_parent, fork_child);
+	if (r < 0) {
+		warn("cannot set up (%s); running unmanaged", strerror(-r));
+		uvmpager_disconnect(shim.client);
+		shim.client = NULL;
+		shim.min_size = SIZE_MAX;
+		goto out;
+	}
+	shim.pid = getpid();
+	atomic_store_explicit(&shim.ready, true, memory_order_release);
+	shim_debug("client %llu, budget %llu, blocks from %zu bytes, segments of %zu",
+		   (unsigned long long)info.client_id, (unsigned long long)info.budget,
+		   shim.min_size, shim.seg_size);
+out:
+	shim_busy--;
+}
