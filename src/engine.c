@@ -669,6 +669,11 @@ void engine_client_dead(struct engine *e, struct client *c)
 	pthread_mutex_unlock(&e->lock);
 }
 
+bool engine_client_mm_alive(struct engine *e, struct client *c)
+{
+	return !c->dead && tracker_mm_alive(c->tr);
+}
+
 void engine_client_destroy(struct engine *e, struct client *c)
 {
 	struct uobj *o;

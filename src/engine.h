@@ -106,6 +106,8 @@ void engine_client_destroy(struct engine *e, struct client *c);
 int engine_client_set_budget(struct engine *e, struct client *c, uint64_t bytes);
 /* The client's process is gone: stop touching its address space. */
 void engine_client_dead(struct engine *e, struct client *c);
+/* False once the client's address space is gone (exit, or exec). */
+bool engine_client_mm_alive(struct engine *e, struct client *c);
 
 enum engine_obj_type { ENGINE_OBJ_ANON, ENGINE_OBJ_FILE, ENGINE_OBJ_DEVICE };
 

@@ -182,14 +182,11 @@ static void conn_close(struct server *s, struct conn *c)
 		dc->ctl = NULL;
 		/*
 		 * The control connection is the client's lifeline. An exiting
-		 * process closes its sockets before its pidfd turns readable:
-		 * give it a moment, or we would page a dead process back in.
+		 * or exec'ing process closes it with its address space already
+		 * gone: then there is nothing to hand back.
 		 */
-		struct pollfd pfd = { .fd = dc->pidfd, .events = POLLIN };
-
-		if (dc->pidfd >= 0)
-			poll(&pfd, 1, 500);
-		client_destroy(s, dc, process_alive(dc));
+		client_destroy(s, dc, process_alive(dc) &&
+			       (!dc->ec || engine_client_mm_alive(s->e, dc->ec)));
 	}
 	free(c);
 }

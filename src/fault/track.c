@@ -393,3 +393,11 @@ int tracker_fenced_written(struct tracker *t, int ufd, uintptr_t addr, size_t np
 		bits_fill(written, 0, npages, true);
 	return r;
 }
+
+bool tracker_mm_alive(struct tracker *t)
+{
+	uint64_t entry;
+
+	/* the pagemap file holds the mm it was opened on: empty once it died */
+	return !t || pread(t->pagemap, &entry, sizeof(entry), 0) != 0;
+}

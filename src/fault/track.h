@@ -102,4 +102,12 @@ int tracker_collect(struct tracker *t, int ufd, uintptr_t addr, size_t npages, u
 int tracker_fenced_written(struct tracker *t, int ufd, uintptr_t addr, size_t npages,
 			   uint64_t *written);
 
+
+/*
+ * Is the tracked address space still there? False once the process
+ * exited or exec'd (its pagemap then reads as empty); true where that
+ * cannot be told.
+ */
+bool tracker_mm_alive(struct tracker *t);
+
 #endif

@@ -85,8 +85,8 @@ EXPORT void *calloc(size_t n, size_t size)
 	return p ? p : __libc_calloc(n, size);
 }
 
-/* Moves a block between the arena and glibc (or to a new arena block). */
-static void *move(void *p, size_t old, size_t size, bool from_arena)
+/* Moves an arena block to a new arena block, or to glibc. */
+static void *move(void *p, size_t old, size_t size)
 {
 	void *q = big(size, 0);
 
@@ -95,10 +95,7 @@ static void *move(void *p, size_t old, size_t size, bool from_arena)
 	if (!q)
 		return NULL;
 	memcpy(q, p, MIN(old, size));
-	if (from_arena)
-		arena_free_block(shim.arena, p, NULL);
-	else
-		__libc_free(p);
+	arena_free_block(shim.arena, p, NULL);
 	return q;
 }
 
@@ -120,7 +117,7 @@ static void *realloc_arena(void *p, size_t size, size_t len)
 		if (want > len && arena_grow(shim.arena, p, len, want) == 0)
 			return p;
 	}
-	return move(p, len, size, true);
+	return move(p, len, size);
 }
 
 EXPORT void *realloc(void *p, size_t size)
@@ -145,13 +142,13 @@ EXPORT void *realloc(void *p, size_t size)
 		}
 	}
 	/* growing past the threshold: into the arena, once */
-	if (size >= shim.min_size && !shim_busy) {
-		old = libc_usable_size(p);
-		if (size > old && shim_can_alloc()) {
-			void *q = move(p, old, size, false);
+	if (size >= shim.min_size && !shim_busy && size > (old = libc_usable_size(p))) {
+		void *q = big(size, 0);
 
-			if (q)
-				return q;
+		if (q) {
+			memcpy(q, p, old);
+			__libc_free(p);
+			return q;
 		}
 	}
 	return __libc_realloc(p, size);

@@ -34,6 +34,7 @@ cleanup() {
 	rm -rf "$dir"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM
 
 build() {   # name: the program's path, compiled here if the build did not give it
 	local var=$1 src=$2 bin
