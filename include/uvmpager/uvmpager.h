@@ -40,14 +40,16 @@ struct uvmpager;
  * Connects to the daemon at socket_path (NULL: $UVMPAGER_SOCKET, else
  * UVMP_DEFAULT_SOCKET), asks for a resident budget of `budget` bytes for
  * the whole process (0: the daemon's default), hands it this process's
- * userfaultfd and starts the agent thread. A daemon socket owned by
- * another user than root or the caller is refused (-EPERM).
+ * userfaultfd and starts the agent thread. A daemon running as another
+ * user than root or the caller is refused (-EPERM): it would get this
+ * process's memory.
  */
 int uvmpager_connect(const char *socket_path, uint64_t budget, struct uvmpager **out);
 
 /*
- * Closes the connection; the daemon then forgets every object of this
- * process, so unmap them first. If the daemon is already gone and
+ * Closes the connection; unmap the objects first (uvmpagerd pages those
+ * left back in and lets go of them: they become plain shared memory,
+ * and the wait is long). If the daemon is already gone and
  * regions are still registered, the fail-closed server keeps running
  * (its thread and userfaultfd are kept) so that they never read zeros.
  * Accepts NULL.
@@ -92,7 +94,10 @@ int uvmpager_unmap(struct uvmpager *c, void *addr, size_t len);
  */
 int uvmpager_release(struct uvmpager *c, void *addr, size_t len);
 
-/* A whole object moved and/or changed size with mremap(2); call after it. */
+/*
+ * A whole object moved with mremap(2); call after it. (uvmpagerd 0.1
+ * moves objects but does not resize them: -EOPNOTSUPP.)
+ */
 int uvmpager_remap(struct uvmpager *c, void *old_addr, size_t old_len,
 		   void *new_addr, size_t new_len);
 
