@@ -963,6 +963,8 @@ int engine_client_detach(struct engine *e, struct client *c)
 	for (struct uobj *o = e->objects; o; o = o->next) {
 		if (o->client != c)
 			continue;
+		/* what comes back must stay: the page daemon leaves it alone */
+		o->pinned = true;
 		/* bring back every page that lives only in swap or its file */
 		for (size_t i = 0; i < o->npages; i++) {
 			pgword_t w = uobj_get(o, i);

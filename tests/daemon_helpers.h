@@ -51,6 +51,7 @@ static inline int td_start(struct test_daemon *d, const char *budget, ...)
 	snprintf(d->dir, sizeof(d->dir), "/var/tmp/uvmpagerd-test-XXXXXX");
 	if (!mkdtemp(d->dir))
 		return -errno;
+	chmod(d->dir, 0755);   /* clients of other users reach the socket */
 	snprintf(d->sock, sizeof(d->sock), "%s/sock", d->dir);
 	snprintf(d->mnt, sizeof(d->mnt), "%s/mnt", d->dir);
 	snprintf(d->swap, sizeof(d->swap), "%s/swap", d->dir);

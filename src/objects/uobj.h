@@ -136,6 +136,7 @@ struct uobj {
 	unsigned inflight;        /* I/O requests in flight */
 	size_t evicting;          /* pages BUSY_OUT on their way out */
 	bool dying;
+	bool pinned;              /* being handed back to its client: never evicted */
 };
 
 #define UOBJ_CHUNK_SHIFT 9

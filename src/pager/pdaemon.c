@@ -187,7 +187,7 @@ size_t pdaemon_reclaim_object(struct engine *e, struct uobj *o, size_t want)
 	size_t target = MAX(2 * want, o->cnt.resident * 3 / 4);
 
 	/* a clone waiting for its child has no client: its pages are all fenced */
-	if (o->dying || (o->client && o->client->dead))
+	if (o->dying || o->pinned || (o->client && o->client->dead))
 		return 0;
 	deactivate(o, target);
 	while (freed < want && pgqueue_pop(&o->inactive, &idx)) {
@@ -362,7 +362,8 @@ static size_t launder_round(struct engine *e, size_t budget_pages)
 	for (struct uobj *o = e->objects; o && started < budget_pages; o = o->next) {
 		size_t win = e->cfg.cluster_pages;
 
-		if (o->dying || !o->cnt.dirty || !o->ops->put || !o->client || o->client->dead)
+		if (o->dying || o->pinned || !o->cnt.dirty || !o->ops->put || !o->client ||
+		    o->client->dead)
 			continue;
 		for (size_t scanned = 0; scanned < o->npages && started < budget_pages;
 		     scanned += win) {
