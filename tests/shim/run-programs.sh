@@ -107,13 +107,16 @@ run() {
 	fi
 	name=$1
 	shift
+	local t0=$EPOCHREALTIME t1 t2
 	"$@" >"$dir/$name.out.plain" 2>"$dir/$name.err.plain" </dev/null
 	rc_plain=$?
+	t1=$EPOCHREALTIME
 	outs=$(stat_of swapouts)
 	ins=$(stat_of swapins)
 	env LD_PRELOAD="$UVMPAGER_PRELOAD" UVMPAGER_SOCKET="$dir/sock" UVMPAGER_BUDGET=32M \
 		"$@" >"$dir/$name.out.shim" 2>"$dir/$name.err.shim" </dev/null
 	rc_shim=$?
+	t2=$EPOCHREALTIME
 	outs=$(( $(stat_of swapouts) - outs ))
 	ins=$(( $(stat_of swapins) - ins ))
 	if [ "$rc_plain" != "$rc_shim" ]; then
@@ -128,7 +131,9 @@ run() {
 		why="uvmpagerd died"
 	fi
 	if [ -z "$why" ]; then
-		echo "PASS $name (exit $rc_plain; swapouts +$outs, swapins +$ins)"
+		echo "PASS $name (exit $rc_plain; swapouts +$outs, swapins +$ins;" \
+			"plain $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s," \
+			"managed (32 MiB budget) $(awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.2f", b - a }') s)"
 		passed=$((passed + 1))
 	else
 		echo "FAIL $name: $why"
