@@ -385,9 +385,17 @@ __attribute__((constructor)) static void shim_init(void)
 		goto out;
 	r = uvmpager_connect(NULL, shim.budget, &shim.client);
 	if (r < 0) {
+		/*
+		 * One line for the whole run: the programs this one execs
+		 * inherit the mark and keep quiet (a shell script would
+		 * otherwise say it once per command).
+		 */
 		sock = secure_getenv("UVMPAGER_SOCKET");
-		warn("cannot reach uvmpagerd at %s (%s); running unmanaged",
-		     sock && *sock ? sock : UVMP_DEFAULT_SOCKET, strerror(-r));
+		if (!secure_getenv("UVMPAGER_WARNED")) {
+			warn("cannot reach uvmpagerd at %s (%s); running unmanaged",
+			     sock && *sock ? sock : UVMP_DEFAULT_SOCKET, strerror(-r));
+			setenv("UVMPAGER_WARNED", "1", 1);
+		}
 		goto out;
 	}
 	uvmpager_get_info(shim.client, &info);
