@@ -16,6 +16,19 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Exit 77 with the reason when no daemon can run here. */
+static inline void require_daemon_env(void)
+{
+	if (geteuid() != 0) {
+		printf("SKIP: uvmpagerd needs root\n");
+		exit(77);
+	}
+	if (!getenv("UVMPAGERD")) {
+		printf("SKIP: UVMPAGERD (the daemon binary) not set\n");
+		exit(77);
+	}
+}
+
 struct test_daemon {
 	pid_t pid;
 	char dir[64];

@@ -284,14 +284,7 @@ int main(void)
 	Suite *s = suite_create("daemon_clients");
 	TCase *tc = tcase_create("clients");
 
-	if (geteuid() != 0) {
-		printf("SKIP: uvmpagerd needs root\n");
-		return 77;
-	}
-	if (!getenv("UVMPAGERD")) {
-		printf("SKIP: UVMPAGERD (the daemon binary) not set\n");
-		return 77;
-	}
+	require_daemon_env();
 	tcase_set_timeout(tc, 180);
 	tcase_add_test(tc, test_users_isolated);
 	tcase_add_test(tc, test_killed_client);

@@ -197,14 +197,7 @@ int main(void)
 	Suite *s = suite_create("daemon_proto");
 	TCase *tc = tcase_create("proto");
 
-	if (geteuid() != 0) {
-		printf("SKIP: uvmpagerd needs root\n");
-		return 77;
-	}
-	if (!getenv("UVMPAGERD")) {
-		printf("SKIP: UVMPAGERD (the daemon binary) not set\n");
-		return 77;
-	}
+	require_daemon_env();
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_garbage);
