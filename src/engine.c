@@ -960,11 +960,16 @@ int engine_client_detach(struct engine *e, struct client *c)
 
 	pthread_mutex_lock(&e->lock);
 	c->budget = 0;
+	/* what comes back must stay: the page daemon leaves it alone */
+	for (struct uobj *o = e->objects; o; o = o->next)
+		if (o->client == c)
+			o->pinned = true;
+	/* pageouts already started end first: their pages may leave memory */
+	while (e->inflight)
+		pthread_cond_wait(&e->io_cond, &e->lock);
 	for (struct uobj *o = e->objects; o; o = o->next) {
 		if (o->client != c)
 			continue;
-		/* what comes back must stay: the page daemon leaves it alone */
-		o->pinned = true;
 		/* bring back every page that lives only in swap or its file */
 		for (size_t i = 0; i < o->npages; i++) {
 			pgword_t w = uobj_get(o, i);

@@ -127,8 +127,11 @@ static void zero_fill_around(struct engine *e, struct uobj *o, size_t idx, bool 
 	} else {
 		r = copy_zeros(e, o, s, t - s, wp);
 	}
-	if (r < 0)
-		return;   /* the client is gone (ESRCH) or the range was unmapped */
+	if (r < 0) {
+		/* nothing installed: wake the toucher to fault again, never leave it asleep */
+		uffd_wake(o->client->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE);
+		return;
+	}
 	for (size_t i = s; i < t; i++) {
 		bool dirty = !wp || (write && i == idx);
 

@@ -174,24 +174,25 @@ int uobj_wait_add(struct uobj *o, size_t idx, bool write)
 size_t uobj_wait_take(struct uobj *o, size_t start, size_t n, struct fault_wait **out)
 {
 	size_t got = 0, keep = 0;
-	struct fault_wait *res = NULL;
+	struct fault_wait *res;
 
 	*out = NULL;
+	for (size_t i = 0; i < o->nwaits; i++)
+		got += o->waits[i].idx >= start && o->waits[i].idx < start + n;
+	if (!got)
+		return 0;
+	/* without memory the faults stay parked: a later completion takes them */
+	res = malloc(got * sizeof(*res));
+	if (!res)
+		return 0;
+	got = 0;
 	for (size_t i = 0; i < o->nwaits; i++) {
 		struct fault_wait fw = o->waits[i];
 
-		if (fw.idx >= start && fw.idx < start + n) {
-			struct fault_wait *nr = realloc(res, (got + 1) * sizeof(*nr));
-
-			if (!nr) {
-				o->waits[keep++] = fw;
-				continue;
-			}
-			res = nr;
+		if (fw.idx >= start && fw.idx < start + n)
 			res[got++] = fw;
-		} else {
+		else
 			o->waits[keep++] = fw;
-		}
 	}
 	o->nwaits = keep;
 	*out = res;

@@ -514,7 +514,13 @@ static void put_done(struct engine *e, struct pager_io *pio)
 	if (center == SIZE_MAX)
 		goto out_err;
 fail_center:
-	if (o->ops->swap_backed && pg_slot(uobj_get(o, center)) && pio->retried)
+	/*
+	 * The centre's word still names a slot it owns after a retry, or
+	 * when a transient error let it keep its own; after EIO with no
+	 * retry that slot was marked bad and freed above.
+	 */
+	if (o->ops->swap_backed && pg_slot(uobj_get(o, center)) &&
+	    (pio->retried || err != -EIO))
 		swap_free(e->swap, pg_slot(uobj_get(o, center)), 1);
 	center_failed(o, center);
 out_err:
