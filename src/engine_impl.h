@@ -81,6 +81,13 @@ struct engine {
 	bool emergency_used;
 	pthread_cond_t pool_cond;
 
+	/*
+	 * Reads a fault waits on, gathered while the fault thread serves a
+	 * batch and done in that thread once it has dropped the lock.
+	 */
+	bool fault_ctx;
+	struct pager_io *deferred;
+
 	/* batched submission: requests gathered while plugged */
 	struct io_req *plug[64];
 	unsigned nplug;
@@ -95,6 +102,8 @@ struct engine {
 
 void pager_plug(struct engine *e);
 void pager_unplug(struct engine *e);
+/* Without the lock: do the reads deferred by the fault thread, each in this thread. */
+void pager_run_deferred(struct engine *e);
 /* The page was written: CLEAN -> DIRTY (stale slot freed), BUSY_OUT -> WRITTEN. */
 void pager_page_dirtied(struct uobj *o, size_t idx);
 /* Apply the tracker's view of [start, start + n) to the page states. */
@@ -123,6 +132,8 @@ void fault_handle(struct engine *e, struct uobj *o, size_t idx, bool write, bool
 
 /* page daemon (src/pager/pdaemon.c) */
 int pdaemon_start(struct engine *e);
+/* A fault brought o's pages in: wake the page daemon if a high watermark is passed. */
+void pdaemon_poke(struct engine *e, struct uobj *o);
 void pdaemon_stop(struct engine *e);
 /* Evict from o until it holds at most `target` resident pages; lock held. */
 size_t pdaemon_reclaim_object(struct engine *e, struct uobj *o, size_t want);

@@ -345,6 +345,67 @@ START_TEST(test_inject)
 }
 END_TEST
 
+static pthread_t run_thread;
+static unsigned run_done_calls;
+
+static void on_run_done(struct io_req *req)
+{
+	/* ioeng_run: done() in the caller's own thread, before it returns */
+	if (!pthread_equal(pthread_self(), run_thread))
+		atomic_fetch_add(&bad_context, 1);
+	run_done_calls++;
+	(void)req;
+}
+
+static int inject_eio_reads(void *ctx, const struct io_req *req)
+{
+	(void)ctx;
+	return req->op == IO_READ && req->offset == 5 * PAGE_SIZE ? -EIO : 0;
+}
+
+/* ioeng_run: a write and a read done in the calling thread, the hook honoured. */
+START_TEST(test_run_in_caller)
+{
+	struct ioeng *e = mk(_i, 8, inject_eio_reads, NULL);
+	struct io_req req = { 0 };
+	struct ioeng_stats st;
+
+	run_thread = pthread_self();
+	run_done_calls = 0;
+	fill_page(pages, 77);
+	req = (struct io_req){ .op = IO_WRITE, .fd = fd, .offset = 4 * PAGE_SIZE, .iovcnt = 1,
+			       .done = on_run_done };
+	req.iov[0] = (struct iovec){ pages, PAGE_SIZE };
+	ck_assert_int_eq(ioeng_run(e, &req), 0);
+	ck_assert_int_eq(req.result, PAGE_SIZE);
+	ck_assert_uint_eq(run_done_calls, 1);
+
+	memset(pages + PAGE_SIZE, 0, PAGE_SIZE);
+	req = (struct io_req){ .op = IO_READ, .fd = fd, .offset = 4 * PAGE_SIZE, .iovcnt = 1,
+			       .done = on_run_done };
+	req.iov[0] = (struct iovec){ pages + PAGE_SIZE, PAGE_SIZE };
+	ck_assert_int_eq(ioeng_run(e, &req), 0);
+	ck_assert_int_eq(req.result, PAGE_SIZE);
+	ck_assert(page_ok(pages + PAGE_SIZE, 77));
+
+	req.offset = 5 * PAGE_SIZE;   /* the hook fails this one */
+	ck_assert_int_eq(ioeng_run(e, &req), 0);
+	ck_assert_int_eq(req.result, -EIO);
+
+	req.iovcnt = 0;               /* malformed: refused, done() not called */
+	ck_assert_int_eq(ioeng_run(e, &req), -EINVAL);
+	ck_assert_uint_eq(run_done_calls, 3);
+
+	ioeng_get_stats(e, &st);
+	ck_assert_uint_eq(st.reads, 2);
+	ck_assert_uint_eq(st.writes, 1);
+	ck_assert_uint_eq(st.errors, 1);
+	ck_assert_uint_eq(st.inflight, 0);
+	ck_assert_uint_eq(atomic_load(&bad_context), 0);
+	ioeng_destroy(e);
+}
+END_TEST
+
 /* A chain: each done() submits the next request, from the engine thread. */
 struct chain {
 	struct ioeng *e;
@@ -715,6 +776,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, test_eof, 0, n);
 	tcase_add_loop_test(tc, test_short_write, 0, n);
 	tcase_add_loop_test(tc, test_malformed, 0, n);
+	tcase_add_loop_test(tc, test_run_in_caller, 0, n);
 	suite_add_tcase(su, tc);
 	tcase_add_test(misc, test_auto_and_names);
 	tcase_add_test(misc, test_window);

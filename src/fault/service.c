@@ -3,7 +3,10 @@
  * serves its faults from the page states: zero-fill (and fill-around) for
  * untouched pages, read-around from swap or file for paged-out ones, a
  * plain map for pages still in memory (fenced by the page daemon), and a
- * park on pages with I/O in flight. It never waits for I/O itself.
+ * park on pages with I/O in flight. The reads its faults wait on it does
+ * itself, after letting go of the engine lock (pager_run_deferred): a
+ * completion thread in between cost a hand-off per fault; read-ahead and
+ * pageout stay asynchronous.
  */
 #include <errno.h>
 #include <signal.h>
@@ -222,6 +225,7 @@ static void serve(struct engine *e, struct uobj *o, size_t idx, bool write)
 			zero_fill_around(e, o, idx, write);
 		else
 			page_in_around(e, o, idx, write);
+		pdaemon_poke(e, o);
 		break;
 	}
 }
@@ -381,10 +385,13 @@ static void *fault_thread(void *arg)
 				if (k <= 0)
 					break;
 				pthread_mutex_lock(&e->lock);
+				e->fault_ctx = true;
 				for (int j = 0; j < k && !c->dead; j++)
 					handle_msg(e, c, &msgs[j]);
+				e->fault_ctx = false;
 				pager_unplug(e);
 				pthread_mutex_unlock(&e->lock);
+				pager_run_deferred(e);
 			}
 			if (k < 0 || (evs[i].events & (EPOLLHUP | EPOLLERR))) {
 				epoll_ctl(e->epfd, EPOLL_CTL_DEL, c->ufd, NULL);

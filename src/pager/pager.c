@@ -2,12 +2,14 @@
  * Pager core: cluster, put, dropcluster and the page-in completion
  * (DESIGN.md §2, after the origin's uvm_pager.c). Runs under the engine
  * lock; I/O completes in the I/O engine's thread (the aiodone context),
- * which takes the lock and finishes the job here.
+ * or for a read a fault waits on, in the fault thread itself
+ * (pager_run_deferred), which takes the lock and finishes the job here.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "common/util.h"
 #include "engine_impl.h"
@@ -98,7 +100,9 @@ static void pager_io_done(struct io_req *req)
 	o->inflight--;
 	e->inflight--;
 	pthread_cond_broadcast(&e->io_cond);
-	engine_wake_pdaemon(e);
+	/* a read frees nothing: waking the page daemon for it only costs a switch */
+	if (req->op == IO_WRITE || e->nthrottle)
+		engine_wake_pdaemon(e);
 	pthread_mutex_unlock(&e->lock);
 }
 
@@ -119,6 +123,36 @@ void pager_unplug(struct engine *e)
 	}
 }
 
+void pager_run_deferred(struct engine *e)
+{
+	struct pager_io *pio;
+
+	pthread_mutex_lock(&e->lock);
+	pio = e->deferred;
+	e->deferred = NULL;
+	pthread_mutex_unlock(&e->lock);
+	while (pio) {
+		struct pager_io *next = pio->next_free;
+
+		if (ioeng_run(e->io, &pio->req) < 0) {
+			pio->req.result = -EINVAL;
+			pager_io_done(&pio->req);
+		}
+		pio = next;
+	}
+}
+
+/*
+ * Give the read its pages before it starts: an O_DIRECT read into a hole
+ * of the memfd cannot pin the page without a fault, so io_uring would
+ * hand it to a worker thread (measured: 112 -> 83 us per 4 KiB swap-in).
+ */
+static void prefault_read(struct io_req *req)
+{
+	for (int i = 0; i < req->iovcnt; i++)
+		madvise(req->iov[i].iov_base, req->iov[i].iov_len, MADV_POPULATE_WRITE);
+}
+
 int pager_io_submit(struct engine *e, struct pager_io *pio)
 {
 	struct io_req *req = &pio->req;
@@ -129,6 +163,18 @@ int pager_io_submit(struct engine *e, struct pager_io *pio)
 	e->inflight++;
 	if (pio->sync)
 		pio->sync->pending++;
+	if (req->op == IO_READ)
+		prefault_read(req);
+	/*
+	 * A fault waiting on this read: the fault thread does it itself once
+	 * it has let go of the lock, so the completion needs no hand-off
+	 * between threads (165 -> 85 us median per random fault).
+	 */
+	if (e->fault_ctx && req->op == IO_READ && !pio->async) {
+		pio->next_free = e->deferred;
+		e->deferred = pio;
+		return 0;
+	}
 	if (e->plugged) {
 		e->plug[e->nplug++] = req;
 		if (e->nplug == ARRAY_SIZE(e->plug)) {

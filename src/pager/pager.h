@@ -32,7 +32,8 @@ struct pager_io {
 	bool retried;
 	bool emergency;       /* from the page daemon's reserve */
 	struct pager_sync *sync;
-	struct pager_io *next_free;
+	struct pager_io *next_free;   /* in the pool, or on the deferred list */
+	bool async;           /* read-ahead: nobody waits on it yet */
 };
 
 #define PAGER_POOL_SIZE 256

@@ -2,6 +2,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "build-config.h"
 #include "swap/ioeng_impl.h"
@@ -145,6 +146,52 @@ int ioeng_req_inject(struct ioeng *e, const struct io_req *req)
 		return 0;
 	r = e->cfg.inject(e->cfg.inject_ctx, req);
 	return r > 0 ? -r : r;
+}
+
+void ioeng_req_execute(struct ioeng *e, struct io_req *req)
+{
+	req->result = ioeng_req_inject(e, req);
+	if (req->result)
+		return;
+	for (;;) {
+		struct iovec *iov = &req->iov[req->cur];
+		int cnt = req->iovcnt - req->cur;
+		off_t off = (off_t)(req->offset + req->xfered);
+		ssize_t n;
+
+		n = req->op == IO_READ ? preadv(req->fd, iov, cnt, off)
+				       : pwritev(req->fd, iov, cnt, off);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			req->result = -errno;
+			break;
+		}
+		if (n == 0) {
+			/* Read past EOF (or a write making no progress). */
+			req->result = -EIO;
+			break;
+		}
+		req->xfered += (size_t)n;
+		if (req->xfered >= req->total) {
+			req->result = (ssize_t)req->xfered;
+			break;
+		}
+		ioeng_req_window(req);
+	}
+	ioeng_req_restore(req);
+}
+
+int ioeng_run(struct ioeng *e, struct io_req *req)
+{
+	int r = req_prepare(req);
+
+	if (r < 0)
+		return r;
+	atomic_fetch_add(&e->inflight, 1);
+	ioeng_req_execute(e, req);
+	ioeng_req_complete(e, req);
+	return 0;
 }
 
 void ioeng_req_window(struct io_req *req)

@@ -1,7 +1,8 @@
 /*
  * Asynchronous swap I/O: io_uring when the kernel allows it, a pool of
  * threads doing preadv/pwritev otherwise. Both complete requests in their
- * own threads (the "aiodone" context of the origin), never in the caller's.
+ * own threads (the "aiodone" context of the origin), never in the caller's;
+ * ioeng_run() is the one synchronous exception.
  */
 #ifndef UVMPAGER_SWAP_IOENG_H
 #define UVMPAGER_SWAP_IOENG_H
@@ -89,6 +90,15 @@ int ioeng_fallback_error(const struct ioeng *e);
  * no done(), iovcnt out of range, unknown op, or zero length.
  */
 int ioeng_submit(struct ioeng *e, struct io_req **reqs, unsigned n);
+
+/*
+ * Does one request in the calling thread, blocking, and calls its done()
+ * there before returning: no hand-off to another thread, for a fault that
+ * waits on a single read (the kernel's own swap-in does the same). The
+ * caller must be able to run done(). Returns 0, or -EINVAL as
+ * ioeng_submit() (done() is then not called).
+ */
+int ioeng_run(struct ioeng *e, struct io_req *req);
 
 void ioeng_get_stats(struct ioeng *e, struct ioeng_stats *st);
 

@@ -41,6 +41,8 @@ void ioeng_base_fini(struct ioeng *e);
 
 /* The test hook's verdict for req: 0 to run it, or the -errno to fail it with. */
 int ioeng_req_inject(struct ioeng *e, const struct io_req *req);
+/* Does req with blocking preadv/pwritev in the calling thread (test hook first). */
+void ioeng_req_execute(struct ioeng *e, struct io_req *req);
 /* Points iov[cur..] at the bytes after req->xfered (trimming iov[cur] in place). */
 void ioeng_req_window(struct io_req *req);
 /* Undoes the trim so the caller gets its iov back as it was. */

@@ -42,40 +42,6 @@ static void pool_submit(struct ioeng *e, struct io_req **reqs, unsigned n)
 	pthread_mutex_unlock(&p->lock);
 }
 
-static void run(struct ioeng *e, struct io_req *req)
-{
-	req->result = ioeng_req_inject(e, req);
-	if (req->result)
-		return;
-	for (;;) {
-		struct iovec *iov = &req->iov[req->cur];
-		int cnt = req->iovcnt - req->cur;
-		off_t off = (off_t)(req->offset + req->xfered);
-		ssize_t n;
-
-		n = req->op == IO_READ ? preadv(req->fd, iov, cnt, off)
-				       : pwritev(req->fd, iov, cnt, off);
-		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			req->result = -errno;
-			break;
-		}
-		if (n == 0) {
-			/* Read past EOF (or a write making no progress). */
-			req->result = -EIO;
-			break;
-		}
-		req->xfered += (size_t)n;
-		if (req->xfered >= req->total) {
-			req->result = (ssize_t)req->xfered;
-			break;
-		}
-		ioeng_req_window(req);
-	}
-	ioeng_req_restore(req);
-}
-
 static void *worker(void *arg)
 {
 	struct pool *p = arg;
@@ -94,7 +60,7 @@ static void *worker(void *arg)
 			p->tail = NULL;
 		pthread_mutex_unlock(&p->lock);
 
-		run(&p->base, req);
+		ioeng_req_execute(&p->base, req);
 		ioeng_req_complete(&p->base, req);
 
 		pthread_mutex_lock(&p->lock);
