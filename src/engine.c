@@ -545,6 +545,7 @@ void engine_get_stats(struct engine *e, struct engine_stats *st)
 	st->clean_evictions = e->clean_evictions;
 	st->faults = e->faults;
 	st->zero_fills = e->zero_fills;
+	st->readahead = e->readahead;
 	st->write_errors = e->write_errors;
 	st->read_errors = e->read_errors;
 	st->throttled_faults = e->throttled_faults;
@@ -586,6 +587,7 @@ void engine_print_stats(struct engine *e, FILE *f)
 	P(budget_bytes);
 	P(faults);
 	P(zero_fills);
+	P(readahead);
 	P(swapins);
 	P(swapouts);
 	P(evictions);

@@ -69,7 +69,7 @@ struct engine_stats {
 	uint64_t resident_bytes, dirty_bytes, swapped_bytes, bad_bytes;
 	uint64_t budget_bytes;
 	uint64_t swapins, swapouts, evictions, clean_evictions;
-	uint64_t faults, zero_fills, write_errors, read_errors;
+	uint64_t faults, zero_fills, readahead, write_errors, read_errors;
 	uint64_t throttled_faults, budget_overruns, swap_full_events, clean_mismatches;
 	uint64_t clean_mapping;   /* 1: pages read back are mapped clean (re-evicting them is free) */
 	uint64_t swap_read_bytes, swap_write_bytes, read_ops, write_ops;

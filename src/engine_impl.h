@@ -62,7 +62,7 @@ struct engine {
 	/* totals over all objects, kept by uobj_set */
 	size_t resident, dirty, swapped, bad;
 	uint64_t swapins, swapouts, evictions, clean_evictions;
-	uint64_t faults, zero_fills, write_errors, read_errors;
+	uint64_t faults, zero_fills, readahead, write_errors, read_errors;
 
 	char *zeros;                /* readahead_pages of zeros for zero-fill */
 

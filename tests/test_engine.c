@@ -107,6 +107,8 @@ START_TEST(test_big_object)
 	engine_get_stats(t.e, &a);
 	ck_assert_uint_gt(a.swapouts, (size - budget) >> PAGE_SHIFT);
 	ck_assert_uint_ge(a.swapins, (size - budget) >> PAGE_SHIFT);
+	/* the sequential pass was seen as a stream and read ahead of */
+	ck_assert_uint_gt(a.readahead, 0);
 	/* everything is clean now: another full pass evicts with no writes */
 	for (size_t p = 0; p < npages; p++)
 		bad += !check(mem + (p << PAGE_SHIFT), p, 1);

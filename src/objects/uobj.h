@@ -91,6 +91,7 @@ struct uobj_counts {
 	uint64_t clean_evictions; /* ... of which needed no I/O */
 	uint64_t faults;
 	uint64_t zero_fills;
+	uint64_t readahead;       /* pages read ahead of a stream */
 	uint64_t write_errors;
 	uint64_t read_errors;
 };

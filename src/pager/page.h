@@ -38,6 +38,7 @@ enum pg_flags {
 	PGF_QUEUED   = 1u << 10, /* in its object's clock queue */
 	PGF_WASDIRTY = 1u << 11, /* BUSY_OUT page was dirty (vs. clean re-evict) */
 	PGF_FRESH    = 1u << 12, /* cleaned while fenced: its missing marker is old news */
+	PGF_RAMARK   = 1u << 13, /* read ahead, left unmapped: its touch reads the next window */
 };
 
 #define PG_STATE_MASK 0xfULL

@@ -607,12 +607,13 @@ static void get_done(struct engine *e, struct pager_io *pio)
 					  swap_csum_get(e->swap, pg_slot(w)))) {
 				w &= ~(PGF_WANTED | PGF_INACTIVE | PGF_FRESH);
 				uobj_set(o, idx, pg_set_state(w, PG_CLEAN));
+				/* a read-ahead marker stays unmapped: its touch is the signal */
+				good = !pg_has(w, PGF_RAMARK);
 				/* mapped writable below: it counts as dirty */
-				if (!wp && !o->ops->read_only)
+				if (good && !wp && !o->ops->read_only)
 					pager_page_dirtied(o, idx);
 				o->cnt.swapins++;
 				e->swapins++;
-				good = true;
 			} else {
 				/*
 				 * The only copy cannot be read back: never hand
@@ -688,10 +689,11 @@ int pager_sync_dirty(struct uobj *o, size_t start, size_t n, bool collect)
 			/*
 			 * A missing marker only means "written" while the page
 			 * is fenced; BUSY_OUT pages were judged when enrolled.
+			 * A read-ahead marker page was never mapped at all.
 			 */
 			if (pass == 0) {
 				if (pg_has(w, PGF_INACTIVE) && !pg_has(w, PGF_FRESH) &&
-				    pg_state(w) == PG_CLEAN)
+				    !pg_has(w, PGF_RAMARK) && pg_state(w) == PG_CLEAN)
 					pager_page_dirtied(o, start + i);
 				continue;
 			}

@@ -120,7 +120,7 @@ static bool clean_copy_matches(struct engine *e, struct uobj *o, size_t idx, pgw
 static void evict_clean(struct engine *e, struct uobj *o, size_t idx, pgword_t w,
 			struct run *punch)
 {
-	w &= ~(PGF_QUEUED | PGF_INACTIVE | PGF_REF | PGF_FRESH);
+	w &= ~(PGF_QUEUED | PGF_INACTIVE | PGF_REF | PGF_FRESH | PGF_RAMARK);
 	if (o->ops->swap_backed && pg_slot(w))
 		w = pg_set_state(w, PG_SWAPPED);
 	else
