@@ -133,6 +133,7 @@ struct uobj {
 	bool (*is_modified)(struct uobj *o, size_t idx);
 
 	size_t ra_last, ra_win;   /* read-around: last fault, current window */
+	size_t zf_next, zf_win;   /* zero-fill: where the last window ended, its size */
 	size_t launder_cursor;    /* next window the page daemon launders */
 	unsigned inflight;        /* I/O requests in flight */
 	size_t evicting;          /* pages BUSY_OUT on their way out */

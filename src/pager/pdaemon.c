@@ -395,7 +395,12 @@ static bool launder_wanted(struct engine *e)
 	return false;
 }
 
-/* Write dirty pages back while idle, so that evicting them later is free. */
+/*
+ * Write dirty pages back while idle, so that evicting them later is free.
+ * A page installed clean and written since is dirty only in its PTE
+ * (wp-async): every window with pages in memory is collected, not just
+ * the ones already known dirty (zero-fill installs whole windows clean).
+ */
 static size_t launder_round(struct engine *e, size_t budget_pages)
 {
 	size_t started = 0;
@@ -404,7 +409,7 @@ static size_t launder_round(struct engine *e, size_t budget_pages)
 	for (struct uobj *o = e->objects; o && started < budget_pages; o = o->next) {
 		size_t win = e->cfg.cluster_pages;
 
-		if (o->dying || o->pinned || !o->cnt.dirty || !o->ops->put || !o->client ||
+		if (o->dying || o->pinned || !o->cnt.resident || !o->ops->put || !o->client ||
 		    o->client->dead)
 			continue;
 		for (size_t scanned = 0; scanned < o->npages && started < budget_pages;
@@ -413,8 +418,11 @@ static size_t launder_round(struct engine *e, size_t budget_pages)
 			bool any = false;
 
 			o->launder_cursor = hi >= o->npages ? 0 : hi;
-			for (size_t i = lo; i < hi && !any; i++)
-				any = pg_state(uobj_get(o, i)) == PG_DIRTY;
+			for (size_t i = lo; i < hi && !any; i++) {
+				enum pg_state st = pg_state(uobj_get(o, i));
+
+				any = st == PG_DIRTY || (st == PG_CLEAN && e->track == TRACK_WP_ASYNC);
+			}
 			if (!any)
 				continue;
 			pager_sync_dirty(o, lo, hi - lo, true);
@@ -522,7 +530,7 @@ static void *pdaemon_thread(void *arg)
 			}
 			continue;
 		}
-		if (e->cfg.launder && e->dirty && launder_wanted(e) &&
+		if (e->cfg.launder && launder_wanted(e) &&
 		    now - last_busy > 500 * 1000000ULL) {
 			/* at most 32 MiB a round: laundering must not crowd out faults */
 			launder_round(e, 8192);
