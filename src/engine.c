@@ -48,7 +48,7 @@ static void set_budget(struct engine *e, uint64_t bytes)
 	 * Reclaim starts a little below the budget and frees a batch, so
 	 * faults rarely meet the hard limit.
 	 */
-	slack = MAX(e->budget / 32, (size_t)e->cfg.readahead_pages * 2);
+	slack = MAX(e->budget / 32, (size_t)e->cfg.cluster_pages * 2);
 	e->high = e->budget - MIN(e->budget, slack);
 	e->low = e->budget - MIN(e->budget, 2 * slack);
 }

@@ -31,15 +31,29 @@
 #define RA_PAGES(e) ((size_t)(e)->cfg.cluster_pages * 2)
 #define RA_DEPTH 4u
 
+static size_t room_under(size_t budget, size_t resident)
+{
+	if (!budget)
+		return SIZE_MAX;
+	return budget > resident ? budget - resident : 0;
+}
+
+/* Pages o may still bring in before a budget (global, client, object) is full. */
+static size_t budget_room(struct engine *e, struct uobj *o)
+{
+	size_t room;
+
+	if (e->throttle_off)
+		return SIZE_MAX;
+	room = MIN(room_under(e->budget, e->resident), room_under(o->budget, o->cnt.resident));
+	if (o->client)
+		room = MIN(room, room_under(o->client->budget, o->client->resident));
+	return room;
+}
+
 static bool over_budget(struct engine *e, struct uobj *o, size_t add)
 {
-	if (e->throttle_off)
-		return false;
-	if (e->budget && e->resident + add > e->budget)
-		return true;
-	if (o->client && o->client->budget && o->client->resident + add > o->client->budget)
-		return true;
-	return o->budget && o->cnt.resident + add > o->budget;
+	return budget_room(e, o) < add;
 }
 
 /* Hold a fault back until the page daemon has made room. */
@@ -267,11 +281,13 @@ static enum pg_state paged_out_state(const struct uobj *o)
 static void read_ahead(struct engine *e, struct uobj *o, size_t from)
 {
 	enum pg_state want = paged_out_state(o);
-	size_t hi = MIN(from + RA_PAGES(e), o->npages), t = from;
+	/* under a small budget, a smaller window: the page daemon keeps some room */
+	size_t n = MIN((size_t)RA_PAGES(e), budget_room(e, o) / 2);
+	size_t hi = MIN(from + n, o->npages), t = from;
 	bool ctx = e->fault_ctx;
 	int r;
 
-	if (from >= o->npages || over_budget(e, o, RA_PAGES(e)))
+	if (from >= o->npages || n < e->cfg.readahead_pages)
 		return;
 	while (t < hi && pg_state(uobj_get(o, t)) == want)
 		t++;
@@ -305,10 +321,8 @@ static void page_in_around(struct engine *e, struct uobj *o, size_t idx, bool wr
 {
 	size_t win = readahead_window(e, o, idx);
 	enum pg_state want = pg_state(uobj_get(o, idx));
-	size_t t = idx + 1, hi = MIN(idx + win, o->npages);
+	size_t t = idx + 1, hi = MIN(idx + MIN(win, MAX(budget_room(e, o), 1)), o->npages);
 
-	if (over_budget(e, o, win))
-		hi = idx + 1;
 	while (t < hi && pg_state(uobj_get(o, t)) == want)
 		t++;
 	for (size_t i = idx; i < t; i++) {
@@ -333,7 +347,7 @@ static void page_in_around(struct engine *e, struct uobj *o, size_t idx, bool wr
 		uffd_wake(o->client->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE);
 		return;
 	}
-	if (win == e->cfg.cluster_pages && t == idx + win)
+	if (win == e->cfg.cluster_pages && t == hi)
 		for (unsigned k = 0; k < RA_DEPTH; k++)
 			read_ahead(e, o, t + k * RA_PAGES(e));
 }

@@ -124,21 +124,27 @@ int uobj_set(struct uobj *o, size_t idx, pgword_t w)
 	return 0;
 }
 
+#define PGQUEUE_MIN 1024
+
+static int pgqueue_resize(struct pgqueue *q, size_t ncap)
+{
+	uint32_t *nq = malloc(ncap * sizeof(*nq));
+
+	if (!nq)
+		return -ENOMEM;
+	for (size_t i = 0; i < q->len; i++)
+		nq[i] = q->q[(q->head + i) % q->cap];
+	free(q->q);
+	q->q = nq;
+	q->cap = ncap;
+	q->head = 0;
+	return 0;
+}
+
 int pgqueue_push(struct pgqueue *q, size_t idx)
 {
-	if (q->len == q->cap) {
-		size_t ncap = q->cap ? q->cap * 2 : 1024;
-		uint32_t *nq = malloc(ncap * sizeof(*nq));
-
-		if (!nq)
-			return -ENOMEM;
-		for (size_t i = 0; i < q->len; i++)
-			nq[i] = q->q[(q->head + i) % q->cap];
-		free(q->q);
-		q->q = nq;
-		q->cap = ncap;
-		q->head = 0;
-	}
+	if (q->len == q->cap && pgqueue_resize(q, q->cap ? q->cap * 2 : PGQUEUE_MIN) < 0)
+		return -ENOMEM;
 	q->q[(q->head + q->len) % q->cap] = (uint32_t)idx;
 	q->len++;
 	return 0;
@@ -151,6 +157,9 @@ bool pgqueue_pop(struct pgqueue *q, size_t *idx)
 	*idx = q->q[q->head];
 	q->head = (q->head + 1) % q->cap;
 	q->len--;
+	/* give back what a burst left: the queues are part of the per-page metadata */
+	if (q->cap > PGQUEUE_MIN && q->len < q->cap / 4)
+		pgqueue_resize(q, q->cap / 2);
 	return true;
 }
 

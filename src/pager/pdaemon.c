@@ -247,12 +247,12 @@ size_t pdaemon_reclaim_object(struct engine *e, struct uobj *o, size_t want)
  */
 static size_t mark_high(struct engine *e, size_t budget)
 {
-	return budget - MIN(budget, MAX(budget / 32, (size_t)e->cfg.readahead_pages * 2));
+	return budget - MIN(budget, MAX(budget / 32, (size_t)e->cfg.cluster_pages * 2));
 }
 
 static size_t mark_low(struct engine *e, size_t budget)
 {
-	return budget - MIN(budget, 2 * MAX(budget / 32, (size_t)e->cfg.readahead_pages * 2));
+	return budget - MIN(budget, 2 * MAX(budget / 32, (size_t)e->cfg.cluster_pages * 2));
 }
 
 static size_t object_have(struct uobj *o)
@@ -486,7 +486,13 @@ static void *pdaemon_thread(void *arg)
 		if (e->evictions != seen_evictions) {
 			seen_evictions = e->evictions;
 			last_progress = now;
-			if (errors == seen_errors)
+			/*
+			 * Hold faults back again only once every budget is met:
+			 * a few pages leaving while swap is still short (slots
+			 * freed by swap-ins) would otherwise stall each next
+			 * fault for STALL_NS again.
+			 */
+			if (errors == seen_errors && !needs_reclaim(e, false))
 				e->throttle_off = false;
 		} else if (!need) {
 			last_progress = now;
