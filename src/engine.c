@@ -41,16 +41,10 @@ static int self_fence(struct client *c, const struct engine_range *r, unsigned n
 
 static void set_budget(struct engine *e, uint64_t bytes)
 {
-	size_t slack;
-
 	e->budget = bytes >> PAGE_SHIFT;
-	/*
-	 * Reclaim starts a little below the budget and frees a batch, so
-	 * faults rarely meet the hard limit.
-	 */
-	slack = MAX(e->budget / 32, (size_t)e->cfg.cluster_pages * 2);
-	e->high = e->budget - MIN(e->budget, slack);
-	e->low = e->budget - MIN(e->budget, 2 * slack);
+	/* reclaim starts a little below the budget, so faults rarely meet it */
+	e->high = pdaemon_mark_high(e, e->budget);
+	e->low = pdaemon_mark_low(e, e->budget);
 }
 
 static int client_self_create(struct engine *e, char *err, size_t errlen)

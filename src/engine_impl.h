@@ -131,6 +131,9 @@ void fault_resume_throttled(struct engine *e);
 void fault_handle(struct engine *e, struct uobj *o, size_t idx, bool write, bool wp);
 
 /* page daemon (src/pager/pdaemon.c) */
+/* Reclaim starts above the high mark and stops at the low one (pages). */
+size_t pdaemon_mark_high(struct engine *e, size_t budget);
+size_t pdaemon_mark_low(struct engine *e, size_t budget);
 int pdaemon_start(struct engine *e);
 /* A fault brought o's pages in: wake the page daemon if a high watermark is passed. */
 void pdaemon_poke(struct engine *e, struct uobj *o);
