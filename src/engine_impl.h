@@ -30,7 +30,11 @@ struct client {
 	size_t resident;            /* pages of all its objects */
 	bool dead;
 	bool external;              /* its address space is not ours */
+	uint64_t fault_id;          /* its name in the fault service's epoll set */
+	unsigned serving;           /* fault threads working on it: not freed before 0 */
 };
+
+#define ENGINE_FAULT_THREADS 4
 
 struct engine {
 	pthread_mutex_t lock;
@@ -66,9 +70,16 @@ struct engine {
 
 	char *zeros;                /* readahead_pages of zeros for zero-fill */
 
-	pthread_t fault_thread;
+	/*
+	 * Fault threads: each client is served by one at a time (its uffd is
+	 * armed one-shot), different clients in parallel, so one program's
+	 * swap-in does not hold up another's faults.
+	 */
+	pthread_t fault_threads[ENGINE_FAULT_THREADS];
+	unsigned nfault_threads;
+	uint64_t next_fault_id;
 	int epfd, stop_fd, kick_fd;
-	struct client *zombies;     /* left clients, freed by the fault thread */
+	struct client *zombies;     /* left clients, freed once no fault thread serves them */
 	pthread_t pd_thread;
 	bool stopping;
 	bool pd_running;
@@ -80,13 +91,6 @@ struct engine {
 	struct pager_io *pool_mem, *pool_free, *pool_emergency;
 	bool emergency_used;
 	pthread_cond_t pool_cond;
-
-	/*
-	 * Reads a fault waits on, gathered while the fault thread serves a
-	 * batch and done in that thread once it has dropped the lock.
-	 */
-	bool fault_ctx;
-	struct pager_io *deferred;
 
 	/* batched submission: requests gathered while plugged */
 	struct io_req *plug[64];
@@ -102,8 +106,14 @@ struct engine {
 
 void pager_plug(struct engine *e);
 void pager_unplug(struct engine *e);
-/* Without the lock: do the reads deferred by the fault thread, each in this thread. */
-void pager_run_deferred(struct engine *e);
+/*
+ * A fault thread serving a batch: reads its faults wait on are gathered on
+ * *list instead of being submitted (pager_get_async() still submits), and
+ * done by pager_run_deferred(), without the lock, in this thread.
+ */
+void pager_defer_begin(struct pager_io **list);
+void pager_defer_end(void);
+void pager_run_deferred(struct pager_io *list);
 /* The page was written: CLEAN -> DIRTY (stale slot freed), BUSY_OUT -> WRITTEN. */
 void pager_page_dirtied(struct uobj *o, size_t idx);
 /* Apply the tracker's view of [start, start + n) to the page states. */

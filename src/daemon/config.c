@@ -45,7 +45,7 @@ static void usage(FILE *f)
 		"usage: uvmpagerd [options]\n"
 		"  --swap-file PATH        swap file, created if missing (/var/lib/uvmpager/swap)\n"
 		"  --swap-size SIZE        its size, K/M/G/T suffixes (8G; 0: the existing file's)\n"
-		"  --swap-preallocate      allocate the file's blocks instead of a sparse file\n"
+		"  --swap-preallocate      allocate and write the file's blocks at creation\n"
 		"  --budget SIZE           resident memory of all managed regions (half of RAM)\n"
 		"  --client-budget SIZE    per-process budget for clients that ask for none (none)\n"
 		"  --client-budget-max SIZE  largest per-process budget a client may ask (budget)\n"

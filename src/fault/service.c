@@ -284,7 +284,6 @@ static void read_ahead(struct engine *e, struct uobj *o, size_t from)
 	/* under a small budget, a smaller window: the page daemon keeps some room */
 	size_t n = MIN((size_t)RA_PAGES(e), budget_room(e, o) / 2);
 	size_t hi = MIN(from + n, o->npages), t = from;
-	bool ctx = e->fault_ctx;
 	int r;
 
 	if (from >= o->npages || n < e->cfg.readahead_pages)
@@ -299,9 +298,7 @@ static void read_ahead(struct engine *e, struct uobj *o, size_t from)
 		uobj_set(o, i, pg_set_state(w, PG_BUSY_IN) | (i == from ? PGF_RAMARK : 0));
 	}
 	/* nobody waits on it: the I/O engine does it, not this thread */
-	e->fault_ctx = false;
-	r = pager_get(o, from, t - from);
-	e->fault_ctx = ctx;
+	r = pager_get_async(o, from, t - from);
 	if (r < 0) {
 		for (size_t i = from; i < t; i++)
 			uobj_set(o, i, pg_set_state(uobj_get(o, i) & ~PGF_RAMARK, want));
@@ -477,26 +474,93 @@ static void handle_msg(struct engine *e, struct client *c, const struct uffd_msg
 	}
 }
 
+/* epoll names: the two eventfds, then clients by fault_id */
+#define EV_STOP 0
+#define EV_KICK 1
+
 /*
- * Clients leave through here: only this thread frees them, after the
- * epoll batch that may still name them, so no event outlives its client.
+ * Clients leave through here, once no fault thread serves them: a thread
+ * finds its client by fault_id under the lock, so an event that outlives
+ * its client finds nothing.
  */
 static void reap_zombies(struct engine *e)
 {
-	struct client *z;
+	struct client *free_list = NULL, **pp;
 
 	pthread_mutex_lock(&e->lock);
-	z = e->zombies;
-	e->zombies = NULL;
-	pthread_mutex_unlock(&e->lock);
-	while (z) {
-		struct client *next = z->next;
+	for (pp = &e->zombies; *pp;) {
+		struct client *z = *pp;
 
-		tracker_destroy(z->tr);
-		if (z->ufd >= 0)
-			close(z->ufd);
-		free(z);
-		z = next;
+		if (z->serving) {
+			pp = &z->next;
+			continue;
+		}
+		*pp = z->next;
+		z->next = free_list;
+		free_list = z;
+	}
+	pthread_mutex_unlock(&e->lock);
+	while (free_list) {
+		struct client *next = free_list->next;
+
+		tracker_destroy(free_list->tr);
+		if (free_list->ufd >= 0)
+			close(free_list->ufd);
+		free(free_list);
+		free_list = next;
+	}
+}
+
+/* Under the lock: the live client named by an event, now being served. */
+static struct client *client_take(struct engine *e, uint64_t id)
+{
+	for (struct client *c = e->clients; c; c = c->next) {
+		if (c->fault_id == id && !c->dead) {
+			c->serving++;
+			return c;
+		}
+	}
+	return NULL;
+}
+
+static int arm(struct engine *e, struct client *c, int op)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.u64 = c->fault_id };
+
+	return epoll_ctl(e->epfd, op, c->ufd, &ev) < 0 ? -errno : 0;
+}
+
+/* Drain one client's uffd, then arm it again for the next fault thread. */
+static void serve_client(struct engine *e, struct client *c, uint32_t events)
+{
+	struct uffd_msg msgs[64];
+	struct pager_io *reads;
+	int k = 0;
+
+	for (;;) {
+		pthread_mutex_lock(&e->lock);
+		if (c->dead) {
+			pthread_mutex_unlock(&e->lock);
+			break;
+		}
+		pthread_mutex_unlock(&e->lock);
+		k = uffd_read_msgs(c->ufd, msgs, ARRAY_SIZE(msgs));
+		if (k <= 0)
+			break;
+		pthread_mutex_lock(&e->lock);
+		pager_defer_begin(&reads);
+		for (int j = 0; j < k && !c->dead; j++)
+			handle_msg(e, c, &msgs[j]);
+		pager_defer_end();
+		pager_unplug(e);
+		pthread_mutex_unlock(&e->lock);
+		pager_run_deferred(reads);
+	}
+	if (k < 0 || (events & (EPOLLHUP | EPOLLERR)) || arm(e, c, EPOLL_CTL_MOD) < 0) {
+		epoll_ctl(e->epfd, EPOLL_CTL_DEL, c->ufd, NULL);
+		pthread_mutex_lock(&e->lock);
+		c->dead = true;
+		pthread_mutex_unlock(&e->lock);
 	}
 }
 
@@ -504,7 +568,6 @@ static void *fault_thread(void *arg)
 {
 	struct engine *e = arg;
 	struct epoll_event evs[16];
-	struct uffd_msg msgs[64];
 
 	for (;;) {
 		int n = epoll_wait(e->epfd, evs, ARRAY_SIZE(evs), -1);
@@ -514,42 +577,25 @@ static void *fault_thread(void *arg)
 		if (n < 0)
 			break;
 		for (int i = 0; i < n; i++) {
-			struct client *c = evs[i].data.ptr;
-			uint64_t v;
-			int k = 0;
+			uint64_t id = evs[i].data.u64, v;
+			struct client *c;
 
-			if (!c)
-				return NULL;
-			if (c == (void *)&e->kick_fd) {
+			if (id == EV_STOP)
+				return NULL;   /* never read: every thread sees it */
+			if (id == EV_KICK) {
 				if (read(e->kick_fd, &v, sizeof(v)) < 0)
 					continue;
 				continue;
 			}
-			for (;;) {
-				pthread_mutex_lock(&e->lock);
-				if (c->dead) {
-					pthread_mutex_unlock(&e->lock);
-					break;
-				}
-				pthread_mutex_unlock(&e->lock);
-				k = uffd_read_msgs(c->ufd, msgs, ARRAY_SIZE(msgs));
-				if (k <= 0)
-					break;
-				pthread_mutex_lock(&e->lock);
-				e->fault_ctx = true;
-				for (int j = 0; j < k && !c->dead; j++)
-					handle_msg(e, c, &msgs[j]);
-				e->fault_ctx = false;
-				pager_unplug(e);
-				pthread_mutex_unlock(&e->lock);
-				pager_run_deferred(e);
-			}
-			if (k < 0 || (evs[i].events & (EPOLLHUP | EPOLLERR))) {
-				epoll_ctl(e->epfd, EPOLL_CTL_DEL, c->ufd, NULL);
-				pthread_mutex_lock(&e->lock);
-				c->dead = true;
-				pthread_mutex_unlock(&e->lock);
-			}
+			pthread_mutex_lock(&e->lock);
+			c = client_take(e, id);
+			pthread_mutex_unlock(&e->lock);
+			if (!c)
+				continue;
+			serve_client(e, c, evs[i].events);
+			pthread_mutex_lock(&e->lock);
+			c->serving--;
+			pthread_mutex_unlock(&e->lock);
 		}
 		reap_zombies(e);
 	}
@@ -558,11 +604,10 @@ static void *fault_thread(void *arg)
 
 int fault_service_add_client(struct engine *e, struct client *c)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
-
-	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, c->ufd, &ev) < 0)
-		return -errno;
-	return 0;
+	pthread_mutex_lock(&e->lock);
+	c->fault_id = e->next_fault_id++;
+	pthread_mutex_unlock(&e->lock);
+	return arm(e, c, EPOLL_CTL_ADD);
 }
 
 void fault_service_remove_client(struct engine *e, struct client *c)
@@ -581,9 +626,10 @@ void fault_service_remove_client(struct engine *e, struct client *c)
 
 int fault_service_start(struct engine *e)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = EV_STOP };
 	int r;
 
+	e->next_fault_id = EV_KICK + 1;
 	e->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (e->epfd < 0)
 		return -errno;
@@ -597,15 +643,18 @@ int fault_service_start(struct engine *e)
 		goto fail_ev;
 	}
 	e->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	ev.data.ptr = &e->kick_fd;
+	ev.data.u64 = EV_KICK;
 	if (e->kick_fd < 0 || epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->kick_fd, &ev) < 0) {
 		r = -errno;
 		goto fail_kick;
 	}
-	r = -pthread_create(&e->fault_thread, NULL, fault_thread, e);
-	if (r)
-		goto fail_ev;
-	return 0;
+	for (e->nfault_threads = 0; e->nfault_threads < ENGINE_FAULT_THREADS; e->nfault_threads++) {
+		r = -pthread_create(&e->fault_threads[e->nfault_threads], NULL, fault_thread, e);
+		if (r)
+			break;
+	}
+	if (e->nfault_threads)
+		return 0;
 
 fail_kick:
 	if (e->kick_fd >= 0)
@@ -627,7 +676,8 @@ void fault_service_stop(struct engine *e)
 	if (e->epfd < 0)
 		return;
 	if (write(e->stop_fd, &one, sizeof(one)) == sizeof(one))
-		pthread_join(e->fault_thread, NULL);
+		for (unsigned i = 0; i < e->nfault_threads; i++)
+			pthread_join(e->fault_threads[i], NULL);
 	close(e->stop_fd);
 	close(e->kick_fd);
 	close(e->epfd);

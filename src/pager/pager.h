@@ -32,8 +32,7 @@ struct pager_io {
 	bool retried;
 	bool emergency;       /* from the page daemon's reserve */
 	struct pager_sync *sync;
-	struct pager_io *next_free;   /* in the pool, or on the deferred list */
-	bool async;           /* read-ahead: nobody waits on it yet */
+	struct pager_io *next_free;   /* in the pool, or on a deferred list */
 };
 
 #define PAGER_POOL_SIZE 256
@@ -80,6 +79,8 @@ void pager_dropcluster(struct uobj *o, size_t center, size_t start, size_t n,
 
 /* Page in [start, start + n): the caller made the pages BUSY_IN. */
 int pager_get(struct uobj *o, size_t start, size_t n);
+/* The same for read-ahead: submitted at once, never deferred (nobody waits on it yet). */
+int pager_get_async(struct uobj *o, size_t start, size_t n);
 
 /* aobj/vnode op helpers */
 void pager_cluster_window(struct uobj *o, size_t idx, size_t *lo, size_t *hi);

@@ -48,6 +48,39 @@ static int fill_random(uint8_t *buf, size_t len)
 	return 0;
 }
 
+/*
+ * Writes zeros over [PAGE_SIZE, size): fallocate leaves unwritten extents,
+ * and the first write to each then converts it in the filesystem's
+ * journal, under a lock O_DIRECT reads of the same file wait for (random
+ * swap-in through the daemon: 101 us median on a fresh file, 75 on one
+ * written before). About a second per 3 GiB here, once, at creation.
+ */
+static int write_blocks(int fd, uint64_t size)
+{
+	const size_t chunk = 4u << 20;
+	void *zeros = aligned_alloc(PAGE_SIZE, chunk);
+	uint64_t off = PAGE_SIZE;
+	int r = 0;
+
+	if (!zeros)
+		return -ENOMEM;
+	memset(zeros, 0, chunk);
+	while (off < size) {
+		size_t len = (size_t)MIN((uint64_t)chunk, size - off);
+		ssize_t n = pwrite(fd, zeros, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = n < 0 ? -errno : -EIO;
+			break;
+		}
+		off += (uint64_t)n;
+	}
+	free(zeros);
+	return r;
+}
+
 /* Sizes the empty file and writes the header; the caller undoes on error. */
 static int format(int fd, const struct swapfile_config *cfg, uint64_t size,
 		  void *page, uint8_t uuid[16], char *err, size_t errlen)
@@ -70,6 +103,10 @@ static int format(int fd, const struct swapfile_config *cfg, uint64_t size,
 			return fail(err, errlen, r, "%s: fallocate: %s",
 				    cfg->path, strerror(-r));
 		}
+		r = write_blocks(fd, size);
+		if (r < 0)
+			return fail(err, errlen, r, "%s: writing the preallocated blocks: %s",
+				    cfg->path, strerror(-r));
 	} else if (ftruncate(fd, (off_t)size) < 0) {
 		r = -errno;
 		return fail(err, errlen, r, "%s: ftruncate to %llu bytes: %s",

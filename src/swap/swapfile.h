@@ -28,7 +28,7 @@ _Static_assert(sizeof(struct swapfile_header) == 48, "on-disk layout");
 struct swapfile_config {
 	const char *path;
 	uint64_t size;          /* bytes wanted; 0 = use the existing file's size */
-	bool preallocate;       /* fallocate instead of sparse ftruncate */
+	bool preallocate;       /* fallocate and write every block, instead of a sparse file */
 	bool no_direct;         /* tests on filesystems without O_DIRECT */
 };
 
