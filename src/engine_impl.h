@@ -133,6 +133,8 @@ int fault_service_start(struct engine *e);
 void fault_service_stop(struct engine *e);
 int fault_service_add_client(struct engine *e, struct client *c);
 void fault_service_remove_client(struct engine *e, struct client *c);
+
+/* resolving faults from the page states (src/fault/resolve.c) */
 /* Resolve parked faults on pages whose I/O ended; lock held. */
 void fault_resume(struct engine *e, struct uobj *o, struct fault_wait *w, size_t n);
 /* Serve the faults held back for the budget that now fit; lock held. */

@@ -1,0 +1,423 @@
+/*
+ * Resolving a fault from the page states: zero-fill (and fill-around, and
+ * fill-ahead for a program filling fresh memory) for untouched pages,
+ * read-around from swap or file for paged-out ones, with read-ahead for a
+ * stream, a plain map for pages still in memory (fenced by the page
+ * daemon), and a park on pages with I/O in flight. Faults are held back
+ * here while a budget is full. Runs under the engine lock; the reads a
+ * fault waits on are deferred to the fault thread (pager_defer_begin).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "engine_impl.h"
+#include "fault/uffd_compat.h"
+#include "pager/pager.h"
+
+/*
+ * Read-ahead of a stream: windows of two clusters, four in flight (1 GiB
+ * re-read under 256 MiB through the daemon: 451 MiB/s with none, 677
+ * with two windows, 733 with four; 256 KiB windows did worse).
+ */
+#define RA_PAGES(e) ((size_t)(e)->cfg.cluster_pages * 2)
+#define RA_DEPTH 4u
+
+static size_t room_under(size_t budget, size_t resident)
+{
+	if (!budget)
+		return SIZE_MAX;
+	return budget > resident ? budget - resident : 0;
+}
+
+/* Pages o may still bring in before a budget (global, client, object) is full. */
+static size_t budget_room(struct engine *e, struct uobj *o)
+{
+	size_t room;
+
+	if (e->throttle_off)
+		return SIZE_MAX;
+	room = MIN(room_under(e->budget, e->resident), room_under(o->budget, o->cnt.resident));
+	if (o->client)
+		room = MIN(room, room_under(o->client->budget, o->client->resident));
+	return room;
+}
+
+static bool over_budget(struct engine *e, struct uobj *o, size_t add)
+{
+	return budget_room(e, o) < add;
+}
+
+/* Hold a fault back until the page daemon has made room. */
+static bool throttle(struct engine *e, struct uobj *o, size_t idx, bool write)
+{
+	if (!over_budget(e, o, 1))
+		return false;
+	if (e->nthrottle == e->capthrottle) {
+		size_t ncap = e->capthrottle ? e->capthrottle * 2 : 64;
+		struct throttled *nt = realloc(e->throttle, ncap * sizeof(*nt));
+
+		if (!nt)
+			return false;   /* no memory to park it: serve it over budget */
+		e->throttle = nt;
+		e->capthrottle = ncap;
+	}
+	e->throttle[e->nthrottle++] = (struct throttled){ o, idx, write };
+	e->throttled_faults++;
+	engine_wake_pdaemon(e);
+	return true;
+}
+
+/* The page's only copy is lost: the toucher dies by SIGBUS, never reads garbage. */
+static void kill_toucher(struct engine *e, struct uobj *o, size_t idx)
+{
+	struct client *c = o->client;
+
+	if (uffd_poison(c->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE, 0) >= 0)
+		return;
+	kill(c->pid, SIGBUS);
+}
+
+static void read_ahead(struct engine *e, struct uobj *o, size_t from);
+
+static void map_resident(struct engine *e, struct uobj *o, size_t idx, bool write)
+{
+	struct client *c = o->client;
+	pgword_t w = uobj_get(o, idx);
+	unsigned fl = 0;
+	int r;
+
+	/*
+	 * A fenced page's writes before the fence show only as a missing
+	 * marker, and mapping it back write-protected would erase that:
+	 * read the evidence first.
+	 */
+	if (pg_has(w, PGF_INACTIVE) && !pg_has(w, PGF_FRESH) && pg_state(w) == PG_CLEAN &&
+	    !write)
+		pager_sync_dirty(o, idx, 1, false);
+	/* mapped writable, it can be written unseen: it counts as dirty */
+	if ((write || !e->continue_wp) && !o->ops->read_only &&
+	    pg_state(uobj_get(o, idx)) == PG_CLEAN)
+		pager_page_dirtied(o, idx);
+	w = uobj_get(o, idx);
+	if (pg_state(w) == PG_CLEAN && e->continue_wp && !o->ops->read_only)
+		fl = UFFD_F_WP;
+	/* touched while fenced: that is a reference */
+	if (pg_has(w, PGF_INACTIVE))
+		w = (w & ~(PGF_INACTIVE | PGF_FRESH)) | PGF_REF;
+	uobj_set(o, idx, w & ~PGF_RAMARK);
+	r = uffd_continue(c->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE, fl);
+	/* mapped already, or cannot be: let the toucher retry rather than hang */
+	if (r != 0)
+		uffd_wake(c->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE);
+	if (pg_has(w, PGF_RAMARK)) {
+		/* the stream reached the window read ahead: read the one after it */
+		o->ra_last = idx;
+		read_ahead(e, o, idx + RA_DEPTH * RA_PAGES(e));
+	}
+}
+
+/*
+ * Install n zero pages at start. The memfd allocates them (fallocate) and
+ * CONTINUE maps them, which zeroes them in the kernel as its own fault
+ * would; UFFDIO_COPY from a buffer of zeros costs a copy per page and is
+ * kept for kernels that cannot CONTINUE a page write-protected (6.1).
+ */
+static int install_zeros(struct engine *e, struct uobj *o, size_t start, size_t n, bool wp)
+{
+	void *addr = (void *)uobj_caddr(o, start);
+	int r = 0;
+
+	if (!wp || e->continue_wp) {
+		if (fallocate(o->memfd, FALLOC_FL_KEEP_SIZE, (off_t)start << PAGE_SHIFT,
+			      (off_t)n << PAGE_SHIFT) == 0)
+			return uffd_continue(o->client->ufd, addr, n << PAGE_SHIFT,
+					     wp ? UFFD_F_WP : 0);
+		/* without memory for the pages, fall through: no fallocate, no partial state */
+		pager_punch(o, start, n);
+	}
+	for (size_t done = 0; done < n && r >= 0; done += e->cfg.readahead_pages) {
+		size_t k = MIN(n - done, (size_t)e->cfg.readahead_pages);
+
+		r = uffd_copy(o->client->ufd, (char *)addr + (done << PAGE_SHIFT), e->zeros,
+			      k << PAGE_SHIFT, wp ? UFFD_F_WP : 0);
+	}
+	return r;
+}
+
+/*
+ * Zero-fill window: the read-around size for scattered first touches,
+ * doubling up to ZF_MAX_PAGES while they walk forward, so a program
+ * filling fresh memory takes one fault per 2 MiB and one touching it
+ * here and there is given only a little more than it touches.
+ */
+#define ZF_MAX_PAGES 512
+
+static size_t zero_fill_window(struct engine *e, struct uobj *o, size_t idx)
+{
+	size_t min = e->cfg.readahead_pages;
+
+	if (o->zf_win && idx >= o->zf_next && idx < o->zf_next + o->zf_win)
+		o->zf_win = MIN(o->zf_win * 2, (size_t)ZF_MAX_PAGES);
+	else
+		o->zf_win = min;
+	while (o->zf_win > min && over_budget(e, o, o->zf_win))
+		o->zf_win /= 2;
+	return o->zf_win;
+}
+
+/*
+ * A program filling fresh memory at full speed: the next window is
+ * zero-filled too, once the faulting thread is already on its way, so the
+ * program's writes overlap with this thread's work instead of waiting for
+ * it at every window (first touch of 2 GiB: 1.51x plain's time without,
+ * see bench/README.md for with).
+ */
+static void zero_fill_ahead(struct engine *e, struct uobj *o, size_t from)
+{
+	size_t hi = MIN(from + ZF_MAX_PAGES, o->npages), t = from;
+	bool wp = e->install_wp;
+
+	if (over_budget(e, o, ZF_MAX_PAGES))
+		return;
+	while (t < hi && pg_state(uobj_get(o, t)) == PG_EMPTY)
+		t++;
+	if (t == from || install_zeros(e, o, from, t - from, wp) < 0)
+		return;
+	for (size_t i = from; i < t; i++)
+		uobj_set(o, i, pg_make(wp ? PG_CLEAN : PG_DIRTY, uobj_get(o, i) & PGF_QUEUED, 0));
+	o->cnt.zero_fills += t - from;
+	e->zero_fills += t - from;
+	o->zf_next = t;
+}
+
+/*
+ * First touch: zero-fill the untouched neighbours within the window too,
+ * so a sequential first pass takes one fault per window. Neighbours, and
+ * the page itself on a read, are installed clean (they equal zeros, which
+ * needs no slot); a write starts dirty.
+ */
+static void zero_fill_around(struct engine *e, struct uobj *o, size_t idx, bool write)
+{
+	size_t win = zero_fill_window(e, o, idx);
+	size_t lo = ALIGN_DOWN(idx, win), hi = MIN(lo + win, o->npages);
+	size_t s = idx, t = idx + 1;
+	bool wp = e->install_wp;
+	int r;
+
+	if (over_budget(e, o, win))
+		lo = idx, hi = idx + 1;
+	while (s > lo && pg_state(uobj_get(o, s - 1)) == PG_EMPTY)
+		s--;
+	while (t < hi && pg_state(uobj_get(o, t)) == PG_EMPTY)
+		t++;
+	o->zf_next = t;
+	if (write && wp) {
+		/* neighbours clean, the written page dirty: no second (WP) fault */
+		r = s < idx ? install_zeros(e, o, s, idx - s, true) : 0;
+		if (r >= 0 && idx + 1 < t)
+			r = install_zeros(e, o, idx + 1, t - idx - 1, true);
+		if (r >= 0)
+			r = install_zeros(e, o, idx, 1, false);
+	} else {
+		r = install_zeros(e, o, s, t - s, wp);
+	}
+	if (r < 0) {
+		/* nothing installed: wake the toucher to fault again, never leave it asleep */
+		uffd_wake(o->client->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE);
+		return;
+	}
+	for (size_t i = s; i < t; i++) {
+		bool dirty = !wp || (write && i == idx);
+
+		uobj_set(o, i, pg_make(dirty ? PG_DIRTY : PG_CLEAN,
+				       uobj_get(o, i) & PGF_QUEUED, 0));
+	}
+	o->cnt.zero_fills += t - s;
+	e->zero_fills += t - s;
+	if (win == ZF_MAX_PAGES && t == hi)
+		zero_fill_ahead(e, o, t);
+}
+
+/*
+ * Read-around window: one page for scattered faults, doubling up to the
+ * cluster size while faults walk forward, so a sequential pass takes one
+ * fault per cluster and a random one reads only what it touches.
+ */
+static size_t readahead_window(struct engine *e, struct uobj *o, size_t idx)
+{
+	size_t max = e->cfg.cluster_pages;
+
+	if (o->ra_win && idx > o->ra_last && idx <= o->ra_last + 2 * o->ra_win)
+		o->ra_win = MIN(o->ra_win * 2, max);
+	else
+		o->ra_win = e->cfg.readahead_min;
+	o->ra_last = idx;
+	return o->ra_win;
+}
+
+/* The state of a page that waits in swap (aobj) or in the file (vnode, device). */
+static enum pg_state paged_out_state(const struct uobj *o)
+{
+	return o->ops->zero_fill ? PG_SWAPPED : PG_EMPTY;
+}
+
+/*
+ * Asynchronous read-ahead for a stream: the window of RA_PAGES after
+ * `from` comes in while the program still works through what it has.
+ * Its first page is left unmapped (PGF_RAMARK): the stream's touch of it
+ * is a minor fault that starts the next window, so a sequential pass
+ * keeps one window in flight ahead of it without faulting on every
+ * window (the kernel's PG_readahead marker).
+ */
+static void read_ahead(struct engine *e, struct uobj *o, size_t from)
+{
+	enum pg_state want = paged_out_state(o);
+	/* under a small budget, a smaller window: the page daemon keeps some room */
+	size_t n = MIN((size_t)RA_PAGES(e), budget_room(e, o) / 2);
+	size_t hi = MIN(from + n, o->npages), t = from;
+	int r;
+
+	if (from >= o->npages || n < e->cfg.readahead_pages)
+		return;
+	while (t < hi && pg_state(uobj_get(o, t)) == want)
+		t++;
+	if (t == from)
+		return;
+	for (size_t i = from; i < t; i++) {
+		pgword_t w = uobj_get(o, i) & ~(PGF_INACTIVE | PGF_REF | PGF_FRESH);
+
+		uobj_set(o, i, pg_set_state(w, PG_BUSY_IN) | (i == from ? PGF_RAMARK : 0));
+	}
+	/* nobody waits on it: the I/O engine does it, not this thread */
+	r = pager_get_async(o, from, t - from);
+	if (r < 0) {
+		for (size_t i = from; i < t; i++)
+			uobj_set(o, i, pg_set_state(uobj_get(o, i) & ~PGF_RAMARK, want));
+		return;
+	}
+	o->cnt.readahead += t - from;
+	e->readahead += t - from;
+}
+
+/*
+ * Read-around: the faulting page and the following pages that wait in
+ * swap (aobj) or in the file (vnode, device) come in with one fault; runs
+ * of contiguous slots become one read each. The fault waits on the page
+ * until its read completes. A stream also reads ahead.
+ */
+static void page_in_around(struct engine *e, struct uobj *o, size_t idx, bool write)
+{
+	size_t win = readahead_window(e, o, idx);
+	enum pg_state want = pg_state(uobj_get(o, idx));
+	size_t t = idx + 1, hi = MIN(idx + MIN(win, MAX(budget_room(e, o), 1)), o->npages);
+
+	while (t < hi && pg_state(uobj_get(o, t)) == want)
+		t++;
+	for (size_t i = idx; i < t; i++) {
+		pgword_t w = uobj_get(o, i) & ~(PGF_INACTIVE | PGF_REF | PGF_FRESH | PGF_RAMARK);
+
+		if (i == idx)
+			w |= PGF_REF;
+		uobj_set(o, i, pg_set_state(w, PG_BUSY_IN));
+	}
+	uobj_wait_add(o, idx, write);
+	if (pager_get(o, idx, t - idx) < 0) {
+		/* could not start the read: back as it was; the toucher retries */
+		struct fault_wait *waits;
+
+		for (size_t i = idx; i < t; i++) {
+			pgword_t w = uobj_get(o, i) & ~PGF_WANTED;
+
+			uobj_set(o, i, pg_set_state(w, want));
+		}
+		uobj_wait_take(o, idx, t - idx, &waits);
+		free(waits);
+		uffd_wake(o->client->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE);
+		return;
+	}
+	if (win == e->cfg.cluster_pages && t == hi)
+		for (unsigned k = 0; k < RA_DEPTH; k++)
+			read_ahead(e, o, t + k * RA_PAGES(e));
+}
+
+static void serve(struct engine *e, struct uobj *o, size_t idx, bool write)
+{
+	pgword_t w = uobj_get(o, idx);
+
+	switch (pg_state(w)) {
+	case PG_BUSY_IN:
+	case PG_BUSY_OUT:
+		uobj_wait_add(o, idx, write);
+		break;
+	case PG_BAD:
+		kill_toucher(e, o, idx);
+		break;
+	case PG_DIRTY:
+	case PG_CLEAN:
+		map_resident(e, o, idx, write);
+		break;
+	case PG_EMPTY:
+	case PG_SWAPPED:
+		if (throttle(e, o, idx, write))
+			break;
+		if (pg_state(w) == PG_EMPTY && o->ops->zero_fill)
+			zero_fill_around(e, o, idx, write);
+		else
+			page_in_around(e, o, idx, write);
+		pdaemon_poke(e, o);
+		break;
+	}
+}
+
+void fault_handle(struct engine *e, struct uobj *o, size_t idx, bool write, bool wp)
+{
+	if (wp) {
+		/*
+		 * Synchronous write-protect: a first write to a clean page.
+		 * Not a reference: it usually follows the install at once.
+		 * Counting it would split the fill's pages between two hand
+		 * passes and break up pageout clusters.
+		 */
+		pager_page_dirtied(o, idx);
+		uffd_writeprotect(o->client->ufd, (void *)uobj_caddr(o, idx),
+				  PAGE_SIZE, false, 0);
+		return;
+	}
+	o->cnt.faults++;
+	e->faults++;
+	serve(e, o, idx, write);
+}
+
+void fault_resume(struct engine *e, struct uobj *o, struct fault_wait *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (o->dying)
+			uffd_wake(o->client->ufd, (void *)uobj_caddr(o, w[i].idx), PAGE_SIZE);
+		else
+			serve(e, o, w[i].idx, w[i].write);
+	}
+}
+
+void fault_resume_throttled(struct engine *e)
+{
+	struct throttled *t = e->throttle;
+	size_t n = e->nthrottle;
+
+	/* serve() may hold faults back again: they go to a fresh list */
+	e->throttle = NULL;
+	e->nthrottle = e->capthrottle = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct uobj *o = t[i].o;
+
+		if (o->dying)
+			uffd_wake(o->client->ufd, (void *)uobj_caddr(o, t[i].idx), PAGE_SIZE);
+		else
+			serve(e, o, t[i].idx, t[i].write);
+	}
+	free(t);
+}
