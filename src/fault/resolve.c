@@ -244,16 +244,17 @@ static void zero_fill_around(struct engine *e, struct uobj *o, size_t idx, bool 
 }
 
 /*
- * Read-around window: one page for scattered faults, doubling up to the
- * cluster size while faults walk forward, so a sequential pass takes one
- * fault per cluster and a random one reads only what it touches.
+ * Read-around window: one page for scattered faults, growing fourfold up
+ * to the cluster size while faults walk forward, so a sequential pass takes
+ * one fault per cluster and a random one reads only what it touches. (By
+ * doubling, a 64 KiB piece read back took 5 faults: 1+2+4+8+1 pages.)
  */
 static size_t readahead_window(struct engine *e, struct uobj *o, size_t idx)
 {
 	size_t max = e->cfg.cluster_pages;
 
 	if (o->ra_win && idx > o->ra_last && idx <= o->ra_last + 2 * o->ra_win)
-		o->ra_win = MIN(o->ra_win * 2, max);
+		o->ra_win = MIN(o->ra_win * 4, max);
 	else
 		o->ra_win = e->cfg.readahead_min;
 	o->ra_last = idx;

@@ -27,7 +27,7 @@ static int aobj_get(struct uobj *o, size_t start, size_t n)
 		size_t j = i + 1;
 		int r;
 
-		while (j < n && j - i < IO_MAX_IOV * 4 &&
+		while (j < n && j - i < PAGER_IO_MAX_PAGES &&
 		       pg_slot(uobj_get(o, start + j)) == slot + (j - i))
 			j++;
 		pio = pager_io_get(e, true, false);
@@ -71,7 +71,7 @@ static int aobj_put(struct uobj *o, size_t start, size_t n, size_t center,
 		uint64_t slot;
 		int got;
 
-		got = swap_alloc(e->swap, MIN(n - done, IO_MAX_IOV * 4), 1, &slot);
+		got = swap_alloc(e->swap, MIN(n - done, PAGER_IO_MAX_PAGES), 1, &slot);
 		if (got < 0) {
 			r = got;
 			break;

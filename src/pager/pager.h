@@ -22,6 +22,9 @@ struct pager_sync {
  * One I/O on a contiguous run of an object's pages: the unit the bounded
  * pool hands out (the origin's pager_map).
  */
+/* The largest run of slots one swap I/O covers. */
+#define PAGER_IO_MAX_PAGES (IO_MAX_IOV * 4)
+
 struct pager_io {
 	struct io_req req;
 	struct uobj *obj;
@@ -33,6 +36,8 @@ struct pager_io {
 	bool emergency;       /* from the page daemon's reserve */
 	struct pager_sync *sync;
 	struct pager_io *next_free;   /* in the pool, or on a deferred list */
+	/* a swap read's pages whose checksum matched, checked before the lock */
+	uint64_t crc_ok[PAGER_IO_MAX_PAGES / 64];
 };
 
 #define PAGER_POOL_SIZE 256
