@@ -791,6 +791,11 @@ int engine_object_attach(struct engine *e, struct client *c, enum engine_obj_typ
 			}
 			size = len;
 		}
+		/* a device page wholly past its end would have nothing to read */
+		if (type == ENGINE_OBJ_DEVICE && DIV_ROUND_UP(size, PAGE_SIZE) < o->npages) {
+			r = -EINVAL;
+			goto fail;
+		}
 		o->backing_size = size;
 	}
 	r = map_engine_view(o, memfd);

@@ -182,6 +182,9 @@ START_TEST(test_file_and_device)
 	REQUIRE(all_ok(p, len, 7));
 	REQUIRE(all_ok(p, len, 7));
 	ck_assert_int_eq(uvmpager_file_unmap(c, p), 0);
+	/* read-only pages wholly past the file's end would have nothing to read */
+	ck_assert_int_eq(uvmpager_file_map(c, fd, len + 2 * PAGE_SIZE, 2 * MiB, true,
+					   (void **)&p, &id), -EINVAL);
 	close(fd);
 	free(buf);
 	uvmpager_disconnect(c);

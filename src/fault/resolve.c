@@ -261,6 +261,28 @@ static size_t readahead_window(struct engine *e, struct uobj *o, size_t idx)
 	return o->ra_win;
 }
 
+/*
+ * A read that could not start. The get op put back the pages of the runs
+ * it did not start (runs already started complete as usual): wake every
+ * fault parked on those, to fault again, never to sleep on.
+ */
+static void get_failed(struct uobj *o, size_t start, size_t n)
+{
+	for (size_t i = start; i < start + n; i++) {
+		pgword_t w = uobj_get(o, i);
+		struct fault_wait *waits;
+
+		if (pg_state(w) == PG_BUSY_IN)
+			continue;
+		uobj_set(o, i, w & ~(PGF_WANTED | PGF_RAMARK));
+		if (!pg_has(w, PGF_WANTED))
+			continue;
+		uobj_wait_take(o, i, 1, &waits);
+		free(waits);
+		uffd_wake(o->client->ufd, (void *)uobj_caddr(o, i), PAGE_SIZE);
+	}
+}
+
 /* The state of a page that waits in swap (aobj) or in the file (vnode, device). */
 static enum pg_state paged_out_state(const struct uobj *o)
 {
@@ -297,8 +319,7 @@ static void read_ahead(struct engine *e, struct uobj *o, size_t from)
 	/* nobody waits on it: the I/O engine does it, not this thread */
 	r = pager_get_async(o, from, t - from);
 	if (r < 0) {
-		for (size_t i = from; i < t; i++)
-			uobj_set(o, i, pg_set_state(uobj_get(o, i) & ~PGF_RAMARK, want));
+		get_failed(o, from, t - from);
 		return;
 	}
 	o->cnt.readahead += t - from;
@@ -328,17 +349,7 @@ static void page_in_around(struct engine *e, struct uobj *o, size_t idx, bool wr
 	}
 	uobj_wait_add(o, idx, write);
 	if (pager_get(o, idx, t - idx) < 0) {
-		/* could not start the read: back as it was; the toucher retries */
-		struct fault_wait *waits;
-
-		for (size_t i = idx; i < t; i++) {
-			pgword_t w = uobj_get(o, i) & ~PGF_WANTED;
-
-			uobj_set(o, i, pg_set_state(w, want));
-		}
-		uobj_wait_take(o, idx, t - idx, &waits);
-		free(waits);
-		uffd_wake(o->client->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE);
+		get_failed(o, idx, t - idx);
 		return;
 	}
 	if (win == e->cfg.cluster_pages && t == hi)

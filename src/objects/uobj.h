@@ -37,7 +37,11 @@ struct pagerops {
 	const char *name;
 	/* once at engine start, in table order */
 	int (*init)(struct engine *e);
-	/* Page in [start, start + n): every page is BUSY_IN. */
+	/*
+	 * Page in [start, start + n): every page is BUSY_IN. On failure, the
+	 * pages of the runs not started are back in their paged-out state;
+	 * runs already started complete as usual.
+	 */
 	int (*get)(struct uobj *o, size_t start, size_t n);
 	/*
 	 * Page out the cluster [start, start + n) around `center` (SIZE_MAX:

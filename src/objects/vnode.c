@@ -47,17 +47,16 @@ int vnode_get(struct uobj *o, size_t start, size_t n)
 	struct pager_io *pio;
 	int r;
 
-	/* pages wholly past EOF need no I/O: the page cache gives zeros */
-	while (n > 1 && file_bytes(o, start + n - 1) == 0)
-		n--;
+	/* every page has bytes in the file: objects never reach past its end */
 	pio = file_io(o, start, n, IO_READ, true, false);
-	if (file_bytes(o, start + n - 1) == 0)
-		pio->req.iovcnt = 0;
 	r = pager_io_submit(o->eng, pio);
 	if (r < 0) {
 		o->inflight--;
 		o->eng->inflight--;
 		pager_io_put(o->eng, pio);
+		/* not started: the pages wait in the file again */
+		for (size_t i = start; i < start + n; i++)
+			uobj_set(o, i, pg_set_state(uobj_get(o, i), PG_EMPTY));
 	}
 	return r;
 }
