@@ -242,14 +242,11 @@ size_t pdaemon_reclaim_object(struct engine *e, struct uobj *o, size_t want)
  * Reclaim starts above the high watermark and goes down to the low one,
  * then rests: evicting in bursts leaves the disk and the CPUs to the
  * faults in between (one small round per few faults made every swap-in
- * wait behind pageout writes: 165 us median against 85). Same marks as
- * the global budget (set_budget).
- */
-/*
- * The gap between the marks is one burst. It must hold a read-around
- * cluster and its read-ahead; beyond that every page kept out of use is
- * a fault more (skewed mix: a 1/32 gap kept 1.2% more swap-ins than the
- * kernel, which fills its limit).
+ * wait behind pageout writes: 165 us median against 85). The gap between
+ * the marks is one burst: it must hold a read-around cluster and its
+ * read-ahead; beyond that every page kept out of use is a fault more
+ * (skewed mix: a 1/32 gap kept 1.2% more swap-ins than the kernel, which
+ * fills its limit). Global, client and object budgets use the same marks.
  */
 static size_t mark_gap(struct engine *e, size_t budget)
 {
@@ -265,7 +262,6 @@ size_t pdaemon_mark_low(struct engine *e, size_t budget)
 {
 	return budget - MIN(budget, 2 * mark_gap(e, budget));
 }
-
 
 static size_t object_have(struct uobj *o)
 {
