@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <unistd.h>
 #include <linux/fs.h>
 
@@ -28,6 +29,40 @@ void engine_config_defaults(struct engine_config *cfg)
 	cfg->cluster_pages = 64;
 	cfg->readahead_pages = 16;
 	cfg->launder = true;
+}
+
+void engine_log(struct engine *e, int level, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	uint64_t sec = now_ns() / 1000000000ULL;
+
+	/* a dying disk must not bury the log: ten lines a second at most */
+	if (sec != e->log_sec) {
+		if (e->log_suppressed) {
+			snprintf(msg, sizeof(msg), "%u more such messages suppressed",
+				 e->log_suppressed);
+			if (e->cfg.log)
+				e->cfg.log(level, msg);
+			else
+				fprintf(stderr, "uvmpager: %s\n", msg);
+		}
+		e->log_sec = sec;
+		e->log_lines = 0;
+		e->log_suppressed = 0;
+	}
+	if (++e->log_lines > 10) {
+		e->log_suppressed++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (e->cfg.log)
+		e->cfg.log(level, msg);
+	else
+		fprintf(stderr, "uvmpager: %s\n", msg);
 }
 
 /* In-process fence: drop our own client view's PTEs, keep the page cache. */
@@ -89,6 +124,8 @@ static void client_destroy(struct client *c)
 {
 	if (!c)
 		return;
+	if (c->journal)
+		munmap(c->journal, UVMP_JOURNAL_ENTRIES * sizeof(*c->journal));
 	tracker_destroy(c->tr);
 	if (c->ufd >= 0)
 		close(c->ufd);
@@ -658,6 +695,43 @@ fail:
 	return r;
 }
 
+int engine_client_journal(struct engine *e, struct client *c, int *memfd)
+{
+	size_t len = UVMP_JOURNAL_ENTRIES * sizeof(struct uvmp_journal);
+	void *p;
+	int fd, r;
+
+	fd = memfd_create("uvmpager-journal", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	/* the client maps it too: it must not be able to pull it from under us */
+	if (ftruncate(fd, (off_t)len) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		r = -errno;
+		goto fail;
+	}
+	pthread_mutex_lock(&e->lock);
+	if (c->journal) {
+		pthread_mutex_unlock(&e->lock);
+		munmap(p, len);
+		r = -EBUSY;
+		goto fail;
+	}
+	c->journal = p;
+	pthread_mutex_unlock(&e->lock);
+	*memfd = fd;
+	return 0;
+
+fail:
+	close(fd);
+	return r;
+}
+
 void engine_client_dead(struct engine *e, struct client *c)
 {
 	pthread_mutex_lock(&e->lock);
@@ -860,9 +934,37 @@ int engine_object_move(struct engine *e, struct uobj *o, uintptr_t new_addr)
 	 * pages stay fenced, as before.
 	 */
 	o->caddr = new_addr;
+	pager_journal_move(o);
 	r = 0;
 	pthread_mutex_unlock(&e->lock);
 	return r;
+}
+
+/*
+ * The parent's other threads run on while its objects are cloned, and
+ * under wp-async a write to a mapped page does not fault: a page written
+ * between the collect before the copy and the copy itself was copied new
+ * but would be marked CLEAN with the older slot, and the child would read
+ * the stale slot back after its first eviction. A second collect after
+ * the copy names every such page: its copy is DIRTY (the slot reference
+ * goes), as the parent's page is. Its copy holds some write between the
+ * two collects, which is what a fork racing with that write may show.
+ * Lock held; o has no I/O in flight.
+ */
+static void clone_recheck(struct engine *e, struct uobj *o, struct uobj *n)
+{
+	uint64_t map[DIV_ROUND_UP(IO_MAX_IOV * 4, 64)];
+	size_t win = MIN((size_t)e->cfg.cluster_pages, ARRAY_SIZE(map) * 64);
+
+	for (size_t lo = 0; lo < o->npages; lo += win) {
+		size_t cnt = MIN(win, o->npages - lo);
+
+		memset(map, 0, sizeof(map));
+		pager_sync_dirty_map(o, lo, cnt, true, map);
+		for (size_t i = 0; i < cnt; i++)
+			if (bitmap_test(map, i) && pg_state(uobj_get(n, lo + i)) == PG_CLEAN)
+				pager_page_dirtied(n, lo + i);
+	}
 }
 
 int engine_object_clone(struct engine *e, struct uobj *o, struct uobj **out, int *memfd)
@@ -920,6 +1022,7 @@ int engine_object_clone(struct engine *e, struct uobj *o, struct uobj **out, int
 			uobj_set(n, i, pg_make(st, 0, slot));
 		}
 	}
+	clone_recheck(e, o, n);
 	link_object(e, n);
 	engine_wake_pdaemon(e);
 	pthread_mutex_unlock(&e->lock);

@@ -31,6 +31,13 @@ struct engine_config {
 	unsigned readahead_min;      /* read-around of a scattered fault, default 1 */
 	bool launder;                /* write dirty pages back while idle */
 	bool verify_clean;           /* check clean pages against their copy before dropping them */
+	/*
+	 * What an operator must hear of (a page whose only copy cannot be
+	 * read, ...), one line each; level as syslog's (3 error, 4 warning,
+	 * 6 info). Called with the engine lock held: it must not call back.
+	 * NULL: stderr.
+	 */
+	void (*log)(int level, const char *msg);
 	/* test hook: passed to the I/O engine */
 	int (*io_inject)(void *ctx, const struct io_req *req);
 	void *io_inject_ctx;
@@ -104,6 +111,11 @@ int engine_client_create(struct engine *e, pid_t pid, int ufd, uint64_t budget,
 /* Destroys the client's objects (files get their dirty pages first). */
 void engine_client_destroy(struct engine *e, struct client *c);
 int engine_client_set_budget(struct engine *e, struct client *c, uint64_t bytes);
+/*
+ * The client's page-in journal (uvmpager/protocol.h): made once per
+ * client; *memfd (the caller's to close) is what the client maps.
+ */
+int engine_client_journal(struct engine *e, struct client *c, int *memfd);
 /* The client's process is gone: stop touching its address space. */
 void engine_client_dead(struct engine *e, struct client *c);
 /* False once the client's address space is gone (exit, or exec). */

@@ -12,6 +12,7 @@
 #include "pager/pager.h"
 #include "swap/ioeng.h"
 #include "swap/swap.h"
+#include "uvmpager/protocol.h"
 
 /*
  * A process whose memory the engine serves. In-process use has one, the
@@ -31,6 +32,11 @@ struct client {
 	bool dead;
 	bool external;              /* its address space is not ours */
 	uint64_t fault_id;          /* its name in the fault service's epoll set */
+	/*
+	 * The page-in journal shared with the client's agent (protocol.h),
+	 * one entry per pager_io of the pool; NULL in-process.
+	 */
+	struct uvmp_journal *journal;
 	unsigned serving;           /* fault threads working on it: not freed before 0 */
 };
 
@@ -102,7 +108,19 @@ struct engine {
 	size_t nthrottle, capthrottle;
 	bool throttle_off;          /* swap full: serve faults over budget */
 	uint64_t throttled_faults, budget_overruns, swap_full_events, clean_mismatches;
+	/* engine_log's rate limit, under the lock */
+	uint64_t log_sec;
+	unsigned log_lines, log_suppressed;
 };
+
+/*
+ * The page-in journal (protocol.h): note a read into the client's pages
+ * before it starts, clear it once they are checked. Lock held.
+ */
+void pager_journal_note(struct pager_io *pio);
+void pager_journal_clear(struct pager_io *pio);
+/* o moved in its client's address space: entries of reads in flight follow. */
+void pager_journal_move(struct uobj *o);
 
 void pager_plug(struct engine *e);
 void pager_unplug(struct engine *e);
@@ -118,6 +136,13 @@ void pager_run_deferred(struct pager_io *list);
 void pager_page_dirtied(struct uobj *o, size_t idx);
 /* Apply the tracker's view of [start, start + n) to the page states. */
 int pager_sync_dirty(struct uobj *o, size_t start, size_t n, bool collect);
+/* The same; the collect's "written" bits are also ORed into *written. */
+int pager_sync_dirty_map(struct uobj *o, size_t start, size_t n, bool collect,
+			 uint64_t *written);
+
+/* One line to the configured log (engine_config.log). */
+void engine_log(struct engine *e, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Caller holds e->lock. */
 static inline void engine_wake_pdaemon(struct engine *e)

@@ -29,7 +29,8 @@
 enum uvmp_type {
 	/* client -> daemon, on the control connection */
 	UVMP_HELLO = 1,         /* first message; reply: struct uvmp_hello_reply [+ fd] */
-	UVMP_UFFD = 2,          /* fd: the client's userfaultfd, UFFDIO_API not yet done */
+	UVMP_UFFD = 2,          /* fd: the client's userfaultfd, UFFDIO_API not yet done;
+				   reply fd: the page-in journal (struct uvmp_journal) */
 	UVMP_MAP = 3,           /* register a region; fds: memfd [, backing file] */
 	UVMP_UNMAP = 4,         /* the client unmaps [addr, addr + len) */
 	UVMP_REMAP = 5,         /* a region moved or changed size (mremap) */
@@ -75,6 +76,25 @@ struct uvmp_hello_reply {
 	uint64_t min_size;      /* smallest region worth managing */
 	uint32_t uffd_features; /* reserved */
 	uint32_t flags;         /* 1: an fd (/dev/userfaultfd) comes with this reply */
+};
+
+/*
+ * The page-in journal (reply to UVMP_UFFD): a sealed memfd of
+ * UVMP_JOURNAL_ENTRIES entries that the daemon writes and the client maps
+ * read-only. The daemon reads a swapped page back straight into the
+ * client's page cache, so for a while the page cache holds a page whose
+ * data has not landed, or has not been checked. Before such a read starts
+ * the daemon fills an entry with the client-view range; once the pages
+ * are verified (or dropped as unreadable) it clears it. If the daemon
+ * dies, the agent serves the userfaultfd itself and must not map a page
+ * an entry covers: it poisons it (SIGBUS) instead of handing out zeros.
+ * len is written last when an entry is filled and first when it is
+ * cleared (0: free).
+ */
+#define UVMP_JOURNAL_ENTRIES 512
+struct uvmp_journal {
+	uint64_t addr;          /* client address, page-aligned */
+	uint64_t len;           /* bytes; 0: entry free */
 };
 
 /* UVMP_AGENT: the second connection */

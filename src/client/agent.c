@@ -90,6 +90,23 @@ static void kill_toucher(const struct uffd_msg *msg)
 		kill(getpid(), SIGBUS);
 }
 
+/*
+ * Was the daemon reading this page back when it died? Then the page cache
+ * may hold zeros or data never checked against its checksum.
+ */
+static bool journaled(const struct uvmpager *c, uintptr_t page)
+{
+	if (!c->journal)
+		return false;
+	for (size_t i = 0; i < UVMP_JOURNAL_ENTRIES; i++) {
+		uint64_t len = __atomic_load_n(&c->journal[i].len, __ATOMIC_ACQUIRE);
+
+		if (len && page - c->journal[i].addr < len)
+			return true;
+	}
+	return false;
+}
+
 static void fault(struct uvmpager *c, const struct uffd_msg *msg)
 {
 	void *page = (void *)(uintptr_t)ALIGN_DOWN(msg->arg.pagefault.address, PAGE_SIZE);
@@ -101,7 +118,7 @@ static void fault(struct uvmpager *c, const struct uffd_msg *msg)
 			uffd_wake(c->uffd, page, PAGE_SIZE);
 		return;
 	}
-	r = uffd_continue(c->uffd, page, PAGE_SIZE, 0);
+	r = journaled(c, (uintptr_t)page) ? -EFAULT : uffd_continue(c->uffd, page, PAGE_SIZE, 0);
 	if (r >= 0) {
 		atomic_fetch_add(&c->fc_continued, 1);
 		return;

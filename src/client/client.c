@@ -10,11 +10,13 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "client/client_impl.h"
+#include "client/rawsys.h"
 #include "fault/uffd_compat.h"
 
 static void close_fd(int *fd)
@@ -161,6 +163,33 @@ static int open_agent(struct uvmpager *c, const struct uvmp_hello_reply *hr)
 	return m.hdr.status < 0 ? m.hdr.status : 0;
 }
 
+/*
+ * The daemon's page-in journal (protocol.h), read by the agent only once
+ * the daemon is gone. Mapped with the raw syscall: under the shim, mmap
+ * is the shim's.
+ */
+static int take_journal(struct uvmpager *c, struct wire_msg *m)
+{
+	size_t len = UVMP_JOURNAL_ENTRIES * sizeof(struct uvmp_journal);
+	struct stat st;
+	void *p;
+	int r = 0;
+
+	if (m->nfds != 1 || fstat(m->fds[0], &st) < 0 || (size_t)st.st_size < len) {
+		r = -EPROTO;
+		goto out;
+	}
+	p = raw_mmap(NULL, len, PROT_READ, MAP_SHARED, m->fds[0], 0);
+	if (p == MAP_FAILED) {
+		r = -errno;
+		goto out;
+	}
+	c->journal = p;
+out:
+	wire_close_fds(m);
+	return r;
+}
+
 static int handshake(struct uvmpager *c)
 {
 	struct uvmp_hello hello = { .pid = (uint32_t)c->pid, .budget = c->budget_asked };
@@ -189,8 +218,10 @@ static int handshake(struct uvmpager *c)
 		r = take_uffd(c, &hr, &m, syscall_err);
 	}
 	if (r == 0)
-		r = client_call_locked(c, UVMP_UFFD, NULL, 0, &c->uffd, 1, NULL,
+		r = client_call_locked(c, UVMP_UFFD, NULL, 0, &c->uffd, 1, &m,
 				       CLIENT_HANDSHAKE_TIMEOUT_MS);
+	if (r == 0)
+		r = take_journal(c, &m);
 	pthread_mutex_unlock(&c->lock);
 	if (r < 0)
 		return r;
@@ -253,6 +284,8 @@ void client_free(struct uvmpager *c)
 	close_fd(&c->agent_sock);
 	close_fd(&c->uffd);
 	close_fd(&c->stop_efd);
+	if (c->journal)
+		raw_munmap((void *)c->journal, UVMP_JOURNAL_ENTRIES * sizeof(*c->journal));
 	regions_clear(c);
 	free(c->socket_path);
 	/* no mutex_destroy: in a child they may be held by threads that are not there */

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "client/wire.h"
+#include "uvmpager/protocol.h"
 #include "uvmpager/uvmpager.h"
 
 /* The handshake must not hang a program's start on a wedged daemon. */
@@ -36,6 +37,8 @@ struct uvmpager {
 	atomic_bool agent_dead;     /* the daemon is gone: the agent serves the uffd */
 	atomic_bool stopping;
 	atomic_uint_fast64_t fc_continued, fc_poisoned;
+	/* the daemon's page-in journal (protocol.h), mapped read-only */
+	const struct uvmp_journal *journal;
 	bool agent_running;
 	pthread_t agent;
 

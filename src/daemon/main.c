@@ -46,6 +46,12 @@ static void notify(const char *msg)
 	close(fd);
 }
 
+/* The engine's events, in the daemon's log. */
+static void engine_log_line(int level, const char *msg)
+{
+	log_msg(level <= LOG_ERR ? LOG_ERR : level <= LOG_WARN ? LOG_WARN : LOG_INFO, "%s", msg);
+}
+
 static uint64_t half_of_ram(void)
 {
 	long pages = sysconf(_SC_PHYS_PAGES);
@@ -161,6 +167,7 @@ int main(int argc, char **argv)
 	ecfg.io = cfg.io;
 	ecfg.track = cfg.track;
 	ecfg.verify_clean = cfg.verify_clean;
+	ecfg.log = engine_log_line;
 	mkdir_parent(cfg.swap_file);
 	r = engine_create(&ecfg, &e, err, sizeof(err));
 	if (r < 0) {

@@ -103,7 +103,7 @@ static int do_uffd(struct server *s, struct conn *c, const struct uvmp_hdr *h, s
 		   int *fds, unsigned nfds)
 {
 	struct dclient *dc = c->client;
-	int r;
+	int jfd = -1, r;
 
 	if (!payload(h, n, 0) || !dc || dc->ec || nfds != 1)
 		return -EPROTO;
@@ -111,7 +111,12 @@ static int do_uffd(struct server *s, struct conn *c, const struct uvmp_hdr *h, s
 	if (r < 0)
 		return r;
 	fds[0] = -1;   /* the engine owns it now */
-	return 0;
+	r = engine_client_journal(s->e, dc->ec, &jfd);
+	if (r < 0)
+		return r;
+	r = srv_reply(c, h, 0, NULL, 0, &jfd, 1);
+	close(jfd);
+	return r < 0 ? r : 1;
 }
 
 static int do_agent(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n)

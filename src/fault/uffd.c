@@ -260,6 +260,14 @@ int uffd_poison(int ufd, void *addr, size_t len, unsigned flags)
 	uint64_t offered;
 	int r;
 
+	/*
+	 * A zap of a write-protected pte leaves a uffd-wp marker, and POISON
+	 * refuses any non-none pte, markers included (EEXIST): the toucher
+	 * would fault again forever. A page being poisoned has no data whose
+	 * writes need tracking, so its markers go first. Ranges registered
+	 * without WP refuse the unprotect; nothing to clear there.
+	 */
+	uffd_writeprotect(ufd, addr, len, false, UFFD_F_DONTWAKE);
 	r = resolve(ufd, OP_POISON, (uintptr_t)addr, 0, len, flags & ~UFFD_F_WP);
 	/* An unknown uffd ioctl fails with EINVAL, indistinguishable from a bad range. */
 	if ((r == -EINVAL || r == -ENOTTY) && features_offered(&offered) == 0 &&

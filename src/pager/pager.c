@@ -74,6 +74,8 @@ struct pager_io *pager_io_get(struct engine *e, bool may_wait, bool pdaemon)
 
 void pager_io_put(struct engine *e, struct pager_io *pio)
 {
+	/* a read that never started (or ended): its pages hide nothing now */
+	pager_journal_clear(pio);
 	if (pio->emergency) {
 		e->emergency_used = false;
 	} else {
@@ -184,9 +186,67 @@ static void prefault_read(struct io_req *req)
 		madvise(req->iov[i].iov_base, req->iov[i].iov_len, MADV_POPULATE_WRITE);
 }
 
+_Static_assert(PAGER_POOL_SIZE + 1 <= UVMP_JOURNAL_ENTRIES,
+	       "every pager_io of the pool needs a journal entry");
+
+static struct uvmp_journal *journal_entry(struct pager_io *pio)
+{
+	struct client *c = pio->obj->client;
+	struct engine *e = pio->obj->eng;
+
+	if (!c || !c->journal)
+		return NULL;
+	return &c->journal[pio - e->pool_mem];
+}
+
+void pager_journal_note(struct pager_io *pio)
+{
+	struct uvmp_journal *j = journal_entry(pio);
+
+	if (!j)
+		return;
+	j->addr = uobj_caddr(pio->obj, pio->start);
+	/* the agent trusts addr once len is set: len goes last */
+	__atomic_store_n(&j->len, (uint64_t)pio->n << PAGE_SHIFT, __ATOMIC_RELEASE);
+	pio->journaled = true;
+}
+
+void pager_journal_clear(struct pager_io *pio)
+{
+	struct uvmp_journal *j;
+
+	if (!pio->journaled)
+		return;
+	pio->journaled = false;
+	j = journal_entry(pio);
+	if (j)
+		__atomic_store_n(&j->len, 0, __ATOMIC_RELEASE);
+}
+
+void pager_journal_move(struct uobj *o)
+{
+	struct engine *e = o->eng;
+
+	for (size_t i = 0; i <= PAGER_POOL_SIZE; i++) {
+		struct pager_io *pio = &e->pool_mem[i];
+		struct uvmp_journal *j;
+
+		if (!pio->journaled || pio->obj != o || !(j = journal_entry(pio)))
+			continue;
+		/* the old range first, so the entry never names neither */
+		__atomic_store_n(&j->len, 0, __ATOMIC_RELEASE);
+		j->addr = uobj_caddr(o, pio->start);
+		__atomic_store_n(&j->len, (uint64_t)pio->n << PAGE_SHIFT, __ATOMIC_RELEASE);
+	}
+}
+
 int pager_io_submit(struct engine *e, struct pager_io *pio)
 {
 	struct io_req *req = &pio->req;
+
+	/* before anything can put the read's pages in the page cache */
+	if (req->op == IO_READ)
+		pager_journal_note(pio);
 
 	req->done = pager_io_done;
 	req->priv = pio;
@@ -633,7 +693,7 @@ static void get_done(struct engine *e, struct pager_io *pio)
 	bool ok = pio->req.result == (ssize_t)req_bytes(&pio->req);
 	unsigned wp = e->continue_wp && !o->ops->read_only ? UFFD_F_WP : 0;
 	struct fault_wait *waits;
-	size_t nw, run = SIZE_MAX;
+	size_t nw, run = SIZE_MAX, nbad = 0, firstbad = 0;
 
 	for (size_t i = 0; i <= pio->n; i++) {
 		size_t idx = pio->start + i;
@@ -668,6 +728,8 @@ static void get_done(struct engine *e, struct pager_io *pio)
 				pager_punch(o, idx, 1);
 				o->cnt.read_errors++;
 				e->read_errors++;
+				if (!nbad++)
+					firstbad = idx;
 			}
 		}
 		if (good && run == SIZE_MAX)
@@ -683,6 +745,14 @@ static void get_done(struct engine *e, struct pager_io *pio)
 			run = SIZE_MAX;
 		}
 	}
+	/* every page is checked and mapped, or punched: nothing left to hide */
+	pager_journal_clear(pio);
+	if (nbad)
+		engine_log(e, 3, "object %llu (pid %d): %zu page(s) of %zu-%zu unreadable (%s), "
+			   "first at offset %#llx: the only copy is lost, their touchers get SIGBUS",
+			   (unsigned long long)o->id, c ? (int)c->pid : 0, nbad, pio->start,
+			   pio->start + pio->n - 1, ok ? "checksum mismatch" : "read error",
+			   (unsigned long long)firstbad << PAGE_SHIFT);
 	nw = uobj_wait_take(o, pio->start, pio->n, &waits);
 	if (nw)
 		fault_resume(e, o, waits, nw);
@@ -690,27 +760,60 @@ static void get_done(struct engine *e, struct pager_io *pio)
 	pager_io_put(e, pio);
 }
 
+/*
+ * Nothing is known of page idx's writes: it is dirty unless it cannot
+ * have been written (cleaned while fenced, or a read-ahead page never
+ * mapped: a write to either would have faulted to us first).
+ */
+static void sync_page_unknown(struct uobj *o, size_t idx)
+{
+	pgword_t w = uobj_get(o, idx);
+
+	if (pg_has(w, PGF_INACTIVE) && (pg_has(w, PGF_FRESH) || pg_has(w, PGF_RAMARK)))
+		return;
+	if (pg_state(w) == PG_CLEAN || pg_state(w) == PG_BUSY_OUT)
+		pager_page_dirtied(o, idx);
+}
+
+/*
+ * Apply the tracker's answers to [start, start + n). A tracker that fails
+ * (EINTR, ESRCH, PAGEMAP_SCAN's walk_end short of the range, no memory
+ * for the bitmap) has set every bit: an error here means "written", never
+ * "clean", and the loop applies it like any answer. Returns the first
+ * error, for callers that want to know; the page states are safe either way.
+ */
 int pager_sync_dirty(struct uobj *o, size_t start, size_t n, bool collect)
+{
+	return pager_sync_dirty_map(o, start, n, collect, NULL);
+}
+
+int pager_sync_dirty_map(struct uobj *o, size_t start, size_t n, bool collect,
+			 uint64_t *written)
 {
 	struct client *c = o->client;
 	uint64_t stackmap[DIV_ROUND_UP(256, 64)];
 	uint64_t *map = stackmap;
 	size_t words = DIV_ROUND_UP(n, 64);
-	int r = 0;
+	int r = 0, err = 0;
 
 	/* read-only objects are mapped without write access: never written */
 	if (!c || c->dead || !c->tr || o->ops->read_only)
 		return 0;
 	if (words > ARRAY_SIZE(stackmap)) {
 		map = malloc(words * sizeof(uint64_t));
-		if (!map)
+		if (!map) {
+			/* no room to ask: every page that could hold a write does */
+			for (size_t i = 0; i < n; i++)
+				sync_page_unknown(o, start + i);
+			if (written)
+				memset(written, 0xff, words * sizeof(uint64_t));
 			return -ENOMEM;
+		}
 	}
 	/*
 	 * Fenced pages first: their written state lives in the absence of a
 	 * pte marker, which a collect would overwrite.
-	 */
-	/*
+	 *
 	 * With synchronous write-protect the page states already know every
 	 * write (each one faulted): only a collect's re-protection is needed.
 	 */
@@ -720,8 +823,15 @@ int pager_sync_dirty(struct uobj *o, size_t start, size_t n, bool collect)
 			r = tracker_fenced_written(c->tr, c->ufd, uobj_caddr(o, start), n, map);
 		else
 			r = tracker_collect(c->tr, c->ufd, uobj_caddr(o, start), n, map);
-		if (r < 0)
-			break;
+		if (r < 0) {
+			/* the tracker's contract already set every bit; make sure */
+			memset(map, 0xff, words * sizeof(uint64_t));
+			if (!err)
+				err = r;
+		}
+		if (written && pass == 1)
+			for (size_t k = 0; k < words; k++)
+				written[k] |= map[k];
 		for (size_t i = 0; i < n; i++) {
 			pgword_t w;
 
@@ -749,5 +859,5 @@ int pager_sync_dirty(struct uobj *o, size_t start, size_t n, bool collect)
 	}
 	if (map != stackmap)
 		free(map);
-	return r;
+	return err;
 }

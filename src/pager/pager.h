@@ -34,6 +34,7 @@ struct pager_io {
 	int flags;
 	bool retried;
 	bool emergency;       /* from the page daemon's reserve */
+	bool journaled;       /* a read noted in its client's page-in journal */
 	struct pager_sync *sync;
 	struct pager_io *next_free;   /* in the pool, or on a deferred list */
 	/* a swap read's pages whose checksum matched, checked before the lock */

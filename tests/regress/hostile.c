@@ -1,0 +1,375 @@
+/*
+ * Programs a hostile, or merely unusual, user runs under the shim: each
+ * one reproduced a way to lose data or hang a client (issue 9), and each
+ * must now end with every byte checked. run-hostile.sh starts a daemon of
+ * its own, runs them with a small budget and does the killing and the
+ * corrupting from outside.
+ *
+ *   fork-writer   a thread keeps writing every page while the main thread
+ *                 forks; each child's copy must stay as it first read it
+ *                 (a page written between the daemon's dirty check and its
+ *                 copy came back stale from swap in the child)
+ *   reread SECS   fill 64 MiB, then re-read and check it until SECS pass;
+ *                 the runner kills the daemon (-9) or flips bytes in its
+ *                 swap file meanwhile. A page reads its data or raises
+ *                 SIGBUS; never zeros, never other data, never a hang
+ *   raw-munmap    munmap managed memory by syscall, map fresh private
+ *                 memory there and fill it: the daemon must not fence
+ *                 (wipe) the range it no longer owns
+ *   uring-fixed   a managed buffer registered with io_uring (a long-term
+ *                 pin), evicted by pressure, then READ_FIXED into: the
+ *                 program must see what was read, not the old contents
+ *
+ * Output: one "result" line of counters; exit 0 when every check passed.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#ifdef HAVE_LIBURING
+#include <liburing.h>
+#endif
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MiB (1UL << 20)
+#define PG 4096UL
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static uint64_t pattern(uint64_t page, uint64_t seed)
+{
+	uint64_t x = page * 0x9e3779b97f4a7c15ULL ^ seed;
+
+	x ^= x >> 31;
+	return x ? x : 1;   /* never zero: zeros must read as wrong */
+}
+
+/* Every 512th word of the page, so a torn or zeroed page shows. */
+static void fill_page(char *p, uint64_t page, uint64_t seed)
+{
+	uint64_t v = pattern(page, seed);
+
+	for (size_t w = 0; w < PG; w += 512)
+		memcpy(p + w, &v, sizeof(v));
+}
+
+static bool page_ok(const char *p, uint64_t page, uint64_t seed)
+{
+	uint64_t v = pattern(page, seed), got;
+
+	for (size_t w = 0; w < PG; w += 512) {
+		memcpy(&got, p + w, sizeof(got));
+		if (got != v)
+			return false;
+	}
+	return true;
+}
+
+/* Touch every page of [p, p + len) for reading: pressure on the budget. */
+static uint64_t sweep(const char *p, size_t len)
+{
+	uint64_t sum = 0;
+
+	for (size_t off = 0; off < len; off += PG)
+		sum += *(const volatile uint64_t *)(p + off);
+	return sum;
+}
+
+/* --- fork-writer --------------------------------------------------------- */
+
+#define FW_LEN (32 * MiB)
+#define FW_FORKS 12
+
+static _Atomic bool fw_stop;
+
+static void *fw_writer(void *arg)
+{
+	uint64_t *base = arg;
+
+	while (!atomic_load_explicit(&fw_stop, memory_order_relaxed))
+		for (size_t pg = 0; pg < FW_LEN / PG; pg++)
+			base[pg * (PG / 8)]++;
+	return NULL;
+}
+
+/* The child: what it read first must stay, through evictions and back. */
+static int fw_child(const uint64_t *base, const char *other, size_t other_len)
+{
+	size_t n = FW_LEN / PG, bad = 0;
+	uint64_t *seen = mmap(NULL, n * 8, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (seen == MAP_FAILED)
+		return 2;
+	for (size_t pg = 0; pg < n; pg++)
+		seen[pg] = base[pg * (PG / 8)];
+	for (int round = 0; round < 2; round++) {
+		sweep(other, other_len);
+		for (size_t pg = 0; pg < n; pg++) {
+			uint64_t v = base[pg * (PG / 8)];
+
+			if (v != seen[pg]) {
+				if (bad < 5)
+					printf("fork-writer: child %d page %zu read %llu, then %llu\n",
+					       getpid(), pg, (unsigned long long)seen[pg],
+					       (unsigned long long)v);
+				bad++;
+			}
+		}
+	}
+	fflush(stdout);
+	return bad ? 1 : 0;
+}
+
+static int fork_writer(void)
+{
+	uint64_t *base = malloc(FW_LEN);
+	size_t other_len = 48 * MiB;
+	char *other = malloc(other_len);
+	pthread_t th;
+	int failed = 0;
+
+	if (!base || !other)
+		return 2;
+	memset(other, 1, other_len);
+	for (size_t pg = 0; pg < FW_LEN / PG; pg++)
+		base[pg * (PG / 8)] = 1;
+	pthread_create(&th, NULL, fw_writer, base);
+	for (int i = 0; i < FW_FORKS; i++) {
+		struct timespec pause = { .tv_nsec = 200 * 1000 * 1000 };
+		int status;
+		pid_t pid;
+
+		nanosleep(&pause, NULL);
+		pid = fork();
+		if (pid < 0)
+			return 2;
+		if (pid == 0)
+			_exit(fw_child(base, other, other_len));
+		if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+		    WEXITSTATUS(status) != 0) {
+			printf("fork-writer: fork %d: child %s %d\n", i,
+			       WIFEXITED(status) ? "exited" : "killed by signal",
+			       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+			failed++;
+		}
+	}
+	atomic_store(&fw_stop, true);
+	pthread_join(th, NULL);
+	printf("result fork-writer forks %d failed %d\n", FW_FORKS, failed);
+	return failed ? 1 : 0;
+}
+
+/* --- reread -------------------------------------------------------------- */
+
+static sigjmp_buf rr_jmp;
+static volatile sig_atomic_t rr_armed;
+
+static void rr_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig, (void)si, (void)uc;
+	if (rr_armed)
+		siglongjmp(rr_jmp, 1);
+	abort();
+}
+
+/* Read one byte of the page; true if that raised SIGBUS. */
+static __attribute__((noinline)) bool touch_raises_sigbus(volatile char *q)
+{
+	rr_armed = 1;
+	if (sigsetjmp(rr_jmp, 1)) {
+		rr_armed = 0;
+		return true;
+	}
+	(void)q[0];
+	rr_armed = 0;
+	return false;
+}
+
+static int reread(double secs)
+{
+	size_t len = 64 * MiB, n = len / PG;
+	char *p = malloc(len);
+	/* which pages raised SIGBUS, in memory the shim does not manage */
+	uint8_t *lost = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct sigaction sa = { .sa_sigaction = rr_sigbus, .sa_flags = SA_SIGINFO | SA_NODEFER };
+	size_t wrong = 0, zeros = 0, sigbus = 0, checked = 0;
+	unsigned passes = 0;
+	double end;
+
+	if (!p || lost == MAP_FAILED)
+		return 2;
+	sigaction(SIGBUS, &sa, NULL);
+	for (size_t pg = 0; pg < n; pg++)
+		fill_page(p + pg * PG, pg, 7);
+	printf("filled\n");
+	fflush(stdout);
+	end = now() + secs;
+	while (now() < end) {
+		for (size_t pg = 0; pg < n; pg++) {
+			volatile char *q = p + pg * PG;
+
+			if (lost[pg])
+				continue;
+			if (touch_raises_sigbus(q)) {
+				lost[pg] = 1;
+				sigbus++;
+				continue;
+			}
+			checked++;
+			if (!page_ok((const char *)q, pg, 7)) {
+				if (*(const uint64_t *)q == 0)
+					zeros++;
+				if (wrong < 5)
+					printf("reread: page %zu wrong (%#llx)\n", pg,
+					       (unsigned long long)*(const uint64_t *)q);
+				wrong++;
+				/* count it once */
+				fill_page((char *)q, pg, 7);
+			}
+		}
+		passes++;
+	}
+	printf("result reread passes %u checked %zu sigbus %zu wrong %zu zeros %zu\n",
+	       passes, checked, sigbus, wrong, zeros);
+	return wrong ? 1 : 0;
+}
+
+/* --- raw-munmap ---------------------------------------------------------- */
+
+static int raw_munmap_case(void)
+{
+	size_t len = 8 * MiB, big = 64 * MiB, bad = 0;
+	char *p = malloc(len), *q, *other;
+
+	if (!p)
+		return 2;
+	for (size_t off = 0; off < len; off += PG)
+		fill_page(p + off, off / PG, 1);
+	/* the shim is not told: the daemon still thinks it owns the range */
+	p = (char *)(((uintptr_t)p + PG - 1) & ~(PG - 1));
+	len -= PG;
+	if (syscall(SYS_munmap, p, len) < 0)
+		return 2;
+	q = (char *)syscall(SYS_mmap, p, len, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	if (q != p)
+		return 2;
+	for (size_t off = 0; off < len; off += PG)
+		fill_page(q + off, off / PG, 2);
+	other = malloc(big);
+	if (!other)
+		return 2;
+	for (int round = 0; round < 3; round++) {
+		memset(other, round + 1, big);
+		sweep(other, big);
+	}
+	for (size_t off = 0; off < len; off += PG)
+		if (!page_ok(q + off, off / PG, 2))
+			bad++;
+	printf("result raw-munmap pages %zu wrong %zu\n", len / PG, bad);
+	return bad ? 1 : 0;
+}
+
+/* --- uring-fixed --------------------------------------------------------- */
+
+#ifdef HAVE_LIBURING
+static int uring_fixed(void)
+{
+	size_t len = 4 * MiB, big = 64 * MiB, bad = 0;
+	char path[] = "/var/tmp/uvmpager-hostile-XXXXXX";
+	struct io_uring ring;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	struct iovec iov;
+	char *buf, *other, *src;
+	int fd, r;
+
+	if (posix_memalign((void **)&buf, PG, len) || !(other = malloc(big)))
+		return 2;
+	for (size_t off = 0; off < len; off += PG)
+		fill_page(buf + off, off / PG, 3);
+	/* what the file holds: a different pattern */
+	fd = mkstemp(path);
+	src = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (fd < 0 || src == MAP_FAILED)
+		return 2;
+	unlink(path);
+	for (size_t off = 0; off < len; off += PG)
+		fill_page(src + off, off / PG, 4);
+	if (pwrite(fd, src, len, 0) != (ssize_t)len)
+		return 2;
+	r = io_uring_queue_init(8, &ring, 0);
+	if (r < 0)
+		return 2;
+	iov = (struct iovec){ buf, len };
+	r = io_uring_register_buffers(&ring, &iov, 1);
+	if (r < 0) {
+		printf("result uring-fixed refused %s\n", strerror(-r));
+		/* refusing the pin with an error is an acceptable answer */
+		return 0;
+	}
+	/* pressure: the registered buffer's pages are the coldest */
+	for (int round = 0; round < 3; round++) {
+		memset(other, round + 1, big);
+		sweep(other, big);
+	}
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_read_fixed(sqe, fd, buf, len, 0, 0);
+	io_uring_submit(&ring);
+	r = io_uring_wait_cqe(&ring, &cqe);
+	if (r < 0 || cqe->res != (int)len) {
+		printf("uring-fixed: read %d\n", r < 0 ? r : cqe->res);
+		return 2;
+	}
+	io_uring_cqe_seen(&ring, cqe);
+	for (size_t off = 0; off < len; off += PG)
+		if (!page_ok(buf + off, off / PG, 4))
+			bad++;
+	printf("result uring-fixed pages %zu stale %zu\n", len / PG, bad);
+	io_uring_unregister_buffers(&ring);
+	io_uring_queue_exit(&ring);
+	return bad ? 1 : 0;
+}
+#else
+static int uring_fixed(void)
+{
+	printf("result uring-fixed skipped: built without liburing\n");
+	return 0;
+}
+#endif
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc >= 2 && strcmp(argv[1], "fork-writer") == 0)
+		return fork_writer();
+	if (argc >= 3 && strcmp(argv[1], "reread") == 0)
+		return reread(atof(argv[2]));
+	if (argc >= 2 && strcmp(argv[1], "raw-munmap") == 0)
+		return raw_munmap_case();
+	if (argc >= 2 && strcmp(argv[1], "uring-fixed") == 0)
+		return uring_fixed();
+	fprintf(stderr, "usage: hostile fork-writer | reread SECS | raw-munmap | uring-fixed\n");
+	return 2;
+}
