@@ -667,8 +667,17 @@ int engine_client_create(struct engine *e, pid_t pid, int ufd, uint64_t budget,
 	c->ext_fence = fence;
 	c->priv = priv;
 	c->budget = budget >> PAGE_SHIFT;
+	/*
+	 * UNMAP and REMAP tell us of a munmap or mremap the shim never saw
+	 * (raw syscalls: Go, sanitizers, allocators with their own syscall
+	 * layer), so no fence ever lands on memory that is no longer the
+	 * object's. Not REMOVE: the fence is MADV_DONTNEED, which would
+	 * come back as one.
+	 */
 	r = uffd_api(ufd, track_uffd_features(e->track) | UFFD_FEATURE_MISSING_SHMEM |
-		     UFFD_FEATURE_MINOR_SHMEM | (e->caps.poison ? UFFD_FEATURE_POISON : 0),
+		     UFFD_FEATURE_MINOR_SHMEM | (e->caps.poison ? UFFD_FEATURE_POISON : 0) |
+		     (e->caps.event_unmap ? UFFD_FEATURE_EVENT_UNMAP : 0) |
+		     (e->caps.event_remap ? UFFD_FEATURE_EVENT_REMAP : 0),
 		     &got);
 	if (r < 0)
 		goto fail;

@@ -112,7 +112,7 @@ int do_fork_prepare(struct server *s, struct conn *c, const struct uvmp_hdr *h,
 			forks_destroy(s, f);
 			return r;
 		}
-		fc->region = (struct uvmp_region){ .addr = d->addr, .len = d->len,
+		fc->region = (struct uvmp_region){ .addr = engine_object_addr(d->o), .len = d->len,
 						   .object_id = engine_object_id(fc->o),
 						   .type = d->type, .prot = d->prot };
 	}

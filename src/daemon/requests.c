@@ -193,17 +193,19 @@ static int for_range(struct server *s, struct dclient *dc, uint64_t addr, uint64
 	if (addr % PAGE_SIZE || len % PAGE_SIZE || addr + len < addr)
 		return -EINVAL;
 	for (struct dobj *d = dc->objs, *next; d; d = next) {
-		uint64_t lo = MAX(addr, d->addr), hi = MIN(addr + len, d->addr + d->len);
+		/* where the object is now: a raw mremap may have moved it */
+		uint64_t base = engine_object_addr(d->o);
+		uint64_t lo = MAX(addr, base), hi = MIN(addr + len, base + d->len);
 
 		next = d->next;
 		if (lo >= hi)
 			continue;
-		if (unmap && lo == d->addr && hi == d->addr + d->len) {
+		if (unmap && lo == base && hi == base + d->len) {
 			engine_object_destroy(s->e, d->o);
 			srv_dobj_drop(dc, d);
 			continue;
 		}
-		r = engine_object_release(s->e, d->o, lo - d->addr, hi - lo);
+		r = engine_object_release(s->e, d->o, lo - base, hi - lo);
 		if (r < 0)
 			break;
 	}
@@ -227,7 +229,7 @@ static int do_remap(struct server *s, struct conn *c, const struct uvmp_hdr *h, 
 	if (!p || !c->client)
 		return -EPROTO;
 	for (struct dobj *d = c->client->objs; d; d = d->next) {
-		if (d->addr != p->old_addr)
+		if (engine_object_addr(d->o) != p->old_addr)
 			continue;
 		if (d->len != p->old_len || p->new_len != p->old_len)
 			return -EOPNOTSUPP;   /* the shim resizes within its segments */

@@ -369,6 +369,10 @@ static void serve(struct engine *e, struct uobj *o, size_t idx, bool write)
 	case PG_BAD:
 		kill_toucher(e, o, idx);
 		break;
+	case PG_GONE:
+		/* not ours since it was unmapped: the toucher retries and finds its own */
+		uffd_wake(o->client->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE);
+		break;
 	case PG_DIRTY:
 	case PG_CLEAN:
 		map_resident(e, o, idx, write);

@@ -18,13 +18,105 @@
 #include "fault/uffd_compat.h"
 #include "pager/pager.h"
 
+/* The object whose view maps addr now (a page unmapped from under one is not its). */
 static struct uobj *find_object(struct engine *e, struct client *c, uintptr_t addr)
 {
 	for (struct uobj *o = e->objects; o; o = o->next)
 		if (o->client == c && addr >= o->caddr &&
-		    addr < o->caddr + (o->npages << PAGE_SHIFT))
+		    addr < o->caddr + (o->npages << PAGE_SHIFT) &&
+		    pg_state(uobj_get(o, (addr - o->caddr) >> PAGE_SHIFT)) != PG_GONE)
 			return o;
 	return NULL;
+}
+
+/*
+ * UFFD_EVENT_UNMAP: the client unmapped [start, end) itself (a raw
+ * munmap, mmap MAP_FIXED over it, an mremap shrink), so the shim could
+ * not tell us. Those pages are gone from its view for good: whatever it
+ * maps there next is not ours to fence or fill.
+ */
+static void unmapped(struct engine *e, struct client *c, uintptr_t start, uintptr_t end)
+{
+	for (struct uobj *o = e->objects; o; o = o->next) {
+		uintptr_t oend = o->caddr + (o->npages << PAGE_SHIFT);
+		uintptr_t s = MAX(start, o->caddr), t = MIN(end, oend);
+
+		if (o->client != c || s >= t)
+			continue;
+		pager_unmapped_range(o, (s - o->caddr) >> PAGE_SHIFT, (t - s) >> PAGE_SHIFT);
+	}
+}
+
+/*
+ * Part of an object's view moved to `to` behind our back (a raw mremap):
+ * one object cannot have two views, so the moved part leaves it. Its
+ * pages are brought into memory, the new range is unregistered and runs
+ * as plain shared memory (unbudgeted), the old pages turn PG_GONE
+ * without a punch (the new mapping holds them). A page whose only copy
+ * is unreadable is poisoned there first: SIGBUS, never zeros. Lock held;
+ * waits for the reads (the lock is let go meanwhile).
+ */
+static void remap_part(struct engine *e, struct client *c, struct uobj *o, size_t first,
+		       size_t n, uintptr_t to)
+{
+	bool again = true;
+
+	o->pinned = true;   /* the page daemon keeps away */
+	while (again) {
+		again = false;
+		for (size_t i = first; i < first + n; i++) {
+			pgword_t w = uobj_get(o, i);
+			size_t t = i + 1;
+
+			if (pg_busy(w))
+				again = true;
+			if (pg_state(w) != PG_SWAPPED &&
+			    !(pg_state(w) == PG_EMPTY && !o->ops->zero_fill))
+				continue;
+			while (t < first + n && t - i < (size_t)e->cfg.cluster_pages &&
+			       pg_state(uobj_get(o, t)) == pg_state(w))
+				t++;
+			for (size_t k = i; k < t; k++)
+				uobj_set(o, k, pg_set_state(uobj_get(o, k) | PGF_INACTIVE, PG_BUSY_IN));
+			if (pager_get_async(o, i, t - i) == 0)
+				again = true;
+			i = t - 1;
+		}
+		while (o->inflight)
+			pthread_cond_wait(&e->io_cond, &e->lock);
+	}
+	for (size_t i = first; i < first + n; i++) {
+		pgword_t w = uobj_get(o, i);
+
+		if (pg_state(w) == PG_BAD || pg_state(w) == PG_SWAPPED)
+			uffd_poison(c->ufd, (void *)(to + ((i - first) << PAGE_SHIFT)), PAGE_SIZE, 0);
+		if (pg_slot(w) && o->ops->releasepg)
+			o->ops->releasepg(o, i);
+		uobj_set(o, i, pg_make(PG_GONE, uobj_get(o, i) & PGF_QUEUED, 0));
+	}
+	uffd_unregister(c->ufd, (void *)to, n << PAGE_SHIFT);
+	o->pinned = false;
+}
+
+/* UFFD_EVENT_REMAP: [from, from + len) now lives at to. */
+static void remapped(struct engine *e, struct client *c, uintptr_t from, uintptr_t to,
+		     size_t len)
+{
+	for (struct uobj *o = e->objects; o; o = o->next) {
+		uintptr_t oend = o->caddr + (o->npages << PAGE_SHIFT);
+
+		if (o->client != c || from < o->caddr || from >= oend)
+			continue;
+		if (from == o->caddr && len == o->npages << PAGE_SHIFT) {
+			/* the whole view moved: the object follows it */
+			o->caddr = to;
+			pager_journal_move(o);
+			return;
+		}
+		remap_part(e, c, o, (from - o->caddr) >> PAGE_SHIFT,
+			   (MIN(from + len, oend) - from) >> PAGE_SHIFT, to);
+		return;
+	}
 }
 
 /* Pages of [start, end) in the client's address space go away. */
@@ -58,8 +150,13 @@ static void handle_msg(struct engine *e, struct client *c, const struct uffd_msg
 		break;
 	}
 	case UFFD_EVENT_REMOVE:
-	case UFFD_EVENT_UNMAP:
 		release_range(e, c, m->arg.remove.start, m->arg.remove.end);
+		break;
+	case UFFD_EVENT_UNMAP:
+		unmapped(e, c, m->arg.remove.start, m->arg.remove.end);
+		break;
+	case UFFD_EVENT_REMAP:
+		remapped(e, c, m->arg.remap.from, m->arg.remap.to, m->arg.remap.len);
 		break;
 	default:
 		break;

@@ -29,7 +29,7 @@ const char *pg_state_name(enum pg_state st)
 	static const char *const names[] = {
 		[PG_EMPTY] = "empty", [PG_DIRTY] = "dirty", [PG_CLEAN] = "clean",
 		[PG_BUSY_OUT] = "busy-out", [PG_SWAPPED] = "swapped",
-		[PG_BUSY_IN] = "busy-in", [PG_BAD] = "bad",
+		[PG_BUSY_IN] = "busy-in", [PG_BAD] = "bad", [PG_GONE] = "gone",
 	};
 
 	return (unsigned)st < ARRAY_SIZE(names) && names[st] ? names[st] : "?";

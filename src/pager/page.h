@@ -26,6 +26,7 @@ enum pg_state {
 	PG_SWAPPED,     /* not resident, valid copy in its slot or file */
 	PG_BUSY_IN,     /* read I/O in flight */
 	PG_BAD,         /* the only copy is unreadable */
+	PG_GONE,        /* the client unmapped it behind our back: never filled again */
 };
 
 enum pg_flags {
@@ -39,7 +40,22 @@ enum pg_flags {
 	PGF_WASDIRTY = 1u << 11, /* BUSY_OUT page was dirty (vs. clean re-evict) */
 	PGF_FRESH    = 1u << 12, /* cleaned while fenced: its missing marker is old news */
 	PGF_RAMARK   = 1u << 13, /* read ahead, left unmapped: its touch reads the next window */
+	PGF_GONE     = 1u << 14, /* busy when unmapped: completion makes it PG_GONE */
 };
+
+/*
+ * PGF_FRESH, the rule: a CLEAN page carries it only while it is fenced
+ * (PGF_INACTIVE) and was made clean while fenced, by the engine, from data
+ * nothing could have written since: the fence held every write to it as a
+ * fault. It tells pager_sync_dirty and map_resident that the missing
+ * uffd-wp marker is old news (the zap came before the cleaning), not a
+ * write. Set by: pager_dropcluster (a fenced page written out and kept),
+ * engine_object_clone (the copy no one maps yet, if no write raced the
+ * copy: clone_recheck). Cleared whenever the page is mapped (map_resident,
+ * the fills in resolve.c), read in (get_done) or deactivated. Never set
+ * on a page that may have a PTE: a write through it would be taken as
+ * old news and lost.
+ */
 
 #define PG_STATE_MASK 0xfULL
 #define PG_FLAGS_MASK 0xfff0ULL

@@ -440,7 +440,37 @@ static void release_page(struct uobj *o, size_t idx)
 
 	if (pg_slot(w) && o->ops->releasepg)
 		o->ops->releasepg(o, idx);
-	uobj_set(o, idx, pg_make(PG_EMPTY, uobj_get(o, idx) & PGF_QUEUED, 0));
+	uobj_set(o, idx, pg_make(pg_has(w, PGF_GONE) ? PG_GONE : PG_EMPTY,
+				 uobj_get(o, idx) & PGF_QUEUED, 0));
+}
+
+void pager_unmapped_range(struct uobj *o, size_t start, size_t n)
+{
+	size_t run = SIZE_MAX;
+
+	for (size_t i = start; i <= start + n; i++) {
+		pgword_t w = i < start + n ? uobj_get(o, i) : 0;
+		bool gone = i == start + n || pg_state(w) == PG_GONE;
+
+		/*
+		 * Pages already gone keep their memory: after a raw mremap
+		 * moved them, the new mapping uses it (remap_part).
+		 */
+		if (gone && run != SIZE_MAX) {
+			pager_punch(o, run, i - run);
+			run = SIZE_MAX;
+		}
+		if (gone)
+			continue;
+		if (run == SIZE_MAX)
+			run = i;
+		if (pg_busy(w)) {
+			uobj_set(o, i, w | PGF_RELEASED | PGF_GONE);
+		} else {
+			uobj_set(o, i, w | PGF_GONE);
+			release_page(o, i);
+		}
+	}
 }
 
 void pager_release_range(struct uobj *o, size_t start, size_t n)
@@ -450,6 +480,7 @@ void pager_release_range(struct uobj *o, size_t start, size_t n)
 
 		switch (pg_state(w)) {
 		case PG_EMPTY:
+		case PG_GONE:
 			break;
 		case PG_BUSY_IN:
 		case PG_BUSY_OUT:

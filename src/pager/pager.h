@@ -99,6 +99,14 @@ void pager_io_fill_iov(struct pager_io *pio, size_t bytes_last);
  */
 void pager_release_range(struct uobj *o, size_t start, size_t n);
 
+/*
+ * The client's view of [start, start + n) was unmapped behind our back
+ * (UFFD_EVENT_UNMAP): released like pager_release_range, and PG_GONE from
+ * then on, so no fill or read-around brings a page back there and no
+ * fence ever names the range again (it may hold someone else's memory).
+ */
+void pager_unmapped_range(struct uobj *o, size_t start, size_t n);
+
 /* Drop resident pages [start, start + n) from memory (no I/O). */
 int pager_punch(struct uobj *o, size_t start, size_t n);
 

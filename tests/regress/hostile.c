@@ -16,6 +16,8 @@
  *   raw-munmap    munmap managed memory by syscall, map fresh private
  *                 memory there and fill it: the daemon must not fence
  *                 (wipe) the range it no longer owns
+ *   raw-mremap    move part of a managed segment by syscall after some of
+ *                 it went to swap: it arrives whole, its neighbours stay
  *   uring-fixed   a managed buffer registered with io_uring (a long-term
  *                 pin), evicted by pressure, then READ_FIXED into: the
  *                 program must see what was read, not the old contents
@@ -291,6 +293,57 @@ static int raw_munmap_case(void)
 	return bad ? 1 : 0;
 }
 
+/*
+ * raw-mremap: a managed block moved by syscall to a place of our choosing,
+ * after pressure sent part of it to swap: every page must arrive, and
+ * the block next to it (same segment) must not be disturbed.
+ */
+static int raw_mremap_case(void)
+{
+	size_t len = 8 * MiB, big = 64 * MiB, bad = 0;
+	char *a = malloc(len), *b = malloc(len), *other = malloc(big), *dst, *q;
+
+	if (!a || !b || !other)
+		return 2;
+	a = (char *)(((uintptr_t)a + PG - 1) & ~(PG - 1));
+	len -= PG;
+	for (size_t off = 0; off < len; off += PG) {
+		fill_page(a + off, off / PG, 5);
+		fill_page(b + off, off / PG, 6);
+	}
+	memset(other, 1, big);
+	sweep(other, big);
+	/* somewhere free to go: reserve, then move over the reservation */
+	dst = (char *)syscall(SYS_mmap, NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (dst == MAP_FAILED)
+		return 2;
+	q = (char *)syscall(SYS_mremap, a, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+	if (q != dst) {
+		printf("raw-mremap: mremap: %s\n", strerror(errno));
+		return 2;
+	}
+	for (int round = 0; round < 2; round++) {
+		memset(other, round + 2, big);
+		sweep(other, big);
+	}
+	for (size_t off = 0; off < len; off += PG) {
+		if (!page_ok(q + off, off / PG, 5))
+			bad++;
+		if (!page_ok(b + off, off / PG, 6))
+			bad++;
+	}
+	/* the moved memory is the program's own now: it writes and reads it back */
+	for (size_t off = 0; off < len; off += PG)
+		fill_page(q + off, off / PG, 8);
+	memset(other, 9, big);
+	sweep(other, big);
+	for (size_t off = 0; off < len; off += PG)
+		if (!page_ok(q + off, off / PG, 8))
+			bad++;
+	printf("result raw-mremap pages %zu wrong %zu\n", 3 * len / PG, bad);
+	return bad ? 1 : 0;
+}
+
 /* --- uring-fixed --------------------------------------------------------- */
 
 #ifdef HAVE_LIBURING
@@ -368,8 +421,10 @@ int main(int argc, char **argv)
 		return reread(atof(argv[2]));
 	if (argc >= 2 && strcmp(argv[1], "raw-munmap") == 0)
 		return raw_munmap_case();
+	if (argc >= 2 && strcmp(argv[1], "raw-mremap") == 0)
+		return raw_mremap_case();
 	if (argc >= 2 && strcmp(argv[1], "uring-fixed") == 0)
 		return uring_fixed();
-	fprintf(stderr, "usage: hostile fork-writer | reread SECS | raw-munmap | uring-fixed\n");
+	fprintf(stderr, "usage: hostile fork-writer | reread SECS | raw-munmap | raw-mremap | uring-fixed\n");
 	return 2;
 }
