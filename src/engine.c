@@ -90,6 +90,7 @@ static int client_self_create(struct engine *e, char *err, size_t errlen)
 
 	if (!c)
 		return -ENOMEM;
+	c->eng = e;
 	c->pid = getpid();
 	c->fence = self_fence;
 	/*
@@ -120,12 +121,14 @@ static int client_self_create(struct engine *e, char *err, size_t errlen)
 	return 0;
 }
 
-static void client_destroy(struct client *c)
+void client_free(struct client *c)
 {
 	if (!c)
 		return;
 	if (c->journal)
 		munmap(c->journal, UVMP_JOURNAL_ENTRIES * sizeof(*c->journal));
+	free(c->backlog);
+	free(c->stale);
 	tracker_destroy(c->tr);
 	if (c->ufd >= 0)
 		close(c->ufd);
@@ -249,7 +252,7 @@ void engine_destroy(struct engine *e)
 		struct client *c = e->clients;
 
 		e->clients = c->next;
-		client_destroy(c);
+		client_free(c);
 	}
 	if (e->pool_mem)
 		pager_pool_fini(e);
@@ -647,7 +650,7 @@ void engine_print_stats(struct engine *e, FILE *f)
 
 static int ext_fence(struct client *c, const struct engine_range *r, unsigned n)
 {
-	return c->ext_fence(c->priv, r, n);
+	return fence_call(c, r, n);
 }
 
 int engine_client_create(struct engine *e, pid_t pid, int ufd, uint64_t budget,
@@ -660,6 +663,7 @@ int engine_client_create(struct engine *e, pid_t pid, int ufd, uint64_t budget,
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
+	c->eng = e;
 	c->pid = pid;
 	c->ufd = -1;
 	c->external = true;
@@ -668,14 +672,16 @@ int engine_client_create(struct engine *e, pid_t pid, int ufd, uint64_t budget,
 	c->priv = priv;
 	c->budget = budget >> PAGE_SHIFT;
 	/*
-	 * UNMAP and REMAP tell us of a munmap or mremap the shim never saw
-	 * (raw syscalls: Go, sanitizers, allocators with their own syscall
-	 * layer), so no fence ever lands on memory that is no longer the
-	 * object's. Not REMOVE: the fence is MADV_DONTNEED, which would
-	 * come back as one.
+	 * UNMAP, REMAP and REMOVE tell us of a munmap, mremap or discard the
+	 * shim never saw (raw syscalls: Go, sanitizers, allocators with
+	 * their own syscall layer), so no fence ever lands on memory that is
+	 * no longer the object's, and discarded pages read zeros. Our own
+	 * fences come back as REMOVE events too: src/fault/fence.c tells
+	 * them apart.
 	 */
 	r = uffd_api(ufd, track_uffd_features(e->track) | UFFD_FEATURE_MISSING_SHMEM |
 		     UFFD_FEATURE_MINOR_SHMEM | (e->caps.poison ? UFFD_FEATURE_POISON : 0) |
+		     (e->caps.event_remove ? UFFD_FEATURE_EVENT_REMOVE : 0) |
 		     (e->caps.event_unmap ? UFFD_FEATURE_EVENT_UNMAP : 0) |
 		     (e->caps.event_remap ? UFFD_FEATURE_EVENT_REMAP : 0),
 		     &got);
@@ -781,7 +787,7 @@ void engine_client_destroy(struct engine *e, struct client *c)
 		fault_service_remove_client(e, c);
 		return;
 	}
-	client_destroy(c);
+	client_free(c);
 }
 
 int engine_client_set_budget(struct engine *e, struct client *c, uint64_t bytes)

@@ -106,6 +106,17 @@ struct engine_range {
 #define ENGINE_FENCE_MAX 64
 typedef int (*engine_fence_fn)(void *priv, const struct engine_range *r, unsigned n);
 
+/*
+ * While a fence callback waits for its client, the client's userfaultfd
+ * must be read: the kernel holds the agent's MADV_DONTNEED (and any
+ * munmap of the program's) until its event is read, and the fault
+ * threads cannot, the lock being held. So the callback polls
+ * engine_client_uffd(c) as well and calls engine_client_fence_pump(c)
+ * when it is readable. Both only from inside a fence callback.
+ */
+int engine_client_uffd(struct client *c);
+int engine_client_fence_pump(struct client *c);
+
 int engine_client_create(struct engine *e, pid_t pid, int ufd, uint64_t budget,
 			 engine_fence_fn fence, void *priv, struct client **out);
 /* Destroys the client's objects (files get their dirty pages first). */

@@ -19,6 +19,7 @@
  * engine's own process; uvmpagerd has one per connected program.
  */
 struct client {
+	struct engine *eng;
 	pid_t pid;
 	int ufd;
 	struct tracker *tr;
@@ -37,8 +38,29 @@ struct client {
 	 * one entry per pager_io of the pool; NULL in-process.
 	 */
 	struct uvmp_journal *journal;
-	unsigned serving;           /* fault threads working on it: not freed before 0 */
+	/*
+	 * REMOVE events tell a program's own MADV_DONTNEED from our fences
+	 * (which are MADV_DONTNEED too). While a fence is out, the ranges
+	 * it names and which of their pages a REMOVE named already (the
+	 * agent names each once); ranges of fences that timed out stay
+	 * until the agent's next reply, since it may still zap them.
+	 * Messages read while a fence waits wait in the backlog for the
+	 * fault threads, in order.
+	 */
+	struct engine_range fencing[ENGINE_FENCE_MAX];
+	size_t fence_first[ENGINE_FENCE_MAX];   /* range i's first bit in claimed */
+	uint64_t *claimed;                      /* pages whose REMOVE came once */
+	unsigned nfencing;
+	struct engine_range *stale;
+	unsigned nstale;
+	struct uffd_msg *backlog;
+	unsigned nbacklog, capbacklog;
+	unsigned serving;           /* the fault thread working on it (one at most) */
+	bool missed;                /* an epoll event came while served: arm again after */
 };
+
+/* Frees c and what it holds (its uffd, tracker, journal, backlog). */
+void client_free(struct client *c);
 
 #define ENGINE_FAULT_THREADS 4
 
@@ -153,11 +175,20 @@ static inline void engine_wake_pdaemon(struct engine *e)
 /* objects bookkeeping under the lock */
 void engine_account(struct engine *e, struct uobj *o, pgword_t old, pgword_t nw);
 
+/* the fence and the REMOVE events (src/fault/fence.c); lock held */
+/* Ask c's agent to zap the ranges, noting them so their REMOVE events are known. */
+int fence_call(struct client *c, const struct engine_range *r, unsigned n);
+/* fn for each piece of a REMOVE event [start, end) that is the program's, not a fence's. */
+void fence_remove_user_parts(struct client *c, uintptr_t start, uintptr_t end,
+			     void (*fn)(void *arg, uintptr_t s, uintptr_t e), void *arg);
+
 /* fault service (src/fault/service.c) */
 int fault_service_start(struct engine *e);
 void fault_service_stop(struct engine *e);
 int fault_service_add_client(struct engine *e, struct client *c);
 void fault_service_remove_client(struct engine *e, struct client *c);
+/* A fault thread looks for clients with a backlog to serve. */
+void fault_service_kick(struct engine *e);
 
 /* resolving faults from the page states (src/fault/resolve.c) */
 /* Resolve parked faults on pages whose I/O ended; lock held. */

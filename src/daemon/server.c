@@ -77,16 +77,28 @@ int srv_fence(void *priv, const struct engine_range *r, unsigned n)
 		return ret;
 	for (;;) {
 		struct uvmp_hdr *h = (struct uvmp_hdr *)buf;
-		struct pollfd pfd = { .fd = dc->agent_fd, .events = POLLIN };
+		/*
+		 * The agent's MADV_DONTNEED waits until its REMOVE event is
+		 * read from the client's uffd, and the fault threads cannot
+		 * while we hold the engine: read it here (engine.h).
+		 */
+		struct pollfd pfd[2] = {
+			{ .fd = dc->agent_fd, .events = POLLIN },
+			{ .fd = engine_client_uffd(dc->ec), .events = POLLIN },
+		};
 		uint64_t now = now_ns();
 		ssize_t got;
 
 		if (now >= deadline)
 			return -ETIMEDOUT;
-		ret = poll(&pfd, 1, (int)((deadline - now) / 1000000ULL) + 1);
+		ret = poll(pfd, 2, (int)((deadline - now) / 1000000ULL) + 1);
 		if (ret < 0 && errno != EINTR)
 			return -errno;
 		if (ret <= 0)
+			continue;
+		if (pfd[1].revents & POLLIN)
+			engine_client_fence_pump(dc->ec);
+		if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		got = wire_recv(dc->agent_fd, buf, sizeof(buf), fds, &nfds);
 		for (unsigned i = 0; i < nfds; i++)

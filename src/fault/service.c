@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -27,6 +28,32 @@ static struct uobj *find_object(struct engine *e, struct client *c, uintptr_t ad
 		    pg_state(uobj_get(o, (addr - o->caddr) >> PAGE_SHIFT)) != PG_GONE)
 			return o;
 	return NULL;
+}
+
+/* Pages of [start, end) in the client's address space go away. */
+static void release_range(struct engine *e, struct client *c, uintptr_t start, uintptr_t end)
+{
+	for (struct uobj *o = e->objects; o; o = o->next) {
+		uintptr_t oend = o->caddr + (o->npages << PAGE_SHIFT);
+		uintptr_t s = MAX(start, o->caddr), t = MIN(end, oend);
+
+		if (o->client != c || s >= t)
+			continue;
+		pager_release_range(o, (s - o->caddr) >> PAGE_SHIFT,
+				    (t - s) >> PAGE_SHIFT);
+	}
+}
+
+struct release_arg {
+	struct engine *e;
+	struct client *c;
+};
+
+static void release_piece(void *arg, uintptr_t s, uintptr_t t)
+{
+	struct release_arg *a = arg;
+
+	release_range(a->e, a->c, s, t);
 }
 
 /*
@@ -119,20 +146,6 @@ static void remapped(struct engine *e, struct client *c, uintptr_t from, uintptr
 	}
 }
 
-/* Pages of [start, end) in the client's address space go away. */
-static void release_range(struct engine *e, struct client *c, uintptr_t start, uintptr_t end)
-{
-	for (struct uobj *o = e->objects; o; o = o->next) {
-		uintptr_t oend = o->caddr + (o->npages << PAGE_SHIFT);
-		uintptr_t s = MAX(start, o->caddr), t = MIN(end, oend);
-
-		if (o->client != c || s >= t)
-			continue;
-		pager_release_range(o, (s - o->caddr) >> PAGE_SHIFT,
-				    (t - s) >> PAGE_SHIFT);
-	}
-}
-
 static void handle_msg(struct engine *e, struct client *c, const struct uffd_msg *m)
 {
 	switch (m->event) {
@@ -149,9 +162,14 @@ static void handle_msg(struct engine *e, struct client *c, const struct uffd_msg
 			     fl & UFFD_PAGEFAULT_FLAG_WRITE, fl & UFFD_PAGEFAULT_FLAG_WP);
 		break;
 	}
-	case UFFD_EVENT_REMOVE:
-		release_range(e, c, m->arg.remove.start, m->arg.remove.end);
+	case UFFD_EVENT_REMOVE: {
+		/* the program discarded pages itself: they read zeros from now on */
+		struct release_arg a = { e, c };
+
+		fence_remove_user_parts(c, m->arg.remove.start, m->arg.remove.end,
+					release_piece, &a);
 		break;
+	}
 	case UFFD_EVENT_UNMAP:
 		unmapped(e, c, m->arg.remove.start, m->arg.remove.end);
 		break;
@@ -192,24 +210,9 @@ static void reap_zombies(struct engine *e)
 	while (free_list) {
 		struct client *next = free_list->next;
 
-		tracker_destroy(free_list->tr);
-		if (free_list->ufd >= 0)
-			close(free_list->ufd);
-		free(free_list);
+		client_free(free_list);
 		free_list = next;
 	}
-}
-
-/* Under the lock: the live client named by an event, now being served. */
-static struct client *client_take(struct engine *e, uint64_t id)
-{
-	for (struct client *c = e->clients; c; c = c->next) {
-		if (c->fault_id == id && !c->dead) {
-			c->serving++;
-			return c;
-		}
-	}
-	return NULL;
 }
 
 static int arm(struct engine *e, struct client *c, int op)
@@ -217,6 +220,61 @@ static int arm(struct engine *e, struct client *c, int op)
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.u64 = c->fault_id };
 
 	return epoll_ctl(e->epfd, op, c->ufd, &ev) < 0 ? -errno : 0;
+}
+
+/*
+ * Under the lock: the live client named by an event, now being served by
+ * this thread alone (its messages must be handled in order). A client
+ * already served is left to its thread, which arms its uffd again when
+ * done, so nothing pending is missed.
+ */
+static struct client *client_take(struct engine *e, uint64_t id)
+{
+	for (struct client *c = e->clients; c; c = c->next) {
+		if (c->fault_id != id || c->dead)
+			continue;
+		if (c->serving) {
+			/* the one-shot event is spent: the serving thread arms again */
+			c->missed = true;
+			return NULL;
+		}
+		c->serving = 1;
+		return c;
+	}
+	return NULL;
+}
+
+/* The thread serving c is done with it; lock not held. */
+static void client_put(struct engine *e, struct client *c)
+{
+	bool rearm;
+
+	pthread_mutex_lock(&e->lock);
+	c->serving = 0;
+	rearm = c->missed && !c->dead;
+	c->missed = false;
+	pthread_mutex_unlock(&e->lock);
+	if (rearm)
+		arm(e, c, EPOLL_CTL_MOD);
+}
+
+/*
+ * The next batch of c's messages: the backlog a fence pumped first (it
+ * was read earlier), then the uffd. Read under the lock, so a fence
+ * (which pumps under the lock) and this thread never split a batch out
+ * of order.
+ */
+static int next_batch(struct client *c, struct uffd_msg *msgs, int max)
+{
+	if (c->nbacklog) {
+		int k = (int)MIN((unsigned)max, c->nbacklog);
+
+		memcpy(msgs, c->backlog, (size_t)k * sizeof(*msgs));
+		memmove(c->backlog, c->backlog + k, (c->nbacklog - (unsigned)k) * sizeof(*msgs));
+		c->nbacklog -= (unsigned)k;
+		return k;
+	}
+	return uffd_read_msgs(c->ufd, msgs, max);
 }
 
 /* Drain one client's uffd, then arm it again for the next fault thread. */
@@ -232,11 +290,11 @@ static void serve_client(struct engine *e, struct client *c, uint32_t events)
 			pthread_mutex_unlock(&e->lock);
 			break;
 		}
-		pthread_mutex_unlock(&e->lock);
-		k = uffd_read_msgs(c->ufd, msgs, ARRAY_SIZE(msgs));
-		if (k <= 0)
+		k = next_batch(c, msgs, ARRAY_SIZE(msgs));
+		if (k <= 0) {
+			pthread_mutex_unlock(&e->lock);
 			break;
-		pthread_mutex_lock(&e->lock);
+		}
 		pager_defer_begin(&reads);
 		for (int j = 0; j < k && !c->dead; j++)
 			handle_msg(e, c, &msgs[j]);
@@ -250,6 +308,30 @@ static void serve_client(struct engine *e, struct client *c, uint32_t events)
 		pthread_mutex_lock(&e->lock);
 		c->dead = true;
 		pthread_mutex_unlock(&e->lock);
+	}
+}
+
+/*
+ * A fence pumped messages into a backlog and drained the uffd, so its
+ * epoll event may never come: serve every client with a backlog that no
+ * thread serves.
+ */
+static void serve_backlogs(struct engine *e)
+{
+	for (;;) {
+		struct client *c;
+
+		pthread_mutex_lock(&e->lock);
+		for (c = e->clients; c; c = c->next)
+			if (c->nbacklog && !c->dead && !c->serving)
+				break;
+		if (c)
+			c->serving = 1;
+		pthread_mutex_unlock(&e->lock);
+		if (!c)
+			return;
+		serve_client(e, c, 0);
+		client_put(e, c);
 	}
 }
 
@@ -274,6 +356,7 @@ static void *fault_thread(void *arg)
 			if (id == EV_KICK) {
 				if (read(e->kick_fd, &v, sizeof(v)) < 0)
 					continue;
+				serve_backlogs(e);
 				continue;
 			}
 			pthread_mutex_lock(&e->lock);
@@ -282,9 +365,7 @@ static void *fault_thread(void *arg)
 			if (!c)
 				continue;
 			serve_client(e, c, evs[i].events);
-			pthread_mutex_lock(&e->lock);
-			c->serving--;
-			pthread_mutex_unlock(&e->lock);
+			client_put(e, c);
 		}
 		reap_zombies(e);
 	}
@@ -297,6 +378,14 @@ int fault_service_add_client(struct engine *e, struct client *c)
 	c->fault_id = e->next_fault_id++;
 	pthread_mutex_unlock(&e->lock);
 	return arm(e, c, EPOLL_CTL_ADD);
+}
+
+void fault_service_kick(struct engine *e)
+{
+	uint64_t one = 1;
+
+	if (write(e->kick_fd, &one, sizeof(one)) < 0)
+		return;   /* only on overflow: a kick is pending already */
 }
 
 void fault_service_remove_client(struct engine *e, struct client *c)

@@ -475,12 +475,23 @@ void pager_unmapped_range(struct uobj *o, size_t start, size_t n)
 
 void pager_release_range(struct uobj *o, size_t start, size_t n)
 {
-	for (size_t i = start; i < start + n; i++) {
-		pgword_t w = uobj_get(o, i);
+	size_t run = SIZE_MAX;
 
+	for (size_t i = start; i <= start + n; i++) {
+		pgword_t w = i < start + n ? uobj_get(o, i) : 0;
+		bool gone = i == start + n || pg_state(w) == PG_GONE;
+
+		/* a gone page's memory may be a moved view's now (remap_part) */
+		if (gone && run != SIZE_MAX) {
+			pager_punch(o, run, i - run);
+			run = SIZE_MAX;
+		}
+		if (gone)
+			continue;
+		if (run == SIZE_MAX)
+			run = i;
 		switch (pg_state(w)) {
 		case PG_EMPTY:
-		case PG_GONE:
 			break;
 		case PG_BUSY_IN:
 		case PG_BUSY_OUT:
@@ -491,7 +502,6 @@ void pager_release_range(struct uobj *o, size_t start, size_t n)
 			break;
 		}
 	}
-	pager_punch(o, start, n);
 }
 
 /* Punch [start, start + n) where the evict bitmap says so, in runs. */

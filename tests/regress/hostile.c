@@ -16,6 +16,9 @@
  *   raw-munmap    munmap managed memory by syscall, map fresh private
  *                 memory there and fill it: the daemon must not fence
  *                 (wipe) the range it no longer owns
+ *   raw-dontneed  discard managed memory by syscall while the daemon fences
+ *                 the same pages: discarded pages read zeros, others keep
+ *                 their data (the fence is a discard too: REMOVE events)
  *   raw-mremap    move part of a managed segment by syscall after some of
  *                 it went to swap: it arrives whole, its neighbours stay
  *   uring-fixed   a managed buffer registered with io_uring (a long-term
@@ -344,6 +347,82 @@ static int raw_mremap_case(void)
 	return bad ? 1 : 0;
 }
 
+/*
+ * raw-dontneed: a thread discards chunks of managed memory by syscall
+ * (MADV_DONTNEED: they must read zeros) and refills them, while another
+ * keeps the budget under pressure, so the daemon fences the same pages
+ * (its fence is an MADV_DONTNEED too) all the while.
+ */
+#define DN_LEN (16 * MiB)
+#define DN_CHUNK (16 * PG)
+
+static _Atomic bool dn_stop;
+
+static void *dn_sweeper(void *arg)
+{
+	char *other = arg;
+
+	for (unsigned round = 0; !atomic_load(&dn_stop); round++) {
+		for (size_t off = 0; off < 48 * MiB; off += PG)
+			other[off] = (char)round;
+	}
+	return NULL;
+}
+
+static int raw_dontneed_case(double secs)
+{
+	char *p = malloc(DN_LEN), *other = malloc(48 * MiB);
+	size_t nchunks = DN_LEN / DN_CHUNK, old = 0, wrong = 0, rounds = 0;
+	uint64_t *gen = mmap(NULL, nchunks * 8, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t rng = 88172645463325252ULL;
+	pthread_t th;
+	double end;
+
+	if (!p || !other || gen == MAP_FAILED)
+		return 2;
+	p = (char *)(((uintptr_t)p + PG - 1) & ~(PG - 1));
+	nchunks--;
+	for (size_t c = 0; c < nchunks; c++) {
+		gen[c] = 1;
+		for (size_t k = 0; k < DN_CHUNK; k += PG)
+			fill_page(p + c * DN_CHUNK + k, c * 16 + k / PG, gen[c]);
+	}
+	memset(other, 1, 48 * MiB);
+	pthread_create(&th, NULL, dn_sweeper, other);
+	end = now() + secs;
+	while (now() < end) {
+		size_t c;
+		char *q;
+
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		c = rng % nchunks;
+		q = p + c * DN_CHUNK;
+		for (size_t k = 0; k < DN_CHUNK; k += PG)
+			if (!page_ok(q + k, c * 16 + k / PG, gen[c]))
+				wrong++;
+		if (syscall(SYS_madvise, q, DN_CHUNK, MADV_DONTNEED) < 0)
+			return 2;
+		for (size_t k = 0; k < DN_CHUNK; k += 8)
+			if (*(uint64_t *)(q + k)) {
+				old++;
+				break;
+			}
+		gen[c]++;
+		for (size_t k = 0; k < DN_CHUNK; k += PG)
+			fill_page(q + k, c * 16 + k / PG, gen[c]);
+		rounds++;
+	}
+	atomic_store(&dn_stop, true);
+	pthread_join(th, NULL);
+	for (size_t c = 0; c < nchunks; c++)
+		for (size_t k = 0; k < DN_CHUNK; k += PG)
+			if (!page_ok(p + c * DN_CHUNK + k, c * 16 + k / PG, gen[c]))
+				wrong++;
+	printf("result raw-dontneed discards %zu old_data %zu wrong %zu\n", rounds, old, wrong);
+	return old || wrong ? 1 : 0;
+}
+
 /* --- uring-fixed --------------------------------------------------------- */
 
 #ifdef HAVE_LIBURING
@@ -421,10 +500,12 @@ int main(int argc, char **argv)
 		return reread(atof(argv[2]));
 	if (argc >= 2 && strcmp(argv[1], "raw-munmap") == 0)
 		return raw_munmap_case();
+	if (argc >= 2 && strcmp(argv[1], "raw-dontneed") == 0)
+		return raw_dontneed_case(argc >= 3 ? atof(argv[2]) : 10);
 	if (argc >= 2 && strcmp(argv[1], "raw-mremap") == 0)
 		return raw_mremap_case();
 	if (argc >= 2 && strcmp(argv[1], "uring-fixed") == 0)
 		return uring_fixed();
-	fprintf(stderr, "usage: hostile fork-writer | reread SECS | raw-munmap | raw-mremap | uring-fixed\n");
+	fprintf(stderr, "usage: hostile fork-writer | reread SECS | raw-munmap | raw-mremap | raw-dontneed [SECS] | uring-fixed\n");
 	return 2;
 }

@@ -217,7 +217,7 @@ if [ -z "$modes" ]; then
 		fi
 	done
 fi
-cases=${HOSTILE_CASES:-fork-writer daemon-kill corrupt raw-munmap raw-mremap uring-fixed}
+cases=${HOSTILE_CASES:-fork-writer daemon-kill corrupt raw-munmap raw-mremap raw-dontneed uring-fixed}
 for c in $cases; do
 	case $c in
 	fork-writer) for m in $modes; do

@@ -1,0 +1,205 @@
+/*
+ * The fence of a client in another process, and telling its REMOVE
+ * events apart from the program's own.
+ *
+ * The fence is MADV_DONTNEED, done by the client's agent on its own view,
+ * and with UFFD_FEATURE_EVENT_REMOVE every MADV_DONTNEED of a registered
+ * range comes back as a REMOVE event, ours included: the kernel holds the
+ * madvise until the event is read. A program's own MADV_DONTNEED (or
+ * MADV_REMOVE) by raw syscall means "these pages read zeros from now on",
+ * which we must carry out; ours means nothing. A REMOVE carries no thread,
+ * so the rule is by range: a piece inside a range a fence is zapping now
+ * (or a fence that timed out and that the agent may still carry out) is
+ * the fence's; the rest is the program's. The price, for a program that
+ * discards pages at the very moment we fence the same pages, is that
+ * those pages keep their data instead of reading zeros: never a loss.
+ *
+ * While the fence waits, the engine lock is held, so the fault threads
+ * (which read the uffd under the lock) cannot read the fence's events:
+ * the fence callback pumps them here, into the client's backlog, which
+ * the fault threads empty first, in order.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "engine_impl.h"
+#include "fault/uffd_compat.h"
+
+/*
+ * Which range covers addr: a fence's (i < nfencing), a stale one's
+ * (i >= nfencing), or none (-1). *end: where that answer may change.
+ */
+static int covering(const struct client *c, uintptr_t addr, uintptr_t *end)
+{
+	uintptr_t next = UINTPTR_MAX;
+	int found = -1;
+
+	for (unsigned i = 0; i < c->nfencing + c->nstale; i++) {
+		const struct engine_range *r =
+			i < c->nfencing ? &c->fencing[i] : &c->stale[i - c->nfencing];
+
+		if (addr >= r->addr && addr < r->addr + r->len) {
+			found = (int)i;
+			next = MIN(next, r->addr + r->len);
+		} else if (r->addr > addr) {
+			next = MIN(next, r->addr);
+		}
+	}
+	*end = next;
+	return found;
+}
+
+/*
+ * The agent zaps every page of a fence's ranges exactly once, so a page
+ * a REMOVE names for the second time during the fence was discarded by
+ * the program (whichever of the two events came first): a page is the
+ * fence's the first time, the program's after. Pieces outside every
+ * fence are the program's; inside a stale fence (timed out: the agent may
+ * still zap it, and we no longer count) they are taken as the fence's.
+ * fn gets the program's pieces. Lock held.
+ */
+static void user_pieces(struct client *c, uintptr_t start, uintptr_t end,
+			void (*fn)(void *arg, uintptr_t s, uintptr_t e), void *arg)
+{
+	while (start < end) {
+		uintptr_t next;
+		int i = covering(c, start, &next);
+
+		next = MIN(next, end);
+		if (i < 0) {
+			fn(arg, start, next);
+		} else if ((unsigned)i < c->nfencing && c->claimed) {
+			size_t base = c->fence_first[i] +
+				      ((start - c->fencing[i].addr) >> PAGE_SHIFT);
+			size_t n = (next - start) >> PAGE_SHIFT;
+			size_t run = SIZE_MAX;
+
+			for (size_t k = 0; k <= n; k++) {
+				bool again = k < n && bitmap_test(c->claimed, base + k);
+
+				if (k < n && !again)
+					bitmap_set(c->claimed, base + k);
+				if (again && run == SIZE_MAX)
+					run = k;
+				if (!again && run != SIZE_MAX) {
+					fn(arg, start + (run << PAGE_SHIFT), start + (k << PAGE_SHIFT));
+					run = SIZE_MAX;
+				}
+			}
+		}
+		start = next;
+	}
+}
+
+struct backlog_arg {
+	struct client *c;
+	int err;
+};
+
+static int backlog_push(struct client *c, const struct uffd_msg *m)
+{
+	if (c->nbacklog == c->capbacklog) {
+		unsigned ncap = c->capbacklog ? c->capbacklog * 2 : 64;
+		struct uffd_msg *nb = realloc(c->backlog, ncap * sizeof(*nb));
+
+		if (!nb)
+			return -ENOMEM;
+		c->backlog = nb;
+		c->capbacklog = ncap;
+	}
+	c->backlog[c->nbacklog++] = *m;
+	return 0;
+}
+
+static void push_remove(void *arg, uintptr_t s, uintptr_t e)
+{
+	struct backlog_arg *a = arg;
+	struct uffd_msg m = { .event = UFFD_EVENT_REMOVE };
+	int r;
+
+	m.arg.remove.start = s;
+	m.arg.remove.end = e;
+	r = backlog_push(a->c, &m);
+	if (r < 0 && !a->err)
+		a->err = r;
+}
+
+int engine_client_uffd(struct client *c)
+{
+	return c->ufd;
+}
+
+int engine_client_fence_pump(struct client *c)
+{
+	struct uffd_msg msgs[64];
+	struct backlog_arg a = { .c = c };
+	int k;
+
+	while ((k = uffd_read_msgs(c->ufd, msgs, ARRAY_SIZE(msgs))) > 0) {
+		for (int i = 0; i < k; i++) {
+			if (msgs[i].event == UFFD_EVENT_REMOVE)
+				user_pieces(c, msgs[i].arg.remove.start, msgs[i].arg.remove.end,
+					    push_remove, &a);
+			else if (backlog_push(c, &msgs[i]) < 0 && !a.err)
+				a.err = -ENOMEM;
+		}
+	}
+	/*
+	 * Out of memory for the backlog loses a message: a fault whose
+	 * thread then sleeps until the next fault on its page wakes it, or
+	 * a program's discard not carried out (old data, not lost data).
+	 */
+	return k < 0 ? k : a.err;
+}
+
+void fence_remove_user_parts(struct client *c, uintptr_t start, uintptr_t end,
+			     void (*fn)(void *arg, uintptr_t s, uintptr_t e), void *arg)
+{
+	user_pieces(c, start, end, fn, arg);
+}
+
+/* Keep a timed-out fence's ranges: its agent may still zap them. */
+static void keep_stale(struct client *c, const struct engine_range *r, unsigned n)
+{
+	struct engine_range *ns = realloc(c->stale, (c->nstale + n) * sizeof(*ns));
+
+	if (!ns)
+		return;   /* its late REMOVEs will release pages: only if memory is that short */
+	memcpy(ns + c->nstale, r, n * sizeof(*r));
+	c->stale = ns;
+	c->nstale += n;
+}
+
+int fence_call(struct client *c, const struct engine_range *r, unsigned n)
+{
+	size_t pages = 0;
+	int ret;
+
+	n = MIN(n, (unsigned)ENGINE_FENCE_MAX);
+	memcpy(c->fencing, r, n * sizeof(*r));
+	for (unsigned i = 0; i < n; i++) {
+		c->fence_first[i] = pages;
+		pages += r[i].len >> PAGE_SHIFT;
+	}
+	/* without it every REMOVE inside the ranges counts as ours: old data, never lost data */
+	c->claimed = calloc(DIV_ROUND_UP(pages, 64) + 1, sizeof(uint64_t));
+	c->nfencing = n;
+	ret = c->ext_fence(c->priv, r, n);
+	c->nfencing = 0;
+	free(c->claimed);
+	c->claimed = NULL;
+	/* what the fence pumped: its epoll event may have been drained away */
+	if (c->nbacklog)
+		fault_service_kick(c->eng);
+	if (ret == -ETIMEDOUT) {
+		keep_stale(c, r, n);
+	} else if (ret == 0 && c->nstale) {
+		/* the agent answers in order: every earlier fence is done */
+		free(c->stale);
+		c->stale = NULL;
+		c->nstale = 0;
+	}
+	return ret;
+}
