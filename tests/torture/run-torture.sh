@@ -33,7 +33,11 @@ set -u
 #   rawmremap raw mremap of a managed block behind the shim's back
 #   odirect   O_DIRECT reads into managed memory under eviction
 #   uring     io_uring registered (pinned) buffers under eviction
-KNOWN_FAILING="forkc rawunmap rawmremap odirect uring"
+#   mprotect  found by this test: after the shim's mprotect(PROT_READ) of a
+#             managed block, reading it faults forever (livelock, both
+#             tracking modes, even within budget; raw SYS_mprotect is fine):
+#             torture --seed 7 --ops 30 --threads 1 --mib 4 --only mprotect
+KNOWN_FAILING="forkc rawunmap rawmremap odirect uring mprotect"
 
 skip() { echo "SKIP: $*"; exit 77; }
 
