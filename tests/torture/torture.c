@@ -75,7 +75,7 @@ enum op {
 	OP_WRITE, OP_READ, OP_RUN, OP_SWEEP, OP_XREAD, OP_FORK, OP_FORKEXEC,
 	OP_FORKC, OP_REALLOC, OP_MREMAP, OP_MUNMAP, OP_DONTNEED, OP_FREE,
 	OP_MPROTECT, OP_RAW, OP_RAWMREMAP, OP_RAWUNMAP, OP_ODIRECT, OP_URING,
-	OP_SIGNAL, OP_RENEW, OP_NR,
+	OP_SIGNAL, OP_RENEW, OP_FORKX, OP_NR,
 	OP_INIT = OP_NR, OP_FINAL, OP_HANDLER, OP_CHILD, /* not drawn */
 };
 
@@ -105,6 +105,7 @@ static const struct {
 	[OP_URING] = { "uring", 2, "io_uring READ_FIXED into a registered block buffer" },
 	[OP_SIGNAL] = { "signal", 2, "start/stop a timer whose handler checks and writes pages of its own" },
 	[OP_RENEW] = { "renew", 1, "free a block and allocate a new one (malloc, calloc or mmap, 64K-64M)" },
+	[OP_FORKX] = { "forkx", 1, "fork+exec from any thread while others may fork too (concurrent forks)" },
 	[OP_INIT] = { "init", 0, "" },
 	[OP_FINAL] = { "final", 0, "" },
 	[OP_HANDLER] = { "handler", 0, "" },
@@ -1096,18 +1097,27 @@ static void op_forkc(struct tctx *t, uint64_t *r)
 	child_result(t, pid, "forkc");
 }
 
-static void op_forkexec(struct tctx *t, uint64_t *r)
+/* forkexec: the other threads held between ops; forkx: no such care, forks may race */
+static void op_forkexec(struct tctx *t, uint64_t *r, int op)
 {
 	bool self = rnd(r, 2);
 	uint64_t cseed = next(r);
 	char arg[32];
 	pid_t pid;
 
-	ring_add(t, OP_FORKEXEC, -1, self, 0, 0);
+	ring_add(t, op, -1, self, 0, 0);
 	if (single)
 		return;
 	snprintf(arg, sizeof(arg), "%" PRIu64, cseed);
+	if (op == OP_FORKEXEC) {
+		pthread_rwlock_unlock(&world);
+		pthread_rwlock_wrlock(&world);
+	}
 	pid = fork_quiet();
+	if (pid > 0 && op == OP_FORKEXEC) {
+		pthread_rwlock_unlock(&world);
+		pthread_rwlock_rdlock(&world);
+	}
 	if (pid < 0)
 		op_fail(t, "fork: %s", strerror(errno));
 	if (pid == 0) {
@@ -1627,7 +1637,7 @@ static bool op_allowed(int op)
 	if (!(cfg.mask & (1u << op)))
 		return false;
 	/* a fork child: no threads to race, no timer, and the parent's files and ring */
-	if (single && (op == OP_FORK || op == OP_FORKC || op == OP_FORKEXEC || op == OP_SIGNAL ||
+	if (single && (op == OP_FORK || op == OP_FORKC || op == OP_FORKEXEC || op == OP_FORKX || op == OP_SIGNAL ||
 		       op == OP_URING || op == OP_ODIRECT))
 		return false;
 	/* once the daemon is gone, calls that copy managed memory would meet SIGBUS inside libc */
@@ -1666,7 +1676,7 @@ static void do_op(struct tctx *t, int op, uint64_t *r)
 	case OP_XREAD: op_xread(t, r); break;
 	case OP_FORK: op_fork(t, r); break;
 	case OP_FORKC: op_forkc(t, r); break;
-	case OP_FORKEXEC: op_forkexec(t, r); break;
+	case OP_FORKEXEC: case OP_FORKX: op_forkexec(t, r, op); break;
 	case OP_REALLOC: op_realloc(t, r); break;
 	case OP_MREMAP: op_mremap(t, r); break;
 	case OP_MUNMAP: op_munmap(t, r); break;
