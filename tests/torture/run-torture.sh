@@ -1,0 +1,335 @@
+#!/bin/bash
+# The torture test (tests/torture/torture.c) against a uvmpagerd of our own,
+# under the LD_PRELOAD shim with a small per-process budget, over every
+# dirty-tracking mode the kernel offers (wp-async, wp-sync) and both I/O
+# engines (io_uring, threads): each seed of tests/torture/seeds plus one
+# random seed per run. Each case has a hard timeout (a hang is a failure);
+# after each the daemon's stat file is printed and must show that pages
+# went to swap and came back.
+#
+#   run-torture.sh                      the CI run (few ops per case)
+#   run-torture.sh --minutes N          soak: random seeds until time is up,
+#                                       stop at the first failure
+#   run-torture.sh --mode sigkill       kill -9 the daemon mid-run: every page
+#                                       correct or SIGBUS, the program ends,
+#                                       a restarted daemon serves a new client
+#   run-torture.sh --mode sigterm       SIGTERM mid-run: nothing lost
+#   run-torture.sh --seed N             that seed only (replay)
+#   --ops N  --threads T  --procs P  --mib M  --tracking LIST  --io LIST
+#   --timeout SECONDS
+#
+# Op classes known to fail on today's engine are left out (KNOWN_FAILING
+# below); TORTURE_EXTRA_OPS="forkc uring" (or "all") switches them back on.
+# A failing seed becomes a line of tests/torture/seeds once understood.
+#
+# Environment: UVMPAGERD, UVMPAGER_PRELOAD, TORTURE (built; compiled here
+# with cc when TORTURE is unset), UVMPAGERD_ARGS (more daemon flags).
+# Exits 77 when it cannot run (not root, no /dev/fuse, nothing built).
+set -u
+
+# Known to fail today; OFF by default (names: torture --list):
+#   forkc     fork while other threads write (wp-async: child gets stale pages)
+#   rawunmap  raw munmap + raw mmap of fresh memory inside a managed block
+#   rawmremap raw mremap of a managed block behind the shim's back
+#   odirect   O_DIRECT reads into managed memory under eviction
+#   uring     io_uring registered (pinned) buffers under eviction
+#   mprotect  found by this test: after the shim's mprotect(PROT_READ) of a
+#             managed block, reading it faults forever (livelock, both
+#             tracking modes, even within budget; raw SYS_mprotect is fine):
+#             torture --seed 7 --ops 30 --threads 1 --mib 4 --only mprotect
+#   forkx     found by this test: two threads forking at once deadlock the
+#             shim (fork_prepare clears the shared fk state before taking the
+#             arena lock, so the first fork's fork_parent skips the unlock):
+#             seed 512385057 --ops 40 with forkexec unserialised hung
+KNOWN_FAILING="forkc forkx rawunmap rawmremap odirect uring mprotect"
+
+skip() { echo "SKIP: $*"; exit 77; }
+
+[ "$(id -u)" = 0 ] || skip "uvmpagerd needs root"
+[ -n "${UVMPAGERD:-}" ] && [ -x "$UVMPAGERD" ] || skip "uvmpagerd is not built (UVMPAGERD=${UVMPAGERD:-unset})"
+[ -n "${UVMPAGER_PRELOAD:-}" ] && [ -f "$UVMPAGER_PRELOAD" ] ||
+	skip "libuvmpager-preload.so is not built (UVMPAGER_PRELOAD=${UVMPAGER_PRELOAD:-unset})"
+[ -e /dev/fuse ] || skip "no /dev/fuse for the daemon's stat file"
+
+here=$(cd "$(dirname "$0")" && pwd)
+minutes=0
+mode=normal
+ops=120
+threads=2
+procs=1
+mib=64
+only_seed=
+trackings="wp-async wp-sync"
+ios="io_uring threads"
+case_timeout=240
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--minutes) minutes=$2; shift ;;
+	--mode) mode=$2; shift ;;
+	--ops) ops=$2; shift ;;
+	--threads) threads=$2; shift ;;
+	--procs) procs=$2; shift ;;
+	--mib) mib=$2; shift ;;
+	--seed) only_seed=$2; shift ;;
+	--tracking) trackings=$2; shift ;;
+	--io) ios=$2; shift ;;
+	--timeout) case_timeout=$2; shift ;;
+	-h|--help) sed -n '2,/^set -u/p' "$0" | sed 's/^# \{0,1\}//; /^set -u/d'; exit 0 ;;
+	*) echo "run-torture.sh: unknown option $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+case $mode in normal|sigkill|sigterm) ;; *) echo "run-torture.sh: bad --mode $mode" >&2; exit 2 ;; esac
+
+dir=$(mktemp -d /var/tmp/uvmpager-torture-XXXXXX) || exit 1
+daemon=
+tprog=
+
+cleanup() {
+	[ -n "$tprog" ] && kill -9 "$tprog" 2>/dev/null
+	stop_daemon TERM
+	umount -l "$dir/mnt" 2>/dev/null
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+torture=${TORTURE:-}
+if [ -z "$torture" ]; then
+	command -v cc >/dev/null || skip "TORTURE unset and no cc to build torture.c"
+	torture=$dir/torture
+	cc -std=gnu11 -O2 -pthread -o "$torture" "$here/torture.c" -luring || exit 1
+fi
+
+# the op classes left out of this run
+extra=" ${TORTURE_EXTRA_OPS:-} "
+no=
+for op in $KNOWN_FAILING; do
+	case $extra in *" all "*|*" $op "*) ;; *) no=${no:+$no,}$op ;; esac
+done
+
+stop_daemon() {   # SIG: stop ours, wait for it, let go of its mount
+	if [ -n "$daemon" ]; then
+		kill -"$1" "$daemon" 2>/dev/null
+		wait "$daemon" 2>/dev/null
+		daemon=
+	fi
+	umount -l "$dir/mnt" 2>/dev/null
+}
+
+# start_daemon TRACKING IO: 0 when it serves, 1 when it failed, 2 when the kernel lacks the mode
+start_daemon() {
+	mkdir -p "$dir/mnt"
+	rm -f "$dir/sock"
+	# shellcheck disable=SC2086
+	"$UVMPAGERD" --foreground --swap-file "$dir/swap" --swap-size 4G --socket "$dir/sock" \
+		--mount "$dir/mnt" --budget 1G --min-size 64K --tracking "$1" --io "$2" \
+		${UVMPAGERD_ARGS:-} >"$dir/daemon.log" 2>&1 &
+	daemon=$!
+	for _ in $(seq 100); do
+		[ -S "$dir/sock" ] && [ -r "$dir/mnt/stat" ] && return 0
+		if ! kill -0 "$daemon" 2>/dev/null; then
+			wait "$daemon" 2>/dev/null
+			daemon=
+			grep -qi "tracking\|not supported\|unavailable" "$dir/daemon.log" && return 2
+			return 1
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+stat_of() { awk -v k="$1" '$1 == k { print $2 }' "$dir/mnt/stat" 2>/dev/null; }
+
+passed=0
+failed=0
+skipped=0
+failures=
+
+run_prog() {   # SEED MODE [extra torture args]: runs it under the shim with the hard timeout
+	local seed=$1 m=$2
+	shift 2
+	timeout -k 10 "$case_timeout" env LD_PRELOAD="$UVMPAGER_PRELOAD" UVMPAGER_SOCKET="$dir/sock" \
+		UVMPAGER_BUDGET=16M UVMPAGER_MIN_SIZE=64K TORTURE_TMPDIR="$dir" \
+		"$torture" --seed "$seed" --ops "$ops" --threads "$threads" --procs "$procs" --mib "$mib" \
+		--mode "$m" ${no:+--no "$no"} "$@"
+}
+
+replay_cmd() {   # SEED TRACKING IO
+	echo "UVMPAGERD=$UVMPAGERD UVMPAGER_PRELOAD=$UVMPAGER_PRELOAD TORTURE=$torture" \
+		"${TORTURE_EXTRA_OPS:+TORTURE_EXTRA_OPS=\"$TORTURE_EXTRA_OPS\" }$here/run-torture.sh --seed $1 --tracking $2 --io $3" \
+		"--mode $mode --ops $ops --threads $threads --procs $procs --mib $mib"
+}
+
+fail_case() {   # WHAT SEED TRACKING IO
+	echo "FAIL $1"
+	echo "  replay: $(replay_cmd "$2" "$3" "$4")"
+	failed=$((failed + 1))
+	failures="$failures
+  $1
+    $(replay_cmd "$2" "$3" "$4")"
+	if [ -n "$daemon" ] && [ -s "$dir/daemon.log" ]; then
+		echo "--- uvmpagerd log (last lines)"
+		tail -15 "$dir/daemon.log"
+	fi
+}
+
+# one_case SEED TRACKING IO: a normal run against the running daemon
+one_case() {
+	local seed=$1 tr=$2 io=$3 outs ins rc t0 why=
+	local name="seed $seed $tr/$io"
+	outs=$(stat_of swapouts)
+	ins=$(stat_of swapins)
+	t0=$EPOCHREALTIME
+	run_prog "$seed" normal >"$dir/out" 2>&1
+	rc=$?
+	outs=$(( $(stat_of swapouts) - outs ))
+	ins=$(( $(stat_of swapins) - ins ))
+	tail -n 40 "$dir/out" | grep -v '^  #' | tail -n 6 | sed 's/^/  /'
+	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+		why="timed out after ${case_timeout}s (hang)"
+	elif [ "$rc" != 0 ]; then
+		why="exit status $rc"
+		grep -A40 'FAIL' "$dir/out" | head -60 | sed 's/^/  | /'
+	elif ! grep -q 'result ok' "$dir/out"; then
+		why="no summary line"
+	elif [ "$outs" -le 0 ] || [ "$ins" -le 0 ]; then
+		why="no paging (swapouts +$outs, swapins +$ins): the budget did not bite"
+	elif ! kill -0 "$daemon" 2>/dev/null; then
+		why="uvmpagerd died"
+	fi
+	echo "  stat: $(tr '\n' ' ' <"$dir/mnt/stat" 2>/dev/null | cut -c1-400)"
+	if [ -z "$why" ]; then
+		echo "PASS $name (swapouts +$outs, swapins +$ins, $(awk -v a="$t0" -v b="$EPOCHREALTIME" \
+			'BEGIN { printf "%.1f", b - a }') s)"
+		passed=$((passed + 1))
+		return 0
+	fi
+	fail_case "$name: $why" "$seed" "$tr" "$io"
+	return 1
+}
+
+# kill_case SEED TRACKING IO SIG: the daemon killed mid-run
+kill_case() {
+	local seed=$1 tr=$2 io=$3 sig=$4 rc delay why= sigbus
+	local name="seed $seed $tr/$io $mode"
+	rm -f "$dir/dead"
+	run_prog "$seed" "$mode" --dead-flag "$dir/dead" >"$dir/out" 2>&1 &
+	tprog=$!
+	delay=$(awk -v r="$RANDOM" 'BEGIN { printf "%.1f", 1 + r % 40 / 10 }')
+	sleep "$delay"
+	echo "  $sig to uvmpagerd after ${delay}s; stat before:"
+	sed 's/^/    /' "$dir/mnt/stat" 2>/dev/null | grep -E 'swapouts|swapins|resident' | head -6
+	stop_daemon "$sig"
+	: >"$dir/dead"
+	wait "$tprog"
+	rc=$?
+	tprog=
+	tail -n 40 "$dir/out" | grep -v '^  #' | tail -n 6 | sed 's/^/  /'
+	sigbus=$(awk '/result/ { for (i = 1; i < NF; i++) if ($i == "sigbus") print $(i + 1) }' "$dir/out")
+	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+		why="timed out after ${case_timeout}s (hang)"
+	elif [ "$rc" = 3 ] && [ "$mode" = sigkill ]; then
+		:   # stopped early: a libc call met a page only the dead daemon had (documented)
+	elif [ "$rc" != 0 ]; then
+		why="exit status $rc"
+		grep -A40 'FAIL' "$dir/out" | head -60 | sed 's/^/  | /'
+	elif [ "$mode" = sigterm ] && [ "${sigbus:-0}" != 0 ]; then
+		why="$sigbus pages raised SIGBUS after SIGTERM (nothing may be lost)"
+	fi
+	if [ -z "$why" ] && [ "$mode" = sigkill ]; then
+		# a restarted daemon serves a new client
+		if ! start_daemon "$tr" "$io"; then
+			why="uvmpagerd did not restart after SIGKILL: $(tail -3 "$dir/daemon.log")"
+		else
+			ops_saved=$ops counts="$passed $failed"
+			ops=40
+			if ! one_case "$((seed + 1))" "$tr" "$io" >"$dir/restart.out" 2>&1; then
+				cat "$dir/restart.out"
+				why="the restarted daemon failed a new client"
+			fi
+			ops=$ops_saved
+			read -r passed failed <<<"$counts"
+			stop_daemon TERM
+		fi
+	fi
+	if [ -z "$why" ]; then
+		echo "PASS $name (exit $rc, sigbus ${sigbus:-?})"
+		passed=$((passed + 1))
+		return 0
+	fi
+	fail_case "$name: $why" "$seed" "$tr" "$io"
+	return 1
+}
+
+random_seed() { echo $(( (RANDOM << 15 | RANDOM) % 1000000000 )); }
+
+seeds=
+if [ -n "$only_seed" ]; then
+	seeds=$only_seed
+elif [ -r "$here/seeds" ]; then
+	seeds=$(sed 's/#.*//' "$here/seeds" | awk 'NF { print $1 }')
+fi
+[ -n "$only_seed" ] || { r=$(random_seed); echo "random seed this run: $r"; seeds="$seeds $r"; }
+echo "torture: $torture; ops per thread $ops, threads $threads, procs $procs, $mib MiB per process," \
+	"budget 16M; mode $mode; left out: ${no:-nothing}"
+
+# combo TRACKING IO SEEDS...: a daemon of this kind, each seed against it
+combo() {
+	local tr=$1 io=$2 seed
+	shift 2
+	for seed in "$@"; do
+		if [ "$mode" = normal ] && [ -n "$daemon" ]; then
+			one_case "$seed" "$tr" "$io"
+			continue
+		fi
+		start_daemon "$tr" "$io"
+		case $? in
+		2) echo "SKIP $tr/$io: the kernel does not offer it: $(tail -1 "$dir/daemon.log")"
+		   skipped=$((skipped + 1)); return ;;
+		1) cat "$dir/daemon.log"; echo "FAIL: uvmpagerd ($tr/$io) did not start"
+		   failed=$((failed + 1)); return ;;
+		esac
+		echo "=== $tr / $io: $(grep -o 'io [a-z_]*; dirty tracking [a-z-]*' "$dir/daemon.log" | head -1)"
+		case $mode in
+		normal) one_case "$seed" "$tr" "$io" ;;
+		sigkill) kill_case "$seed" "$tr" "$io" KILL ;;
+		sigterm) kill_case "$seed" "$tr" "$io" TERM ;;
+		esac
+		[ "$mode" = normal ] || stop_daemon TERM
+	done
+	stop_daemon TERM
+}
+
+if [ "$minutes" -gt 0 ]; then
+	# soak: random seeds over every combination in turn until time is up, stop at the first failure
+	deadline=$(( $(date +%s) + minutes * 60 ))
+	# shellcheck disable=SC2086
+	set -- $seeds
+	while [ "$failed" = 0 ] && [ "$(date +%s)" -lt "$deadline" ]; do
+		for tr in $trackings; do
+			for io in $ios; do
+				seed=$(random_seed)
+				echo "soak: seed $seed"
+				combo "$tr" "$io" "$seed"
+				[ "$failed" = 0 ] && [ "$(date +%s)" -lt "$deadline" ] || break 2
+			done
+		done
+	done
+else
+	for tr in $trackings; do
+		for io in $ios; do
+			# shellcheck disable=SC2086
+			combo "$tr" "$io" $seeds
+		done
+	done
+fi
+
+echo "$passed passed, $failed failed, $skipped skipped"
+if [ "$failed" -gt 0 ]; then
+	echo "failures (replay with the command given):$failures"
+	exit 1
+fi
+[ "$passed" -gt 0 ] || exit 77
+exit 0
