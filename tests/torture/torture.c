@@ -1277,10 +1277,12 @@ static void op_madvise(struct tctx *t, uint64_t *r, int op)
 	lock_w(b);
 	rc = rawcall ? (int)syscall(SYS_madvise, page_addr(b, f), n * PG, advice) :
 		       madvise(page_addr(b, f), n * PG, advice);
-	if (rc < 0 && rawcall && advice == MADV_FREE && errno == EINVAL) {
+	if (rc < 0 && (rawcall || b->rawmoved) && advice == MADV_FREE && errno == EINVAL) {
 		/*
 		 * Under the shim the block is shared memory, where the kernel
 		 * refuses MADV_FREE: the content stays, which PS_EITHER allows.
+		 * So is a block moved by raw mremap, whatever the call: the
+		 * shim never saw the move (libuvmpager-preload(7), CAVEATS).
 		 */
 		static bool said;
 
