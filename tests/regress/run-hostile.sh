@@ -34,7 +34,9 @@ stop_daemon() {
 	daemon=
 	umount -l "$dir/mnt" 2>/dev/null
 }
+prog=
 cleanup() {
+	[ -n "$prog" ] && kill -9 "$prog" 2>/dev/null
 	stop_daemon
 	rm -rf "$dir"
 }
@@ -69,8 +71,12 @@ fail() {
 	tail -15 "$dir/daemon.log"
 }
 
-shim() {
-	env LD_PRELOAD="$UVMPAGER_PRELOAD" UVMPAGER_SOCKET="$dir/sock" UVMPAGER_BUDGET=16M "$@"
+# shim PROG ARGS...: in the background; $prog is the program itself (not a
+# subshell around it), so a kill reaches it
+shim_bg() {
+	env LD_PRELOAD="$UVMPAGER_PRELOAD" UVMPAGER_SOCKET="$dir/sock" UVMPAGER_BUDGET=16M "$@" \
+		>"$dir/out" 2>&1 &
+	prog=$!
 }
 
 # wait_for FILE PATTERN SECS
@@ -107,8 +113,7 @@ case_fork_writer() {
 case_daemon_kill() {
 	local mode=$1 prog rc t0
 	start_daemon --tracking "$mode" || { fail "daemon-kill $mode: no daemon"; return; }
-	shim "$HOSTILE" reread 6 >"$dir/out" 2>&1 &
-	prog=$!
+	shim_bg "$HOSTILE" reread 6
 	if ! wait_for "$dir/out" filled 60; then
 		kill -9 $prog 2>/dev/null
 		fail "daemon-kill $mode: the program never filled its memory"
@@ -146,8 +151,7 @@ case_daemon_kill() {
 case_corrupt() {
 	local prog rc used
 	start_daemon || { fail "corrupt: no daemon"; return; }
-	shim "$HOSTILE" reread 8 >"$dir/out" 2>&1 &
-	prog=$!
+	shim_bg "$HOSTILE" reread 8
 	if ! wait_for "$dir/out" filled 60; then
 		kill -9 $prog 2>/dev/null
 		fail "corrupt: the program never filled its memory"
