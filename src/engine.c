@@ -826,14 +826,33 @@ static int map_engine_view(struct uobj *o, int memfd)
 	return 0;
 }
 
+/*
+ * Registers the client's view of o, but for pages gone from it (a clone
+ * of an object whose parent unmapped part of it by syscall: what the
+ * child has there is its own memory, inherited, not ours).
+ */
 static int register_client_view(struct engine *e, struct uobj *o)
 {
 	unsigned modes = UFFD_MISSING | UFFD_MINOR;
+	size_t run = SIZE_MAX;
 
 	if (!o->ops->read_only && e->install_wp)
 		modes |= UFFD_WP;
-	return uffd_register(o->client->ufd, (void *)o->caddr, o->npages << PAGE_SHIFT,
-			     modes, NULL);
+	for (size_t i = 0; i <= o->npages; i++) {
+		bool gone = i == o->npages || pg_state(uobj_get(o, i)) == PG_GONE;
+		int r;
+
+		if (!gone && run == SIZE_MAX)
+			run = i;
+		if (!gone || run == SIZE_MAX)
+			continue;
+		r = uffd_register(o->client->ufd, (void *)uobj_caddr(o, run),
+				  (i - run) << PAGE_SHIFT, modes, NULL);
+		if (r < 0)
+			return r;
+		run = SIZE_MAX;
+	}
+	return 0;
 }
 
 static void link_object(struct engine *e, struct uobj *o)

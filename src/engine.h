@@ -104,7 +104,10 @@ struct engine_range {
 };
 /* Most ranges in one fence call: one round trip to the client's agent. */
 #define ENGINE_FENCE_MAX 64
-typedef int (*engine_fence_fn)(void *priv, const struct engine_range *r, unsigned n);
+/* flags: 0 for a fence, ENGINE_FENCE_DOFORK to make the ranges inherited by fork again. */
+#define ENGINE_FENCE_DOFORK 0x1
+typedef int (*engine_fence_fn)(void *priv, const struct engine_range *r, unsigned n,
+			       unsigned flags);
 
 /*
  * While a fence callback waits for its client, the client's userfaultfd

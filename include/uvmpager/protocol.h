@@ -199,9 +199,10 @@ struct uvmp_adopt_done {        /* UVMP_ADOPT_DONE: all regions mapped */
 
 /* UVMP_FENCE (daemon -> agent) */
 #define UVMP_FENCE_MAX 64
+#define UVMP_FENCE_DOFORK 0x1     /* not a fence: MADV_DOFORK the ranges */
 struct uvmp_fence {
 	uint32_t n;
-	uint32_t reserved;
+	uint32_t flags;         /* UVMP_FENCE_*; 0: a fence */
 	struct uvmp_range ranges[UVMP_FENCE_MAX];
 };
 

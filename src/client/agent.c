@@ -41,8 +41,14 @@ static int fence(const struct wire_msg *m)
 			status = status ? status : -EINVAL;
 			continue;
 		}
-		/* PTEs go, the page cache stays: the next touch is a MINOR fault */
-		if (raw_madvise((void *)(uintptr_t)r->addr, r->len, MADV_DONTNEED) < 0 && !status)
+		/*
+		 * PTEs go, the page cache stays: the next touch is a MINOR
+		 * fault. DOFORK: a range the daemon gave back to the program
+		 * as plain memory (moved by a raw mremap) is inherited again.
+		 */
+		if (raw_madvise((void *)(uintptr_t)r->addr, r->len,
+				f->flags & UVMP_FENCE_DOFORK ? MADV_DOFORK : MADV_DONTNEED) < 0 &&
+		    !status)
 			status = -errno;
 	}
 	return status;

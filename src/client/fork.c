@@ -5,6 +5,7 @@
  * the region it replaces before the daemon serves its faults.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -68,6 +69,71 @@ static bool was_owned(const struct region *old, size_t n, uintptr_t addr)
 	return false;
 }
 
+/* A managed view: 4 KiB faults, and no child of ours shares it. */
+static int view_advise(void *p, size_t len)
+{
+	raw_madvise(p, len, MADV_NOHUGEPAGE);
+	raw_madvise(p, len, MADV_DONTFORK);
+	return 0;
+}
+
+/*
+ * Maps a clone over the hole its region left in this child (managed views
+ * are MADV_DONTFORK). Where the child has something mapped in that range
+ * already, the parent had unmapped that part of the object by syscall
+ * and put memory of its own there, which the child inherited: it stays,
+ * and the clone is mapped around it (the daemon left those pages out).
+ */
+static int map_clone(const struct uvmp_region *g, int fd)
+{
+	uintptr_t start = (uintptr_t)g->addr, end = start + g->len, cur = start;
+	char line[256];
+	FILE *maps;
+	void *p;
+
+	p = raw_mmap((void *)start, g->len, (int)g->prot,
+		     MAP_SHARED | MAP_FIXED_NOREPLACE | MAP_NORESERVE, fd, 0);
+	if (p == (void *)start)
+		return view_advise(p, g->len);
+	if (p != MAP_FAILED) {
+		/* a kernel without MAP_FIXED_NOREPLACE took it as a hint */
+		raw_munmap(p, g->len);
+		errno = EEXIST;
+	}
+	if (errno != EEXIST)
+		return -errno;
+	maps = fopen("/proc/self/maps", "re");
+	if (!maps)
+		return -errno;
+	/* the gaps between what is mapped inside [start, end), in order */
+	while (cur < end) {
+		uintptr_t lo = end, hi = end;
+
+		rewind(maps);
+		while (fgets(line, sizeof(line), maps)) {
+			unsigned long a, b;
+
+			if (sscanf(line, "%lx-%lx", &a, &b) == 2 && b > cur && a < lo) {
+				lo = MAX(a, cur);
+				hi = b;
+			}
+		}
+		if (lo > cur) {
+			p = raw_mmap((void *)cur, MIN(lo, end) - cur, (int)g->prot,
+				     MAP_SHARED | MAP_FIXED_NOREPLACE | MAP_NORESERVE, fd,
+				     (off_t)(cur - start));
+			if (p != (void *)cur) {
+				fclose(maps);
+				return p == MAP_FAILED ? -errno : -EEXIST;
+			}
+			view_advise(p, MIN(lo, end) - cur);
+		}
+		cur = MIN(hi, end);
+	}
+	fclose(maps);
+	return 0;
+}
+
 static int map_batch(struct uvmpager *c, struct wire_msg *m, const struct region *old,
 		     size_t nold, uint32_t *start, uint32_t *total)
 {
@@ -95,14 +161,10 @@ static int map_batch(struct uvmpager *c, struct wire_msg *m, const struct region
 			r = -EPROTO;
 			goto out;
 		}
-		p = raw_mmap((void *)(uintptr_t)g->addr, g->len, (int)g->prot,
-			     MAP_SHARED | MAP_FIXED | MAP_NORESERVE, m->fds[i], 0);
-		if (p == MAP_FAILED) {
-			r = -errno;
+		r = map_clone(g, m->fds[i]);
+		if (r < 0)
 			goto out;
-		}
-		raw_madvise(p, g->len, MADV_NOHUGEPAGE);
-		raw_madvise(p, g->len, MADV_DONTFORK);
+		p = (void *)(uintptr_t)g->addr;
 		r = regions_add(c, &reg);
 		if (r < 0) {
 			raw_munmap(p, g->len);

@@ -55,10 +55,12 @@ int srv_reply(struct conn *c, const struct uvmp_hdr *req, int32_t status,
 /* --- clients ------------------------------------------------------------- */
 
 /* The page daemon asks the client's agent to drop its PTEs of a range. */
-int srv_fence(void *priv, const struct engine_range *r, unsigned n)
+int srv_fence(void *priv, const struct engine_range *r, unsigned n, unsigned flags)
 {
 	struct dclient *dc = priv;
-	struct uvmp_fence f = { .n = n };
+	struct uvmp_fence f = {
+		.n = n, .flags = flags & ENGINE_FENCE_DOFORK ? UVMP_FENCE_DOFORK : 0,
+	};
 	char buf[UVMP_MAX_MSG];
 	uint32_t seq = ++dc->fence_seq;
 	uint64_t deadline = now_ns() + FENCE_TIMEOUT_MS * 1000000ULL;

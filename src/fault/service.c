@@ -122,6 +122,12 @@ static void remap_part(struct engine *e, struct client *c, struct uobj *o, size_
 		uobj_set(o, i, pg_make(PG_GONE, uobj_get(o, i) & PGF_QUEUED, 0));
 	}
 	uffd_unregister(c->ufd, (void *)to, n << PAGE_SHIFT);
+	/* managed views are MADV_DONTFORK; plain memory of the program is inherited */
+	if (c->ext_fence) {
+		struct engine_range r = { to, n << PAGE_SHIFT };
+
+		c->ext_fence(c->priv, &r, 1, ENGINE_FENCE_DOFORK);
+	}
 	o->pinned = false;
 }
 

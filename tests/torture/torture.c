@@ -1300,7 +1300,12 @@ static void op_madvise(struct tctx *t, uint64_t *r, int op)
 	 * after. A raw MADV_DONTNEED behind the shim's back drops only page
 	 * table entries of its shared memory: the content may stay.
 	 */
-	set_range(b, f, n, advice == MADV_DONTNEED && !rawcall ? PS_ZERO : PS_EITHER, op);
+	/*
+	 * A block moved by raw mremap is plain shared memory now
+	 * (libuvmpager-preload(7)): MADV_DONTNEED there keeps the data too.
+	 */
+	set_range(b, f, n, advice == MADV_DONTNEED && !rawcall && !b->rawmoved ? PS_ZERO : PS_EITHER,
+		  op);
 	unlock(b);
 	for (size_t i = f; i < f + n; i++)
 		check_page(t, b, i);
