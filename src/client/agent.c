@@ -186,9 +186,35 @@ static void serve_uffd(struct uvmpager *c)
 
 static void *agent_main(void *arg)
 {
-	struct uvmpager *c = arg;
+	serve_daemon(arg);
+	return NULL;
+}
 
-	serve_daemon(c);
+/*
+ * A thread of its own, not the fence thread: a fence's MADV_DONTNEED waits
+ * until its REMOVE event is read from the uffd, so if the daemon dies in
+ * the middle of one, the fence thread sleeps until someone reads it. This
+ * thread only watches the agent connection for its end (it reads nothing
+ * from it), then serves the uffd, which lets that madvise go too.
+ */
+static void *failover_main(void *arg)
+{
+	struct uvmpager *c = arg;
+	struct pollfd p[2] = {
+		{ .fd = c->agent_sock, .events = 0 },   /* POLLHUP/POLLERR only */
+		{ .fd = c->stop_efd, .events = POLLIN },
+	};
+
+	for (;;) {
+		int n = poll(p, 2, -1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || p[1].revents || (p[0].revents & POLLNVAL))
+			return NULL;
+		if (p[0].revents & (POLLHUP | POLLERR))
+			break;
+	}
 	if (atomic_load(&c->stopping))
 		return NULL;
 	atomic_store(&c->agent_dead, true);
@@ -205,6 +231,18 @@ int agent_start(struct uvmpager *c)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	r = -pthread_create(&c->agent, NULL, agent_main, c);
+	if (r == 0) {
+		r = -pthread_create(&c->failover, NULL, failover_main, c);
+		if (r < 0) {
+			uint64_t one = 1;
+
+			atomic_store(&c->stopping, true);
+			if (write(c->stop_efd, &one, sizeof(one)) < 0) {
+				/* only on overflow: the thread is woken already */
+			}
+			pthread_join(c->agent, NULL);
+		}
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r == 0)
 		c->agent_running = true;
@@ -222,5 +260,6 @@ void agent_stop(struct uvmpager *c)
 		/* an eventfd write fails only on overflow; the thread is woken already */
 	}
 	pthread_join(c->agent, NULL);
+	pthread_join(c->failover, NULL);
 	c->agent_running = false;
 }

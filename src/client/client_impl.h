@@ -40,7 +40,7 @@ struct uvmpager {
 	/* the daemon's page-in journal (protocol.h), mapped read-only */
 	const struct uvmp_journal *journal;
 	bool agent_running;
-	pthread_t agent;
+	pthread_t agent, failover;  /* fences; the uffd once the daemon is gone */
 
 	/* regions registered through this connection; never held across I/O */
 	pthread_mutex_t regions_lock;

@@ -28,9 +28,11 @@
 set -u
 
 # Known to fail today; OFF by default (names: torture --list):
-#   forkc     fork while other threads write (wp-async: child gets stale pages)
-#   rawunmap  raw munmap + raw mmap of fresh memory inside a managed block
-#   rawmremap raw mremap of a managed block behind the shim's back
+#   forkc, rawunmap, rawmremap: their defects are fixed (tests/regress/
+#             hostile.c has a regression for each, and short runs with them
+#             on pass), but a soak with them on (--ops 300 --procs 2) failed
+#             at once, not yet understood: seed 958564239 wp-async/io_uring
+#             ("wrong content" in a sweep, zeros at the final check)
 #   odirect   O_DIRECT reads into managed memory under eviction
 #   uring     io_uring registered (pinned) buffers under eviction
 #   mprotect  found by this test: after the shim's mprotect(PROT_READ) of a
