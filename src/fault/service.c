@@ -253,15 +253,22 @@ static struct client *client_take(struct engine *e, uint64_t id)
 /* The thread serving c is done with it; lock not held. */
 static void client_put(struct engine *e, struct client *c)
 {
-	bool rearm;
+	bool rearm, kick;
 
 	pthread_mutex_lock(&e->lock);
 	c->serving = 0;
 	rearm = c->missed && !c->dead;
+	/*
+	 * A fence may have pumped messages into the backlog after our last
+	 * look, and its kick found us still serving: look again.
+	 */
+	kick = c->nbacklog && !c->dead;
 	c->missed = false;
 	pthread_mutex_unlock(&e->lock);
 	if (rearm)
 		arm(e, c, EPOLL_CTL_MOD);
+	if (kick)
+		fault_service_kick(e);
 }
 
 /*
