@@ -150,6 +150,42 @@ static int install_zeros(struct engine *e, struct uobj *o, size_t start, size_t 
 }
 
 /*
+ * Install n zero pages at start that may lie in several of the client's
+ * mappings, and record the pages installed: clean if write-protected,
+ * else dirty. A view is one mapping until the program splits it (mprotect,
+ * mlock, madvise of part of it), and one UFFDIO_CONTINUE or COPY must lie
+ * in one mapping: across a boundary the kernel refuses it all (ENOENT).
+ * The window is then halved until each part fits, so every page is still
+ * installed; refusing the whole window instead would wake the toucher
+ * only to fault again into the same window, forever. A page no mapping
+ * takes (unmapped behind our back, its UNMAP event unread) stays EMPTY,
+ * its allocation punched. Returns the pages installed.
+ */
+static size_t fill_zeros(struct engine *e, struct uobj *o, size_t start, size_t n, bool wp)
+{
+	int r;
+
+	if (!n)
+		return 0;
+	r = install_zeros(e, o, start, n, wp);
+	if (r == -ENOENT) {
+		/* refused before mapping any: let go of what install_zeros allocated */
+		pager_punch(o, start, n);
+		if (n == 1)
+			return 0;
+		return fill_zeros(e, o, start, n / 2, wp) +
+		       fill_zeros(e, o, start + n / 2, n - n / 2, wp);
+	}
+	if (r < 0)
+		return 0;
+	for (size_t i = start; i < start + n; i++)
+		uobj_set(o, i, pg_make(wp ? PG_CLEAN : PG_DIRTY, uobj_get(o, i) & PGF_QUEUED, 0));
+	o->cnt.zero_fills += n;
+	e->zero_fills += n;
+	return n;
+}
+
+/*
  * Zero-fill window: the read-around size for scattered first touches,
  * doubling up to ZF_MAX_PAGES while they walk forward, so a program
  * filling fresh memory takes one fault per 2 MiB and one touching it
@@ -186,12 +222,9 @@ static void zero_fill_ahead(struct engine *e, struct uobj *o, size_t from)
 		return;
 	while (t < hi && pg_state(uobj_get(o, t)) == PG_EMPTY)
 		t++;
-	if (t == from || install_zeros(e, o, from, t - from, wp) < 0)
+	if (t == from)
 		return;
-	for (size_t i = from; i < t; i++)
-		uobj_set(o, i, pg_make(wp ? PG_CLEAN : PG_DIRTY, uobj_get(o, i) & PGF_QUEUED, 0));
-	o->cnt.zero_fills += t - from;
-	e->zero_fills += t - from;
+	fill_zeros(e, o, from, t - from, wp);
 	o->zf_next = t;
 }
 
@@ -207,7 +240,6 @@ static void zero_fill_around(struct engine *e, struct uobj *o, size_t idx, bool 
 	size_t lo = ALIGN_DOWN(idx, win), hi = MIN(lo + win, o->npages);
 	size_t s = idx, t = idx + 1;
 	bool wp = e->install_wp;
-	int r;
 
 	if (over_budget(e, o, win))
 		lo = idx, hi = idx + 1;
@@ -218,27 +250,17 @@ static void zero_fill_around(struct engine *e, struct uobj *o, size_t idx, bool 
 	o->zf_next = t;
 	if (write && wp) {
 		/* neighbours clean, the written page dirty: no second (WP) fault */
-		r = s < idx ? install_zeros(e, o, s, idx - s, true) : 0;
-		if (r >= 0 && idx + 1 < t)
-			r = install_zeros(e, o, idx + 1, t - idx - 1, true);
-		if (r >= 0)
-			r = install_zeros(e, o, idx, 1, false);
+		fill_zeros(e, o, s, idx - s, true);
+		fill_zeros(e, o, idx + 1, t - idx - 1, true);
+		fill_zeros(e, o, idx, 1, false);
 	} else {
-		r = install_zeros(e, o, s, t - s, wp);
+		fill_zeros(e, o, s, t - s, wp);
 	}
-	if (r < 0) {
-		/* nothing installed: wake the toucher to fault again, never leave it asleep */
+	if (pg_state(uobj_get(o, idx)) == PG_EMPTY) {
+		/* not installed: wake the toucher to fault again, never leave it asleep */
 		uffd_wake(o->client->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE);
 		return;
 	}
-	for (size_t i = s; i < t; i++) {
-		bool dirty = !wp || (write && i == idx);
-
-		uobj_set(o, i, pg_make(dirty ? PG_DIRTY : PG_CLEAN,
-				       uobj_get(o, i) & PGF_QUEUED, 0));
-	}
-	o->cnt.zero_fills += t - s;
-	e->zero_fills += t - s;
 	if (win == ZF_MAX_PAGES && t == hi)
 		zero_fill_ahead(e, o, t);
 }

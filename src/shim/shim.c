@@ -30,7 +30,23 @@ __thread unsigned shim_busy __attribute__((tls_model("initial-exec")));
 
 static uint64_t seg_retry_at;       /* under the arena's lock */
 
-/* What the prepare handler left for the parent and child handlers. */
+/*
+ * Locking across fork(2). pthread_atfork's handlers run in the forking
+ * thread, and any number of threads may fork at once, while fk below is
+ * one for the process. So fork_prepare takes fork_lock before anything
+ * else (before touching fk, before the arena's lock), and the fork's own
+ * fork_parent or fork_child lets it go last: from prepare to parent or
+ * child, one fork at a time owns fk, the arena's lock and the client's
+ * locks (uvmpager_fork_prepare holds c->lock and c->regions_lock until
+ * uvmpager_fork_parent). Another forking thread waits in its prepare
+ * handler, holding none of them. glibc runs the parent handlers when the
+ * fork failed too, so every prepare is paired. In the child the forking
+ * thread is the only one: fork_lock, held by its twin in the parent, is
+ * initialised anew; the arena's lock is released by this same thread.
+ */
+static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* What the prepare handler left for the parent and child handlers; under fork_lock. */
 static struct {
 	bool locked;                /* the arena's lock is held across the fork */
 	bool alive;                 /* the daemon was there before the fork */
@@ -224,6 +240,8 @@ static void fork_prepare(void)
 	size_t segments = 0;
 	int r;
 
+	/* first: another thread's fork may be between its prepare and parent */
+	pthread_mutex_lock(&fork_lock);
 	fk.locked = fk.alive = fk.armed = fk.fresh = false;
 	fk.err = -ENOTCONN;
 	if (shim_busy || !shim_owner())
@@ -255,13 +273,12 @@ static void fork_prepare(void)
 	fk.armed = true;
 }
 
-static void fork_parent(void)
+/* The parent side of a fork fork_prepare locked the arena for. */
+static void parent_done(void)
 {
 	pid_t child = -1;
 	ssize_t n;
 
-	if (!fk.locked)
-		return;
 	if (fk.armed) {
 		/*
 		 * atfork handlers are not told the child's pid: the child's
@@ -289,6 +306,13 @@ static void fork_parent(void)
 	arena_unlock(shim.arena);
 }
 
+static void fork_parent(void)
+{
+	if (fk.locked)
+		parent_done();
+	pthread_mutex_unlock(&fork_lock);
+}
+
 static void reserve(void *ctx, void *addr, size_t size)
 {
 	size_t *count = ctx;
@@ -299,7 +323,8 @@ static void reserve(void *ctx, void *addr, size_t size)
 	(*count)++;
 }
 
-static void fork_child(void)
+/* The child side of a fork fork_prepare locked the arena for. */
+static void child_done(void)
 {
 	bool fresh = fk.fresh;
 	size_t segments = 0;
@@ -307,8 +332,6 @@ static void fork_child(void)
 	char go;
 	int r;
 
-	if (!fk.locked)
-		return;
 	if (fk.armed) {
 		close(fk.sv[0]);
 		if (send(fk.sv[1], &me, sizeof(me), MSG_NOSIGNAL) < 0) {
@@ -352,6 +375,14 @@ static void fork_child(void)
 	} else {
 		shim_debug(fresh ? "fork: connected anew" : "fork: adopted the parent's memory");
 	}
+}
+
+static void fork_child(void)
+{
+	if (fk.locked)
+		child_done();
+	/* held by the parent's thread when the child was made: start afresh */
+	pthread_mutex_init(&fork_lock, NULL);
 }
 
 /* --- start --- */

@@ -2,7 +2,8 @@
  * fork(2) with big malloc()ed blocks: parent and child each see the
  * memory as of the fork and never each other's writes afterwards; a
  * child reads its snapshot while the parent overwrites everything; fork
- * then exec (the new program allocates for itself); nested forks. Run
+ * then exec (the new program allocates for itself); nested forks;
+ * threads forking at the same time, allocating in between. Run
  * plain and under the shim: the same output, exit 0.
  */
 #ifndef _GNU_SOURCE
@@ -208,12 +209,68 @@ static void serial(void)
 	printf("serial ok\n");
 }
 
+#define FORKERS 4
+#define FORKS_EACH 10
+
+/* One thread's forks: its own block, grown between forks; each child checks its copy. */
+static void *forker(void *arg)
+{
+	uint64_t seed = 200 + (uintptr_t)arg * 16;
+	size_t len = MiB;
+	char *q = malloc(len);
+	intptr_t fails = 0;
+
+	for (int i = 0; i < FORKS_EACH && q; i++, seed++) {
+		pid_t pid;
+		char *g;
+
+		fill(q, len, seed);
+		pid = fork();
+		if (pid == 0)
+			_exit(bad(q, len, seed) ? 1 : 0);
+		fails += pid < 0 || wait_child(pid) != 0;
+		/* the arena must be free again: a fork that left it locked hangs here */
+		g = realloc(q, len + PG * 64);
+		if (!g)
+			break;
+		q = g;
+		len += PG * 64;
+	}
+	free(q);
+	return (void *)(fails + !q);
+}
+
+/* Several threads fork at once (the shim once lost its arena lock to this: a hang). */
+static void concurrent(void)
+{
+	pthread_t t[FORKERS];
+	intptr_t fails = 0;
+	void *rv;
+
+	fflush(stdout);
+	alarm(120);   /* a hang is a failure, not a stuck test */
+	for (intptr_t i = 0; i < FORKERS; i++)
+		pthread_create(&t[i], NULL, forker, (void *)i);
+	for (int i = 0; i < FORKERS; i++) {
+		pthread_join(t[i], &rv);
+		fails += (intptr_t)rv;
+	}
+	alarm(0);
+	CHECK(fails == 0, "%ld concurrent forks failed", (long)fails);
+	printf("concurrent forks ok\n");
+}
+
 int main(int argc, char **argv)
 {
 	char *p;
 
 	if (argc > 1 && !strcmp(argv[1], "--exec-child"))
 		return exec_child();
+	if (argc > 1 && !strcmp(argv[1], "--concurrent")) {
+		/* that section alone, to replay it */
+		concurrent();
+		return failures ? 1 : 0;
+	}
 	p = malloc(LEN);
 	if (!p)
 		return 2;
@@ -223,6 +280,7 @@ int main(int argc, char **argv)
 	nested(p);
 	serial();
 	free(p);
+	concurrent();
 	printf("%s\n", failures ? "FAILED" : "ok");
 	return failures ? 1 : 0;
 }

@@ -4,10 +4,13 @@
 /*
  * Direct mmap/mremap/munmap/madvise/mprotect on big private anonymous
  * mappings, checking the kernel's semantics (zero fill, data kept across
- * mremap, MADV_DONTNEED reads zeros, MAP_FIXED over a mapping). Run
+ * mremap, MADV_DONTNEED reads zeros, MAP_FIXED over a mapping, mprotect
+ * read-only or PROT_NONE of part of a block and back). Run
  * plain and under the shim: the output must be the same, the exit 0.
  */
 #include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +95,67 @@ static uint64_t checksum(const char *p, size_t len)
 	return h;
 }
 
+static sigjmp_buf segv_jmp;
+
+static void on_segv(int sig)
+{
+	siglongjmp(segv_jmp, 1);
+}
+
+/* Does writing (or, !write, reading) *p raise SIGSEGV? */
+static int segv(volatile char *p, int write)
+{
+	struct sigaction sa = { .sa_handler = on_segv }, old;
+	int hit = 0;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, &old);
+	if (sigsetjmp(segv_jmp, 1))
+		hit = 1;
+	else if (write)
+		*p = 1;
+	else
+		(void)*p;
+	sigaction(SIGSEGV, &old, NULL);
+	return hit;
+}
+
+/*
+ * Part of a block made read-only splits its mapping in three: pages on
+ * either side of a boundary are filled (first touch) or read back
+ * (swapped) by one fault each, read-only pages read, writes to them
+ * SIGSEGV; then PROT_NONE, and read-write again. p: 16 MiB of pattern
+ * `seed` from page `first`, swapped out by now.
+ */
+static void protect_checks(char *p, uint64_t seed, size_t first)
+{
+	char *f = map(MiB), *ro = f + 5 * PG;
+
+	/* untouched pages around the boundaries: the fault windows span them */
+	CHECK(mprotect(ro, 3 * PG, PROT_READ) == 0, "mprotect fresh");
+	CHECK(nonzero(ro, 3 * PG) == 0, "fresh read-only not zero");
+	CHECK(nonzero(f, MiB) == 0, "fresh around read-only not zero");
+	CHECK(segv(ro + PG, 1), "write to read-only did not SIGSEGV");
+	f[0] = f[8 * PG] = 2;
+	CHECK(mprotect(ro, 3 * PG, PROT_READ | PROT_WRITE) == 0, "mprotect fresh back");
+	memset(ro, 3, 3 * PG);
+	CHECK(f[0] == 2 && f[8 * PG] == 2 && ro[2 * PG] == 3, "fresh after read-write lost data");
+	CHECK(munmap(f, MiB) == 0, "munmap fresh");
+
+	/* data paged out meanwhile, an unaligned piece of it */
+	ro = p + 3 * MiB + 3 * PG;
+	CHECK(mprotect(ro, 37 * PG, PROT_READ) == 0, "mprotect");
+	CHECK(bad(p, 16 * MiB, seed, first) == 0, "read-only lost data");
+	CHECK(segv(ro + 36 * PG, 1), "write to read-only data did not SIGSEGV");
+	CHECK(mprotect(ro, 37 * PG, PROT_NONE) == 0, "PROT_NONE");
+	CHECK(segv(ro, 0), "read of PROT_NONE did not SIGSEGV");
+	CHECK(bad(p, 3 * MiB, seed, first) == 0, "PROT_NONE neighbours lost data");
+	CHECK(mprotect(ro, 37 * PG, PROT_READ | PROT_WRITE) == 0, "mprotect back");
+	CHECK(bad(p, 16 * MiB, seed, first) == 0, "PROT_NONE lost data");
+	fill(ro, 37 * PG, seed ^ 77);
+	CHECK(bad(ro, 37 * PG, seed ^ 77, 0) == 0, "written after read-write lost");
+}
+
 int main(void)
 {
 	size_t big = 256 * MiB;
@@ -143,6 +207,7 @@ int main(void)
 		CHECK(nonzero(r + 160 * MiB, MiB) == 0, "grown in place, not zero");
 	CHECK(munmap(r, q == r ? 161 * MiB : 160 * MiB) == 0, "munmap grown");
 
+	protect_checks(p + 96 * MiB, 1, 96 * 256);
 	/* mprotect, then the pages are handed out read-write again */
 	CHECK(mprotect(p + 72 * MiB, 4 * MiB, PROT_READ) == 0, "mprotect");
 	CHECK(bad(p + 72 * MiB, 4 * MiB, 1, 72 * 256) == 0, "mprotect lost data");

@@ -35,15 +35,7 @@ set -u
 #             ("wrong content" in a sweep, zeros at the final check)
 #   odirect   O_DIRECT reads into managed memory under eviction
 #   uring     io_uring registered (pinned) buffers under eviction
-#   mprotect  found by this test: after the shim's mprotect(PROT_READ) of a
-#             managed block, reading it faults forever (livelock, both
-#             tracking modes, even within budget; raw SYS_mprotect is fine):
-#             torture --seed 7 --ops 30 --threads 1 --mib 4 --only mprotect
-#   forkx     found by this test: two threads forking at once deadlock the
-#             shim (fork_prepare clears the shared fk state before taking the
-#             arena lock, so the first fork's fork_parent skips the unlock):
-#             seed 512385057 --ops 40 with forkexec unserialised hung
-KNOWN_FAILING="forkc forkx rawunmap rawmremap odirect uring mprotect"
+KNOWN_FAILING="forkc rawunmap rawmremap odirect uring"
 
 skip() { echo "SKIP: $*"; exit 77; }
 
