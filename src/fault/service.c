@@ -95,10 +95,7 @@ static void reap_zombies(struct engine *e)
 	while (free_list) {
 		struct client *next = free_list->next;
 
-		tracker_destroy(free_list->tr);
-		if (free_list->ufd >= 0)
-			close(free_list->ufd);
-		free(free_list);
+		engine_client_free(free_list);
 		free_list = next;
 	}
 }

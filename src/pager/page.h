@@ -39,6 +39,7 @@ enum pg_flags {
 	PGF_WASDIRTY = 1u << 11, /* BUSY_OUT page was dirty (vs. clean re-evict) */
 	PGF_FRESH    = 1u << 12, /* cleaned while fenced: its missing marker is old news */
 	PGF_RAMARK   = 1u << 13, /* read ahead, left unmapped: its touch reads the next window */
+	PGF_PINNED   = 1u << 14, /* the kernel held it pinned at the last pin scan (pinned.c) */
 };
 
 #define PG_STATE_MASK 0xfULL
