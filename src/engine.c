@@ -114,6 +114,7 @@ static int client_self_create(struct engine *e, char *err, size_t errlen)
 		free(c);
 		return r;
 	}
+	c->pins_at = UINT64_MAX;   /* no answer yet */
 	r = pins_create(0, &c->pins);
 	if (r < 0) {
 		snprintf(err, errlen, "/proc/self: %s", strerror(-r));
@@ -693,6 +694,7 @@ int engine_client_create(struct engine *e, pid_t pid, int ufd, uint64_t budget,
 	r = tracker_create(e->track, pid, &c->tr);
 	if (r < 0)
 		goto fail;
+	c->pins_at = UINT64_MAX;   /* no answer yet */
 	r = pins_create(pid, &c->pins);
 	if (r < 0)
 		goto fail;
