@@ -121,6 +121,7 @@ static int client_self_create(struct engine *e, char *err, size_t errlen)
 		engine_client_free(c);
 		return r;
 	}
+	pins_ignore_fd(c->pins, ioeng_ring_fd(e->io));
 	e->self = c;
 	c->next = e->clients;
 	e->clients = c;
@@ -482,6 +483,8 @@ int engine_reclaim(struct engine *e, struct uobj *o, uint64_t keep)
 		size_t freed = 0;
 
 		if (want) {
+			if (o->client)
+				pinned_round(e, o->client);
 			pager_plug(e);
 			freed = pdaemon_reclaim_object(e, o, want);
 			pager_unplug(e);

@@ -194,6 +194,12 @@ void fault_handle(struct engine *e, struct uobj *o, size_t idx, bool write, bool
  * unknown: then no page of c may be dropped. Lock held; reads /proc.
  */
 int pinned_refresh(struct engine *e, struct client *c, bool force);
+/*
+ * Start of a reclaim round for c: refresh its pins, and let the pages
+ * fenced so far (each object's inactive queue now) be evicted this round;
+ * none if the answer is unknown. Lock held.
+ */
+void pinned_round(struct engine *e, struct client *c);
 
 /* page daemon (src/pager/pdaemon.c) */
 /* Reclaim starts above the high mark and stops at the low one (pages). */

@@ -34,6 +34,7 @@
 
 struct pins {
 	int procfd;                 /* /proc/<pid> */
+	int ignore_fd;              /* not scanned, or -1 */
 	struct pin_range *r;
 	size_t n, cap;
 	char *buf;                  /* one fdinfo text */
@@ -48,6 +49,7 @@ int pins_create(pid_t pid, struct pins **out)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
+	p->ignore_fd = -1;
 	if (pid)
 		snprintf(path, sizeof(path), "/proc/%d", (int)pid);
 	else
@@ -61,6 +63,11 @@ int pins_create(pid_t pid, struct pins **out)
 	}
 	*out = p;
 	return 0;
+}
+
+void pins_ignore_fd(struct pins *p, int fd)
+{
+	p->ignore_fd = fd;
 }
 
 void pins_destroy(struct pins *p)
@@ -257,7 +264,8 @@ int pins_scan(struct pins *p, const struct pin_range **out, size_t *n)
 			break;
 		}
 
-		if (d->d_name[0] == '.')
+		if (d->d_name[0] == '.' ||
+		    (p->ignore_fd >= 0 && atoi(d->d_name) == p->ignore_fd))
 			continue;
 		l = readlinkat(dirfd(dir), d->d_name, link, sizeof(link));
 		if (l != (ssize_t)sizeof(ring) - 1 || memcmp(link, ring, sizeof(ring) - 1))

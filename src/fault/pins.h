@@ -31,6 +31,12 @@ struct pins;
  */
 int pins_create(pid_t pid, struct pins **out);
 void pins_destroy(struct pins *p);
+/*
+ * Leave descriptor fd out of every scan: the engine's own ring when it
+ * scans its own process. It never holds a client page, and it is busy
+ * submitting, so its lock would make every answer unknown.
+ */
+void pins_ignore_fd(struct pins *p, int fd);
 
 /*
  * The pinned ranges now, sorted by address and merged, in *out (n of

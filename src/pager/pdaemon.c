@@ -194,17 +194,18 @@ size_t pdaemon_reclaim_object(struct engine *e, struct uobj *o, size_t want)
 		return 0;
 	deactivate(o, target);
 	/*
-	 * After the fences, before any punch: which pages does the kernel
-	 * hold pinned? Not knowing means none may go.
+	 * Only pages fenced before the client's last pin scan (pinned.c,
+	 * pinned_round) may go: the scan must come after the fence and
+	 * before the punch. Those fenced just now wait for the next round.
+	 * Pinned pages go back to the tail, past that head.
 	 */
-	if (o->client && pinned_refresh(e, o->client, false) < 0)
-		return 0;
-	/* pinned pages go back to the tail: look at each page once */
-	limit = o->inactive.len;
+	limit = o->client ? MIN(o->inactive.len, o->pin_safe) : o->inactive.len;
 	while (freed < want && scanned++ < limit && pgqueue_pop(&o->inactive, &idx)) {
 		pgword_t w = uobj_get(o, idx) & ~PGF_QUEUED;
 		enum pg_state st = pg_state(w);
 
+		if (o->pin_safe)
+			o->pin_safe--;
 		if (st != PG_DIRTY && st != PG_CLEAN) {
 			uobj_set(o, idx, w);   /* busy: back to the active queue */
 			continue;
@@ -372,6 +373,10 @@ static size_t reclaim_round(struct engine *e)
 {
 	size_t freed = 0;
 
+	/* once per round per client, not per object: a scan reads /proc */
+	for (struct client *c = e->clients; c; c = c->next)
+		if (!c->dead)
+			pinned_round(e, c);
 	pager_plug(e);
 	for (struct uobj *o = e->objects; o; o = o->next) {
 		size_t x = object_excess(e, o);

@@ -105,6 +105,16 @@ static bool same(const struct pin_range *a, size_t na, const struct pin_range *b
 	return na == nb && (!na || memcmp(a, b, na * sizeof(*a)) == 0);
 }
 
+void pinned_round(struct engine *e, struct client *c)
+{
+	bool known = pinned_refresh(e, c, false) == 0;
+
+	/* every entry queued now was fenced before the answer, so it covers them */
+	for (struct uobj *o = e->objects; o; o = o->next)
+		if (o->client == c)
+			o->pin_safe = known ? o->inactive.len : 0;
+}
+
 int pinned_refresh(struct engine *e, struct client *c, bool force)
 {
 	const struct pin_range *kr = NULL;
