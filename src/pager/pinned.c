@@ -100,11 +100,6 @@ static void mark(struct engine *e, struct client *c, const struct pin_range *r, 
 	}
 }
 
-static bool same(const struct pin_range *a, size_t na, const struct pin_range *b, size_t nb)
-{
-	return na == nb && (!na || memcmp(a, b, na * sizeof(*a)) == 0);
-}
-
 void pinned_round(struct engine *e, struct client *c)
 {
 	bool known = pinned_refresh(e, c, false) == 0;
@@ -154,16 +149,16 @@ int pinned_refresh(struct engine *e, struct client *c, bool force)
 		return err;
 	}
 	n = pin_ranges_merge(r, n);
-	if (!same(r, n, c->pinned, c->npinned)) {
-		/* unmark first: a range in both answers ends up marked */
-		mark(e, c, c->pinned, c->npinned, false);
-		mark(e, c, r, n, true);
-		free(c->pinned);
-		c->pinned = r;
-		c->npinned = c->cappinned = n;
-	} else {
-		free(r);
-	}
+	/*
+	 * Mark again even when the ranges did not change: a page of a range
+	 * may have come into memory since (a read's pin faulted it in) and
+	 * be pinned now. Unmark first: a range in both answers ends up marked.
+	 */
+	mark(e, c, c->pinned, c->npinned, false);
+	mark(e, c, r, n, true);
+	free(c->pinned);
+	c->pinned = r;
+	c->npinned = c->cappinned = n;
 	c->pins_at = c->fences;
 	c->pins_unknown = false;
 	return 0;

@@ -239,7 +239,8 @@ case_odirect() {
 		pass "odirect $mode: $(grep result "$dir/out"), swapouts $(stat_of swapouts), $(pin_stats)"
 	else
 		fail "odirect $mode: exit $rc, swapouts $(stat_of swapouts), $(pin_stats)"
-		head -20 "$dir/out"
+		head -5 "$dir/out"
+		grep result "$dir/out"
 	fi
 }
 
