@@ -115,6 +115,14 @@ static int client_self_create(struct engine *e, char *err, size_t errlen)
 		free(c);
 		return r;
 	}
+	c->pins_at = UINT64_MAX;   /* no answer yet */
+	r = pins_create(0, &c->pins);
+	if (r < 0) {
+		snprintf(err, errlen, "/proc/self: %s", strerror(-r));
+		client_free(c);
+		return r;
+	}
+	pins_ignore_fd(c->pins, ioeng_ring_fd(e->io));
 	e->self = c;
 	c->next = e->clients;
 	e->clients = c;
@@ -129,6 +137,10 @@ void client_free(struct client *c)
 		munmap(c->journal, UVMP_JOURNAL_ENTRIES * sizeof(*c->journal));
 	free(c->backlog);
 	free(c->stale);
+	if (c->pintab)
+		munmap((void *)c->pintab, UVMP_PIN_ENTRIES * sizeof(*c->pintab));
+	pins_destroy(c->pins);
+	free(c->pinned);
 	tracker_destroy(c->tr);
 	if (c->ufd >= 0)
 		close(c->ufd);
@@ -474,6 +486,8 @@ int engine_reclaim(struct engine *e, struct uobj *o, uint64_t keep)
 		size_t freed = 0;
 
 		if (want) {
+			if (o->client)
+				pinned_round(e, o->client);
 			pager_plug(e);
 			freed = pdaemon_reclaim_object(e, o, want);
 			pager_unplug(e);
@@ -586,6 +600,10 @@ void engine_get_stats(struct engine *e, struct engine_stats *st)
 	st->budget_overruns = e->budget_overruns;
 	st->swap_full_events = e->swap_full_events;
 	st->clean_mismatches = e->clean_mismatches;
+	st->pin_scans = e->pin_scans;
+	st->pin_scan_us = e->pin_scan_ns / 1000;
+	st->pin_unknown = e->pin_unknown;
+	st->pinned_kept = e->pinned_kept;
 	st->clean_mapping = e->continue_wp;
 	st->objects = e->nobjects;
 	for (struct uobj *o = e->objects; o; o = o->next) {
@@ -636,6 +654,10 @@ void engine_print_stats(struct engine *e, FILE *f)
 	P(budget_overruns);
 	P(swap_full_events);
 	P(clean_mismatches);
+	P(pin_scans);
+	P(pin_scan_us);
+	P(pin_unknown);
+	P(pinned_kept);
 	P(swap_slots_total);
 	P(swap_slots_used);
 	P(swap_slots_bad);
@@ -690,6 +712,10 @@ int engine_client_create(struct engine *e, pid_t pid, int ufd, uint64_t budget,
 	r = tracker_create(e->track, pid, &c->tr);
 	if (r < 0)
 		goto fail;
+	c->pins_at = UINT64_MAX;   /* no answer yet */
+	r = pins_create(pid, &c->pins);
+	if (r < 0)
+		goto fail;
 	c->ufd = ufd;
 	pthread_mutex_lock(&e->lock);
 	c->next = e->clients;
@@ -705,46 +731,81 @@ int engine_client_create(struct engine *e, pid_t pid, int ufd, uint64_t budget,
 	return 0;
 
 fail:
-	tracker_destroy(c->tr);
-	free(c);
+	client_free(c);
 	return r;
+}
+
+/* A sealed memfd of len bytes mapped read-write here; the caller sends *fd. */
+static int shared_table(const char *name, size_t len, void **map, int *fd)
+{
+	void *p;
+	int r;
+
+	*fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (*fd < 0)
+		return -errno;
+	/* the client maps it too: it must not be able to pull it from under us */
+	if (ftruncate(*fd, (off_t)len) < 0 ||
+	    fcntl(*fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	if (p == MAP_FAILED) {
+		r = -errno;
+		goto fail;
+	}
+	*map = p;
+	return 0;
+
+fail:
+	close(*fd);
+	*fd = -1;
+	return r;
+}
+
+int engine_client_pintab(struct engine *e, struct client *c, int *memfd)
+{
+	size_t len = UVMP_PIN_ENTRIES * sizeof(struct uvmp_pin);
+	void *p;
+	int r;
+
+	r = shared_table("uvmpager-pins", len, &p, memfd);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&e->lock);
+	if (c->pintab) {
+		pthread_mutex_unlock(&e->lock);
+		munmap(p, len);
+		close(*memfd);
+		*memfd = -1;
+		return -EBUSY;
+	}
+	c->pintab = p;
+	pthread_mutex_unlock(&e->lock);
+	return 0;
 }
 
 int engine_client_journal(struct engine *e, struct client *c, int *memfd)
 {
 	size_t len = UVMP_JOURNAL_ENTRIES * sizeof(struct uvmp_journal);
 	void *p;
-	int fd, r;
+	int r;
 
-	fd = memfd_create("uvmpager-journal", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0)
-		return -errno;
-	/* the client maps it too: it must not be able to pull it from under us */
-	if (ftruncate(fd, (off_t)len) < 0 ||
-	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
-		r = -errno;
-		goto fail;
-	}
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED) {
-		r = -errno;
-		goto fail;
-	}
+	r = shared_table("uvmpager-journal", len, &p, memfd);
+	if (r < 0)
+		return r;
 	pthread_mutex_lock(&e->lock);
 	if (c->journal) {
 		pthread_mutex_unlock(&e->lock);
 		munmap(p, len);
-		r = -EBUSY;
-		goto fail;
+		close(*memfd);
+		*memfd = -1;
+		return -EBUSY;
 	}
 	c->journal = p;
 	pthread_mutex_unlock(&e->lock);
-	*memfd = fd;
 	return 0;
-
-fail:
-	close(fd);
-	return r;
 }
 
 void engine_client_dead(struct engine *e, struct client *c)

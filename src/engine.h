@@ -78,6 +78,8 @@ struct engine_stats {
 	uint64_t swapins, swapouts, evictions, clean_evictions;
 	uint64_t faults, zero_fills, readahead, write_errors, read_errors;
 	uint64_t throttled_faults, budget_overruns, swap_full_events, clean_mismatches;
+	/* pinned pages (pinned.c): scans, their total time, unknown answers, pages kept */
+	uint64_t pin_scans, pin_scan_us, pin_unknown, pinned_kept;
 	uint64_t clean_mapping;   /* 1: pages read back are mapped clean (re-evicting them is free) */
 	uint64_t swap_read_bytes, swap_write_bytes, read_ops, write_ops;
 	uint64_t swap_slots_total, swap_slots_used, swap_slots_bad;
@@ -130,6 +132,11 @@ int engine_client_set_budget(struct engine *e, struct client *c, uint64_t bytes)
  * client; *memfd (the caller's to close) is what the client maps.
  */
 int engine_client_journal(struct engine *e, struct client *c, int *memfd);
+/*
+ * The client's pin table (uvmpager/protocol.h): made once per client;
+ * the client writes it, the page daemon reads it. *memfd is the caller's.
+ */
+int engine_client_pintab(struct engine *e, struct client *c, int *memfd);
 /* The client's process is gone: stop touching its address space. */
 void engine_client_dead(struct engine *e, struct client *c);
 /* False once the client's address space is gone (exit, or exec). */

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "engine.h"
+#include "fault/pins.h"
 #include "fault/uffd.h"
 #include "fault/track.h"
 #include "objects/uobj.h"
@@ -57,9 +58,21 @@ struct client {
 	unsigned nbacklog, capbacklog;
 	unsigned serving;           /* the fault thread working on it (one at most) */
 	bool missed;                /* an epoll event came while served: arm again after */
+	/*
+	 * What the kernel holds pinned (src/pager/pinned.c): the /proc
+	 * scanner, the pin table the client writes (protocol.h; NULL
+	 * in-process), and the last answer, taken when `fences` was
+	 * pins_at; pins_unknown: that answer could not be had.
+	 */
+	struct pins *pins;
+	const struct uvmp_pin *pintab;
+	struct pin_range *pinned;
+	size_t npinned, cappinned;
+	uint64_t fences, pins_at;
+	bool pins_unknown;
 };
 
-/* Frees c and what it holds (its uffd, tracker, journal, backlog). */
+/* Frees c and what it holds (its uffd, tracker, journal, backlog, pin state). */
 void client_free(struct client *c);
 
 #define ENGINE_FAULT_THREADS 4
@@ -130,6 +143,8 @@ struct engine {
 	size_t nthrottle, capthrottle;
 	bool throttle_off;          /* swap full: serve faults over budget */
 	uint64_t throttled_faults, budget_overruns, swap_full_events, clean_mismatches;
+	/* pin scans (pinned.c): how many, their time, unknown answers, pages kept for a pin */
+	uint64_t pin_scans, pin_scan_ns, pin_unknown, pinned_kept;
 	/* engine_log's rate limit, under the lock */
 	uint64_t log_sec;
 	unsigned log_lines, log_suppressed;
@@ -197,6 +212,22 @@ void fault_resume(struct engine *e, struct uobj *o, struct fault_wait *w, size_t
 void fault_resume_throttled(struct engine *e);
 /* Serve one fault on o's page idx; lock held. */
 void fault_handle(struct engine *e, struct uobj *o, size_t idx, bool write, bool wp);
+
+/* pinned pages (src/pager/pinned.c) */
+/*
+ * Bring c's pinned ranges up to date if a fence came since they were
+ * taken (always, with force), and mark the pages: PGF_PINNED on those
+ * pinned now, dirty too (the kernel writes them behind the tracker's
+ * back), cleared on those no longer pinned. 0, or < 0 when the answer is
+ * unknown: then no page of c may be dropped. Lock held; reads /proc.
+ */
+int pinned_refresh(struct engine *e, struct client *c, bool force);
+/*
+ * Start of a reclaim round for c: refresh its pins, and let the pages
+ * fenced so far (each object's inactive queue now) be evicted this round;
+ * none if the answer is unknown. Lock held.
+ */
+void pinned_round(struct engine *e, struct client *c);
 
 /* page daemon (src/pager/pdaemon.c) */
 /* Reclaim starts above the high mark and stops at the low one (pages). */

@@ -30,7 +30,8 @@ enum uvmp_type {
 	/* client -> daemon, on the control connection */
 	UVMP_HELLO = 1,         /* first message; reply: struct uvmp_hello_reply [+ fd] */
 	UVMP_UFFD = 2,          /* fd: the client's userfaultfd, UFFDIO_API not yet done;
-				   reply fd: the page-in journal (struct uvmp_journal) */
+				   reply fds: the page-in journal (struct uvmp_journal),
+				   the pin table (struct uvmp_pin) */
 	UVMP_MAP = 3,           /* register a region; fds: memfd [, backing file] */
 	UVMP_UNMAP = 4,         /* the client unmaps [addr, addr + len) */
 	UVMP_REMAP = 5,         /* a region moved or changed size (mremap) */
@@ -94,6 +95,27 @@ struct uvmp_hello_reply {
 #define UVMP_JOURNAL_ENTRIES 512
 struct uvmp_journal {
 	uint64_t addr;          /* client address, page-aligned */
+	uint64_t len;           /* bytes; 0: entry free */
+};
+
+/*
+ * The pin table (second fd of the UVMP_UFFD reply): a sealed memfd of
+ * UVMP_PIN_ENTRIES entries that the client writes and the daemon reads.
+ * The kernel may hold a page pinned across a fence (an O_DIRECT read in
+ * flight into it): evicting that page would orphan the one the read
+ * fills. So before such a syscall the client claims a free entry (len
+ * 0 -> UVMP_PIN_CLAIMED, compare-and-swap), writes addr, then len, and
+ * clears len once the syscall returned. The daemon reads the table after
+ * a fence and before it drops fenced pages, and keeps every page an
+ * entry covers. That is enough: a syscall whose pin found the page still
+ * mapped ran before the fence, and so after the entry was written; a pin
+ * taken after the fence faults to the daemon first. An entry still
+ * UVMP_PIN_CLAIMED has not started its syscall.
+ */
+#define UVMP_PIN_ENTRIES 256
+#define UVMP_PIN_CLAIMED UINT64_MAX
+struct uvmp_pin {
+	uint64_t addr;          /* client address (any alignment) */
 	uint64_t len;           /* bytes; 0: entry free */
 };
 

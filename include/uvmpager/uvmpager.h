@@ -132,6 +132,20 @@ int uvmpager_file_map(struct uvmpager *c, int fd, size_t len, uint64_t budget,
 int uvmpager_file_unmap(struct uvmpager *c, void *addr);
 
 /*
+ * The kernel is about to hold [addr, addr + len) of managed memory pinned
+ * for the length of one system call: an O_DIRECT read (or readv, preadv,
+ * ...) into it. Until uvmpager_pin_end(c, slot) with the slot returned
+ * (>= 0), the daemon keeps the pages the range touches in memory: evicted
+ * under the pin, they would be replaced and the read's data lost. Call it
+ * before the syscall and end it once the syscall returned. Lock-free and
+ * async-signal-safe; waits while UVMP_PIN_ENTRIES ranges are in flight.
+ * -ENOTCONN once the daemon is gone (nothing is evicted any more).
+ * The LD_PRELOAD shim does this for the read family of libc's calls.
+ */
+int uvmpager_pin_begin(struct uvmpager *c, const void *addr, size_t len);
+void uvmpager_pin_end(struct uvmpager *c, int slot);
+
+/*
  * fork(2). A child must not share its parent's objects, so around fork:
  *
  *   uvmpager_fork_prepare(c, &token)    parent, just before fork: the

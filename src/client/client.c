@@ -165,26 +165,36 @@ static int open_agent(struct uvmpager *c, const struct uvmp_hello_reply *hr)
 
 /*
  * The daemon's page-in journal (protocol.h), read by the agent only once
- * the daemon is gone. Mapped with the raw syscall: under the shim, mmap
- * is the shim's.
+ * the daemon is gone, and the pin table this process writes around
+ * O_DIRECT reads (uvmpager_pin_begin). Mapped with the raw syscall:
+ * under the shim, mmap is the shim's.
  */
-static int take_journal(struct uvmpager *c, struct wire_msg *m)
+static int take_tables(struct uvmpager *c, struct wire_msg *m)
 {
-	size_t len = UVMP_JOURNAL_ENTRIES * sizeof(struct uvmp_journal);
-	struct stat st;
-	void *p;
+	size_t jlen = UVMP_JOURNAL_ENTRIES * sizeof(struct uvmp_journal);
+	size_t plen = UVMP_PIN_ENTRIES * sizeof(struct uvmp_pin);
+	struct stat st, pst;
+	void *p, *q;
 	int r = 0;
 
-	if (m->nfds != 1 || fstat(m->fds[0], &st) < 0 || (size_t)st.st_size < len) {
+	if (m->nfds != 2 || fstat(m->fds[0], &st) < 0 || (size_t)st.st_size < jlen ||
+	    fstat(m->fds[1], &pst) < 0 || (size_t)pst.st_size < plen) {
 		r = -EPROTO;
 		goto out;
 	}
-	p = raw_mmap(NULL, len, PROT_READ, MAP_SHARED, m->fds[0], 0);
+	p = raw_mmap(NULL, jlen, PROT_READ, MAP_SHARED, m->fds[0], 0);
 	if (p == MAP_FAILED) {
 		r = -errno;
 		goto out;
 	}
+	q = raw_mmap(NULL, plen, PROT_READ | PROT_WRITE, MAP_SHARED, m->fds[1], 0);
+	if (q == MAP_FAILED) {
+		r = -errno;
+		raw_munmap(p, jlen);
+		goto out;
+	}
 	c->journal = p;
+	c->pintab = q;
 out:
 	wire_close_fds(m);
 	return r;
@@ -221,7 +231,7 @@ static int handshake(struct uvmpager *c)
 		r = client_call_locked(c, UVMP_UFFD, NULL, 0, &c->uffd, 1, &m,
 				       CLIENT_HANDSHAKE_TIMEOUT_MS);
 	if (r == 0)
-		r = take_journal(c, &m);
+		r = take_tables(c, &m);
 	pthread_mutex_unlock(&c->lock);
 	if (r < 0)
 		return r;
@@ -286,6 +296,8 @@ void client_free(struct uvmpager *c)
 	close_fd(&c->stop_efd);
 	if (c->journal)
 		raw_munmap((void *)c->journal, UVMP_JOURNAL_ENTRIES * sizeof(*c->journal));
+	if (c->pintab)
+		raw_munmap(c->pintab, UVMP_PIN_ENTRIES * sizeof(*c->pintab));
 	regions_clear(c);
 	free(c->socket_path);
 	/* no mutex_destroy: in a child they may be held by threads that are not there */

@@ -39,6 +39,8 @@ struct uvmpager {
 	atomic_uint_fast64_t fc_continued, fc_poisoned;
 	/* the daemon's page-in journal (protocol.h), mapped read-only */
 	const struct uvmp_journal *journal;
+	/* the pin table (protocol.h) this process writes, the daemon reads */
+	struct uvmp_pin *pintab;
 	bool agent_running;
 	pthread_t agent, failover;  /* fences; the uffd once the daemon is gone */
 

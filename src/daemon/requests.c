@@ -103,7 +103,7 @@ static int do_uffd(struct server *s, struct conn *c, const struct uvmp_hdr *h, s
 		   int *fds, unsigned nfds)
 {
 	struct dclient *dc = c->client;
-	int jfd = -1, r;
+	int tfd[2] = { -1, -1 }, r;
 
 	if (!payload(h, n, 0) || !dc || dc->ec || nfds != 1)
 		return -EPROTO;
@@ -111,11 +111,17 @@ static int do_uffd(struct server *s, struct conn *c, const struct uvmp_hdr *h, s
 	if (r < 0)
 		return r;
 	fds[0] = -1;   /* the engine owns it now */
-	r = engine_client_journal(s->e, dc->ec, &jfd);
+	r = engine_client_journal(s->e, dc->ec, &tfd[0]);
 	if (r < 0)
 		return r;
-	r = srv_reply(c, h, 0, NULL, 0, &jfd, 1);
-	close(jfd);
+	r = engine_client_pintab(s->e, dc->ec, &tfd[1]);
+	if (r < 0)
+		goto out;
+	r = srv_reply(c, h, 0, NULL, 0, tfd, 2);
+out:
+	for (int i = 0; i < 2; i++)
+		if (tfd[i] >= 0)
+			close(tfd[i]);
 	return r < 0 ? r : 1;
 }
 

@@ -141,6 +141,11 @@ struct uobj {
 	size_t launder_cursor;    /* next window the page daemon launders */
 	unsigned inflight;        /* I/O requests in flight */
 	size_t evicting;          /* pages BUSY_OUT on their way out */
+	/*
+	 * Entries at the head of the inactive queue fenced before the
+	 * client's last pin scan (pinned.c): only those may be evicted.
+	 */
+	size_t pin_safe;
 	bool dying;
 	bool pinned;              /* being handed back to its client: never evicted */
 };

@@ -41,6 +41,7 @@ enum pg_flags {
 	PGF_FRESH    = 1u << 12, /* cleaned while fenced: its missing marker is old news */
 	PGF_RAMARK   = 1u << 13, /* read ahead, left unmapped: its touch reads the next window */
 	PGF_GONE     = 1u << 14, /* busy when unmapped: completion makes it PG_GONE */
+	PGF_PINNED   = 1u << 15, /* the kernel held it pinned at the last pin scan (pinned.c) */
 };
 
 /*

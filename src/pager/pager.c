@@ -376,6 +376,8 @@ size_t pager_mk_pcluster(struct uobj *o, size_t center, size_t maxpages,
 			}
 			if (pg_state(w) == PG_CLEAN)
 				break;          /* already clean */
+			if (pg_has(w, PGF_PINNED))
+				break;          /* stays dirty and resident (pinned.c) */
 			uobj_set(o, cur, pg_set_state(w, PG_BUSY_OUT) | enroll);
 			if (!forward)
 				first = cur;
@@ -553,7 +555,9 @@ void pager_dropcluster(struct uobj *o, size_t center, size_t start, size_t n,
 		w &= ~(PGF_WANTED | PGF_EVICT | PGF_WASDIRTY);
 		if (flags & PGO_REALLOCSWAP)
 			w = pg_set_slot(w, 0);
-		if ((flags & PGO_PDFREECLUST) && !pg_has(w, PGF_WRITTEN)) {
+		/* a pinned page may be written through the pin at any time */
+		if ((flags & PGO_PDFREECLUST) && !pg_has(w, PGF_WRITTEN) &&
+		    !pg_has(w, PGF_PINNED)) {
 			w = pg_set_state(w, PG_CLEAN);
 			/* fenced all along: nothing wrote it since it was read for I/O */
 			if (pg_has(w, PGF_INACTIVE))

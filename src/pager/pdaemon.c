@@ -45,6 +45,9 @@ static void fence_send(struct uobj *o, struct fence_batch *b)
 					      b->done[i].n << PAGE_SHIFT };
 	/* a clone waiting for its child has no client: nothing maps it */
 	if (!c || (!c->dead && c->fence(c, r, b->ndone) == 0)) {
+		/* pins taken before this fence are not known yet (pinned.c) */
+		if (c)
+			c->fences++;
 		for (unsigned i = 0; i < b->ndone; i++)
 			for (size_t p = b->done[i].start; p < b->done[i].start + b->done[i].n; p++)
 				/* still resident and idle: it was so when enrolled, lock held since */
@@ -176,7 +179,7 @@ static void deactivate(struct uobj *o, size_t target)
 size_t pdaemon_reclaim_object(struct engine *e, struct uobj *o, size_t want)
 {
 	struct run punch = { 0 };
-	size_t synced_lo = 1, synced_hi = 0, freed = 0, idx;
+	size_t synced_lo = 1, synced_hi = 0, freed = 0, idx, scanned = 0, limit;
 	/*
 	 * A fenced page has until it reaches the inactive head to be touched.
 	 * Three quarters of the resident pages fenced keeps a hot set of a
@@ -190,10 +193,19 @@ size_t pdaemon_reclaim_object(struct engine *e, struct uobj *o, size_t want)
 	if (o->dying || o->pinned || (o->client && o->client->dead))
 		return 0;
 	deactivate(o, target);
-	while (freed < want && pgqueue_pop(&o->inactive, &idx)) {
+	/*
+	 * Only pages fenced before the client's last pin scan (pinned.c,
+	 * pinned_round) may go: the scan must come after the fence and
+	 * before the punch. Those fenced just now wait for the next round.
+	 * Pinned pages go back to the tail, past that head.
+	 */
+	limit = o->client ? MIN(o->inactive.len, o->pin_safe) : o->inactive.len;
+	while (freed < want && scanned++ < limit && pgqueue_pop(&o->inactive, &idx)) {
 		pgword_t w = uobj_get(o, idx) & ~PGF_QUEUED;
 		enum pg_state st = pg_state(w);
 
+		if (o->pin_safe)
+			o->pin_safe--;
 		if (st != PG_DIRTY && st != PG_CLEAN) {
 			uobj_set(o, idx, w);   /* busy: back to the active queue */
 			continue;
@@ -201,6 +213,18 @@ size_t pdaemon_reclaim_object(struct engine *e, struct uobj *o, size_t want)
 		if (!pg_has(w, PGF_INACTIVE) || pg_has(w, PGF_REF)) {
 			/* touched while fenced: it is in use, keep it */
 			uobj_set(o, idx, w);
+			continue;
+		}
+		if (pg_has(w, PGF_PINNED)) {
+			/*
+			 * The kernel holds it (pinned.c): dropping it would orphan
+			 * the page its I/O fills. Still fenced, so it waits in the
+			 * inactive queue for a scan that finds it free.
+			 */
+			if (pgqueue_push(&o->inactive, idx) == 0)
+				w |= PGF_QUEUED;
+			uobj_set(o, idx, w);
+			e->pinned_kept++;
 			continue;
 		}
 		if (idx < synced_lo || idx >= synced_hi) {
@@ -349,6 +373,10 @@ static size_t reclaim_round(struct engine *e)
 {
 	size_t freed = 0;
 
+	/* once per round per client, not per object: a scan reads /proc */
+	for (struct client *c = e->clients; c; c = c->next)
+		if (!c->dead)
+			pinned_round(e, c);
 	pager_plug(e);
 	for (struct uobj *o = e->objects; o; o = o->next) {
 		size_t x = object_excess(e, o);
@@ -438,7 +466,8 @@ static size_t launder_round(struct engine *e, size_t budget_pages)
 				pgword_t w = uobj_get(o, i);
 				size_t before = o->cnt.dirty;
 
-				if (pg_state(w) != PG_DIRTY)
+				/* a pinned page stays dirty whatever is written: leave it */
+				if (pg_state(w) != PG_DIRTY || pg_has(w, PGF_PINNED))
 					continue;
 				uobj_set(o, i, pg_set_state(w, PG_BUSY_OUT) | PGF_WASDIRTY);
 				if (pager_put(o, i, PGO_DOACTCLUST | PGO_PDAEMON, lo, hi, NULL) < 0)
@@ -448,6 +477,15 @@ static size_t launder_round(struct engine *e, size_t budget_pages)
 		}
 	}
 out:
+	/*
+	 * A page pinned before its collect above was seen written (the pin
+	 * faulted it writable), but what the kernel writes through the pin
+	 * from now on no tracker sees: look before these writes can end and
+	 * mark such pages clean (pinned.c makes them dirty again).
+	 */
+	for (struct client *c = e->clients; c; c = c->next)
+		if (started)
+			pinned_refresh(e, c, true);
 	pager_unplug(e);
 	return started;
 }

@@ -95,6 +95,15 @@ enum ioeng_kind ioeng_kind_of(const struct ioeng *e)
 	return e->ops->kind;
 }
 
+int ioeng_ring_fd(const struct ioeng *e)
+{
+#ifdef HAVE_LIBURING
+	if (e->ops->kind == IOENG_URING)
+		return ioeng_uring_fd(e);
+#endif
+	return -1;
+}
+
 int ioeng_fallback_error(const struct ioeng *e)
 {
 	return e->fallback_err;

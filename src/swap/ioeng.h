@@ -78,6 +78,8 @@ void ioeng_destroy(struct ioeng *e);
 
 const char *ioeng_name(const struct ioeng *e);          /* "io_uring" or "threads" */
 enum ioeng_kind ioeng_kind_of(const struct ioeng *e);
+/* The io_uring engine's ring descriptor, or -1. */
+int ioeng_ring_fd(const struct ioeng *e);
 /* Why AUTO fell back to threads: io_uring's setup error (-errno), or 0. */
 int ioeng_fallback_error(const struct ioeng *e);
 

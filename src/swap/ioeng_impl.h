@@ -32,6 +32,7 @@ struct ioeng {
 
 #ifdef HAVE_LIBURING
 int ioeng_uring_create(const struct ioeng_config *cfg, struct ioeng **out);
+int ioeng_uring_fd(const struct ioeng *e);
 #endif
 int ioeng_threads_create(const struct ioeng_config *cfg, struct ioeng **out);
 

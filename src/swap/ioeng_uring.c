@@ -263,3 +263,8 @@ out_free:
 	free(u);
 	return r;
 }
+
+int ioeng_uring_fd(const struct ioeng *e)
+{
+	return container_of(e, const struct uring, base)->ring.ring_fd;
+}

@@ -24,6 +24,11 @@
  *   uring-fixed   a managed buffer registered with io_uring (a long-term
  *                 pin), evicted by pressure, then READ_FIXED into: the
  *                 program must see what was read, not the old contents
+ *   odirect SECS  O_DIRECT preads into a managed buffer, alternating two
+ *                 file regions of different generations and checking each
+ *                 read, while another thread sweeps a large block: a page
+ *                 evicted under a read in flight would read back the
+ *                 generation before (the read filled an orphaned page)
  *
  * Output: one "result" line of counters; exit 0 when every check passed.
  */
@@ -491,6 +496,90 @@ static int uring_fixed(void)
 }
 #endif
 
+/* --- odirect ------------------------------------------------------------- */
+
+#define OD_LEN (4 * MiB)
+#define OD_BIG (64 * MiB)
+
+static _Atomic bool od_stop;
+
+static void *od_sweeper(void *arg)
+{
+	char *p = arg;
+	uint64_t n = 0;
+
+	while (!atomic_load_explicit(&od_stop, memory_order_relaxed)) {
+		/* write, so evictions need pageouts too, then read it all */
+		for (size_t off = 0; off < OD_BIG; off += PG)
+			p[off] = (char)n;
+		sweep(p, OD_BIG);
+		n++;
+	}
+	return NULL;
+}
+
+static int odirect(double secs)
+{
+	char path[] = "/var/tmp/uvmpager-hostile-XXXXXX";
+	size_t stale = 0, older = 0, reads = 0;
+	char *buf, *src, *big;
+	pthread_t th;
+	double end;
+	int fd, dfd;
+
+	if (posix_memalign((void **)&buf, PG, OD_LEN) || !(big = malloc(OD_BIG)))
+		return 2;
+	memset(big, 1, OD_BIG);
+	fd = mkstemp(path);
+	src = mmap(NULL, OD_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (fd < 0 || src == MAP_FAILED)
+		return 2;
+	/* generation g lives at g * OD_LEN, its pages tagged with seed 10 + g */
+	for (int g = 0; g < 2; g++) {
+		for (size_t off = 0; off < OD_LEN; off += PG)
+			fill_page(src + off, off / PG, 10 + g);
+		if (pwrite(fd, src, OD_LEN, (off_t)g * OD_LEN) != (ssize_t)OD_LEN)
+			return 2;
+	}
+	fsync(fd);
+	dfd = open(path, O_RDONLY | O_DIRECT);
+	unlink(path);
+	close(fd);
+	if (dfd < 0) {
+		printf("odirect: O_DIRECT open of %s: %s\n", path, strerror(errno));
+		return 2;
+	}
+	pthread_create(&th, NULL, od_sweeper, big);
+	end = now() + secs;
+	while (now() < end) {
+		int g = reads & 1;
+		ssize_t got = pread(dfd, buf, OD_LEN, (off_t)g * OD_LEN);
+
+		if (got != (ssize_t)OD_LEN) {
+			printf("odirect: read %zd: %s\n", got, strerror(errno));
+			return 2;
+		}
+		reads++;
+		for (size_t off = 0; off < OD_LEN; off += PG) {
+			if (page_ok(buf + off, off / PG, 10 + g))
+				continue;
+			/* the generation before: the read went to an orphaned page */
+			if (page_ok(buf + off, off / PG, 10 + !g))
+				older++;
+			if (stale < 5)
+				printf("odirect: read %zu (generation %d) page %zu wrong\n",
+				       reads, g, off / PG);
+			stale++;
+		}
+	}
+	atomic_store(&od_stop, true);
+	pthread_join(th, NULL);
+	close(dfd);
+	printf("result odirect reads %zu pages %zu stale %zu older_generation %zu\n",
+	       reads, reads * (OD_LEN / PG), stale, older);
+	return stale ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -506,6 +595,9 @@ int main(int argc, char **argv)
 		return raw_mremap_case();
 	if (argc >= 2 && strcmp(argv[1], "uring-fixed") == 0)
 		return uring_fixed();
-	fprintf(stderr, "usage: hostile fork-writer | reread SECS | raw-munmap | raw-mremap | raw-dontneed [SECS] | uring-fixed\n");
+	if (argc >= 3 && strcmp(argv[1], "odirect") == 0)
+		return odirect(atof(argv[2]));
+	fprintf(stderr, "usage: hostile fork-writer | reread SECS | raw-munmap | raw-mremap | raw-dontneed [SECS] |\n"
+		"       uring-fixed | odirect SECS\n");
 	return 2;
 }

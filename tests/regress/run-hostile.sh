@@ -3,7 +3,7 @@
 # against a uvmpagerd of our own with its defaults (no --verify-clean):
 # a fork under a writing thread, the daemon SIGKILLed under a reading
 # program, bytes flipped in the swap file behind the daemon's back, a raw
-# munmap, an io_uring registered buffer. Each case reproduced a lost write
+# munmap, an io_uring registered buffer, O_DIRECT reads. Each case reproduced a lost write
 # or a hung client; see hostile.c. Every case has a hard time limit: a
 # hang is a failure.
 #
@@ -210,6 +210,44 @@ case_simple() {   # NAME: hostile NAME must exit 0 and have paged
 	fi
 }
 
+# A pinned page must stay: the daemon's stat says how often it kept one
+pin_stats() {
+	echo "pin_scans $(stat_of pin_scans) pin_scan_us $(stat_of pin_scan_us)" \
+		"pin_unknown $(stat_of pin_unknown) pinned_kept $(stat_of pinned_kept)"
+}
+
+# uring-fixed MODE: the registered buffer must read what READ_FIXED put there
+case_uring_fixed() {
+	local mode=$1 rc
+	start_daemon --tracking "$mode" || { fail "uring-fixed $mode: no daemon"; return; }
+	timeout 120 env LD_PRELOAD="$UVMPAGER_PRELOAD" UVMPAGER_SOCKET="$dir/sock" \
+		UVMPAGER_BUDGET=16M "$HOSTILE" uring-fixed >"$dir/out" 2>&1
+	rc=$?
+	if [ $rc -eq 0 ] && [ "$(stat_of swapouts)" -gt 0 ]; then
+		pass "uring-fixed $mode: $(grep result "$dir/out"), swapouts $(stat_of swapouts), $(pin_stats)"
+	else
+		fail "uring-fixed $mode: exit $rc, swapouts $(stat_of swapouts), $(pin_stats)"
+		head -20 "$dir/out"
+	fi
+}
+
+# odirect MODE: O_DIRECT preads into managed memory under eviction pressure
+# (HOSTILE_ODIRECT_SECS of them, default 20)
+case_odirect() {
+	local mode=$1 secs=${HOSTILE_ODIRECT_SECS:-20} rc
+	start_daemon --tracking "$mode" || { fail "odirect $mode: no daemon"; return; }
+	timeout $((secs + 60)) env LD_PRELOAD="$UVMPAGER_PRELOAD" UVMPAGER_SOCKET="$dir/sock" \
+		UVMPAGER_BUDGET=16M "$HOSTILE" odirect "$secs" >"$dir/out" 2>&1
+	rc=$?
+	if [ $rc -eq 0 ] && [ "$(stat_of swapouts)" -gt 0 ]; then
+		pass "odirect $mode: $(grep result "$dir/out"), swapouts $(stat_of swapouts), $(pin_stats)"
+	else
+		fail "odirect $mode: exit $rc, swapouts $(stat_of swapouts), $(pin_stats)"
+		head -5 "$dir/out"
+		grep result "$dir/out"
+	fi
+}
+
 modes=${HOSTILE_TRACKING:-}
 if [ -z "$modes" ]; then
 	# every mode this kernel offers (a daemon refuses one it does not)
@@ -221,10 +259,7 @@ if [ -z "$modes" ]; then
 		fi
 	done
 fi
-# uring-fixed (a pinned io_uring buffer evicted under the kernel's pin)
-# still loses data on main: its fix is on branch "pin", not yet merged.
-# HOSTILE_CASES="... uring-fixed" runs it.
-cases=${HOSTILE_CASES:-fork-writer daemon-kill corrupt raw-munmap raw-mremap raw-dontneed}
+cases=${HOSTILE_CASES:-fork-writer daemon-kill corrupt raw-munmap raw-mremap raw-dontneed uring-fixed odirect}
 for c in $cases; do
 	case $c in
 	fork-writer) for m in $modes; do
@@ -233,6 +268,8 @@ for c in $cases; do
 		done ;;
 	daemon-kill) for m in $modes; do case_daemon_kill "$m"; done ;;
 	corrupt) case_corrupt ;;
+	uring-fixed) for m in $modes; do case_uring_fixed "$m"; done ;;
+	odirect) for m in $modes; do case_odirect "$m"; done ;;
 	*) case_simple "$c" ;;
 	esac
 done

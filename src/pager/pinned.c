@@ -1,0 +1,165 @@
+/*
+ * Pages the kernel holds pinned: kept resident, and never taken as clean.
+ *
+ * A fence drops the client's PTEs, but not the kernel's pins: an
+ * io_uring registered buffer, an O_DIRECT read in flight. Punching such
+ * a page from the memfd orphans the pinned copy; the kernel fills it and
+ * the program reads the old data back from swap. Two sources name them:
+ * /proc (fault/pins.c: io_uring buffers) and the pin table the client's
+ * shim writes around O_DIRECT reads (protocol.h).
+ *
+ * When to look: after the fence, before the punch. A pin taken once a
+ * page was fenced had to fault it in through the userfaultfd, which the
+ * page daemon sees (a reference) or blocks until the punch is done (the
+ * fault then reads the page back). Only pins older than the fence are
+ * invisible to the fault path, and those are still there when we look.
+ * So an answer stays good until the client's next fence: the page daemon
+ * asks once per eviction pass at most, never per page.
+ *
+ * A pinned page can also be written by the kernel through the pin, which
+ * no PTE and so no dirty tracker sees: a pinned page is dirty, and stays
+ * so (pager_dropcluster does not clean it), until a scan finds it no
+ * longer pinned; then it is written out before it may leave.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "engine_impl.h"
+#include "pager/pager.h"
+
+/*
+ * The client's in-flight O_DIRECT entries onto *r. The client writes the
+ * table as it likes; a lie only keeps its own pages in memory.
+ */
+static int add_table(const struct uvmp_pin *t, struct pin_range **r, size_t *n, size_t *cap)
+{
+	for (size_t i = 0; i < UVMP_PIN_ENTRIES; i++) {
+		uint64_t len = __atomic_load_n(&t[i].len, __ATOMIC_ACQUIRE), addr;
+
+		/* CLAIMED: its syscall has not begun, nothing pinned yet */
+		if (!len || len == UVMP_PIN_CLAIMED)
+			continue;
+		addr = __atomic_load_n(&t[i].addr, __ATOMIC_RELAXED);
+		if (addr + len < addr)
+			len = UINTPTR_MAX - addr;
+		if (*n == *cap) {
+			size_t nc = *cap ? *cap * 2 : 16;
+			struct pin_range *nr = realloc(*r, nc * sizeof(*nr));
+
+			if (!nr)
+				return -ENOMEM;
+			*r = nr;
+			*cap = nc;
+		}
+		(*r)[(*n)++] = (struct pin_range){ (uintptr_t)addr, (size_t)len };
+	}
+	return 0;
+}
+
+/* The pages of o that [addr, addr + len) touches: [*lo, *hi). False if none. */
+static bool overlap(struct uobj *o, uintptr_t addr, size_t len, size_t *lo, size_t *hi)
+{
+	uintptr_t start = o->caddr, end = o->caddr + (o->npages << PAGE_SHIFT);
+	uintptr_t a = MAX(addr, start), b = MIN(addr + len, end);
+
+	if (a >= b)
+		return false;
+	*lo = (a - start) >> PAGE_SHIFT;
+	*hi = DIV_ROUND_UP(b - start, PAGE_SIZE);
+	return true;
+}
+
+static void mark(struct engine *e, struct client *c, const struct pin_range *r, size_t n,
+		 bool pinned)
+{
+	for (struct uobj *o = e->objects; o; o = o->next) {
+		if (o->client != c)
+			continue;
+		for (size_t k = 0; k < n; k++) {
+			size_t lo, hi;
+
+			if (!overlap(o, r[k].addr, r[k].len, &lo, &hi))
+				continue;
+			for (size_t i = lo; i < hi; i++) {
+				pgword_t w = uobj_get(o, i);
+
+				if (!pinned) {
+					if (pg_has(w, PGF_PINNED))
+						uobj_set(o, i, w & ~PGF_PINNED);
+					continue;
+				}
+				if (!pg_resident(w))
+					continue;   /* not in memory: nothing the kernel can pin */
+				/* CLEAN -> DIRTY, BUSY_OUT -> written meanwhile */
+				pager_page_dirtied(o, i);
+				uobj_set(o, i, uobj_get(o, i) | PGF_PINNED);
+			}
+		}
+	}
+}
+
+void pinned_round(struct engine *e, struct client *c)
+{
+	bool known = pinned_refresh(e, c, false) == 0;
+
+	/* every entry queued now was fenced before the answer, so it covers them */
+	for (struct uobj *o = e->objects; o; o = o->next)
+		if (o->client == c)
+			o->pin_safe = known ? o->inactive.len : 0;
+}
+
+int pinned_refresh(struct engine *e, struct client *c, bool force)
+{
+	const struct pin_range *kr = NULL;
+	struct pin_range *r = NULL;
+	size_t n = 0, cap = 0, kn = 0;
+	uint64_t t0;
+	int err;
+
+	if (!c->pins || c->dead)
+		return 0;
+	if (!force && c->pins_at == c->fences && !c->pins_unknown)
+		return 0;
+	/* under the engine lock: once per pass per client, a readlink per fd */
+	t0 = now_ns();
+	err = pins_scan(c->pins, &kr, &kn);
+	e->pin_scans++;
+	if (!err && kn) {
+		r = malloc(kn * sizeof(*r));
+		if (!r)
+			err = -ENOMEM;
+		else
+			memcpy(r, kr, kn * sizeof(*r));
+		n = cap = kn;
+	}
+	if (!err && c->pintab)
+		err = add_table(c->pintab, &r, &n, &cap);
+	e->pin_scan_ns += now_ns() - t0;
+	if (err) {
+		/*
+		 * Some ring's buffers could not be read (its lock stayed busy)
+		 * or the process is going: any page may be pinned. The marks
+		 * of the last answer stay; nothing of c leaves this pass.
+		 */
+		free(r);
+		e->pin_unknown++;
+		c->pins_unknown = true;
+		return err;
+	}
+	n = pin_ranges_merge(r, n);
+	/*
+	 * Mark again even when the ranges did not change: a page of a range
+	 * may have come into memory since (a read's pin faulted it in) and
+	 * be pinned now. Unmark first: a range in both answers ends up marked.
+	 */
+	mark(e, c, c->pinned, c->npinned, false);
+	mark(e, c, r, n, true);
+	free(c->pinned);
+	c->pinned = r;
+	c->npinned = c->cappinned = n;
+	c->pins_at = c->fences;
+	c->pins_unknown = false;
+	return 0;
+}
