@@ -31,6 +31,14 @@ static int aobj_get(struct uobj *o, size_t start, size_t n)
 		       pg_slot(uobj_get(o, start + j)) == slot + (j - i))
 			j++;
 		pio = pager_io_get(e, true, false);
+		if (!pio) {
+			for (size_t k = i; k < n; k++) {
+				pgword_t w = uobj_get(o, start + k);
+
+				uobj_set(o, start + k, pg_set_state(w, PG_SWAPPED));
+			}
+			return -EAGAIN;
+		}
 		pio->obj = o;
 		pio->start = start + i;
 		pio->n = j - i;

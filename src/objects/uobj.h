@@ -40,7 +40,8 @@ struct pagerops {
 	/*
 	 * Page in [start, start + n): every page is BUSY_IN. On failure, the
 	 * pages of the runs not started are back in their paged-out state;
-	 * runs already started complete as usual.
+	 * runs already started complete as usual. -EAGAIN: no I/O descriptor
+	 * was free and the caller may not wait for one (an I/O completion).
 	 */
 	int (*get)(struct uobj *o, size_t start, size_t n);
 	/*

@@ -49,11 +49,13 @@ int vnode_get(struct uobj *o, size_t start, size_t n)
 
 	/* every page has bytes in the file: objects never reach past its end */
 	pio = file_io(o, start, n, IO_READ, true, false);
-	r = pager_io_submit(o->eng, pio);
+	r = pio ? pager_io_submit(o->eng, pio) : -EAGAIN;
 	if (r < 0) {
-		o->inflight--;
-		o->eng->inflight--;
-		pager_io_put(o->eng, pio);
+		if (pio) {
+			o->inflight--;
+			o->eng->inflight--;
+			pager_io_put(o->eng, pio);
+		}
 		/* not started: the pages wait in the file again */
 		for (size_t i = start; i < start + n; i++)
 			uobj_set(o, i, pg_set_state(uobj_get(o, i), PG_EMPTY));

@@ -38,6 +38,14 @@ void pager_pool_fini(struct engine *e)
 	pthread_cond_destroy(&e->pool_cond);
 }
 
+/*
+ * Set while this thread completes I/O (pager_io_done). Work started from
+ * a completion (a resumed fault's read-ahead) must not wait for a free
+ * descriptor: only completions free them, and this thread may be the one
+ * that runs them all (the io_uring reaper): it would wait for itself.
+ */
+static __thread bool completing;
+
 struct pager_io *pager_io_get(struct engine *e, bool may_wait, bool pdaemon)
 {
 	struct pager_io *pio;
@@ -60,7 +68,7 @@ struct pager_io *pager_io_get(struct engine *e, bool may_wait, bool pdaemon)
 			pio = e->pool_emergency;
 			break;
 		}
-		if (!may_wait)
+		if (!may_wait || completing)
 			return NULL;
 		pthread_cond_wait(&e->pool_cond, &e->lock);
 	}
@@ -118,10 +126,12 @@ static void pager_io_done(struct io_req *req)
 	if (req->op == IO_READ)
 		check_read(e, pio);
 	pthread_mutex_lock(&e->lock);
+	completing = true;
 	if (req->op == IO_WRITE)
 		put_done(e, pio);
 	else
 		get_done(e, pio);
+	completing = false;
 	o->inflight--;
 	e->inflight--;
 	pthread_cond_broadcast(&e->io_cond);

@@ -46,9 +46,10 @@ struct pager_io {
 int pager_pool_init(struct engine *e);
 void pager_pool_fini(struct engine *e);
 /*
- * Take an I/O descriptor. may_wait callers sleep until one returns; the
- * page daemon (pdaemon = true) never sleeps: it gets the emergency
- * reserve, or NULL.
+ * Take an I/O descriptor. may_wait callers sleep until one returns,
+ * except inside an I/O completion, which gets NULL instead; the page
+ * daemon (pdaemon = true) never sleeps: it gets the emergency reserve,
+ * or NULL.
  */
 struct pager_io *pager_io_get(struct engine *e, bool may_wait, bool pdaemon);
 void pager_io_put(struct engine *e, struct pager_io *pio);
