@@ -106,10 +106,15 @@ struct engine_range {
 };
 /* Most ranges in one fence call: one round trip to the client's agent. */
 #define ENGINE_FENCE_MAX 64
-/* flags: 0 for a fence, ENGINE_FENCE_DOFORK to make the ranges inherited by fork again. */
-#define ENGINE_FENCE_DOFORK 0x1
+/*
+ * flags 0: a fence (memfd -1). ENGINE_FENCE_PRIVATE: one range, handed to
+ * the program as its own private memory: the agent maps it over itself
+ * MAP_PRIVATE from memfd at offset off (copy-on-write of what is there,
+ * inherited by fork as private memory is).
+ */
+#define ENGINE_FENCE_PRIVATE 0x1
 typedef int (*engine_fence_fn)(void *priv, const struct engine_range *r, unsigned n,
-			       unsigned flags);
+			       unsigned flags, int memfd, uint64_t off);
 
 /*
  * While a fence callback waits for its client, the client's userfaultfd

@@ -221,10 +221,16 @@ struct uvmp_adopt_done {        /* UVMP_ADOPT_DONE: all regions mapped */
 
 /* UVMP_FENCE (daemon -> agent) */
 #define UVMP_FENCE_MAX 64
-#define UVMP_FENCE_DOFORK 0x1     /* not a fence: MADV_DOFORK the ranges */
+/*
+ * Not a fence: ranges[0] (n = 1), moved out of its object by a raw mremap,
+ * becomes the program's private memory: mapped over itself MAP_PRIVATE
+ * from the attached memfd at `offset`, with the protections it has.
+ */
+#define UVMP_FENCE_PRIVATE 0x1
 struct uvmp_fence {
 	uint32_t n;
 	uint32_t flags;         /* UVMP_FENCE_*; 0: a fence */
+	uint64_t offset;        /* UVMP_FENCE_PRIVATE: memfd offset of ranges[0] */
 	struct uvmp_range ranges[UVMP_FENCE_MAX];
 };
 

@@ -13,9 +13,11 @@
  * that touches it gets SIGBUS instead of zeros.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -24,6 +26,90 @@
 #include "client/rawsys.h"
 #include "common/util.h"
 #include "fault/uffd.h"
+
+/*
+ * Calls fn for each mapping of /proc/self/maps that overlaps [lo, hi),
+ * clipped to it, with its protections. No stdio: a program thread may
+ * hold libc's (or the shim's) allocator lock while it waits on a fault
+ * that waits on us.
+ */
+static int each_mapping(uintptr_t lo, uintptr_t hi,
+			int (*fn)(uintptr_t s, uintptr_t t, int prot, void *arg), void *arg)
+{
+	char buf[4096];
+	size_t have = 0;
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t got = read(fd, buf + have, sizeof(buf) - 1 - have);
+		char *line = buf, *nl;
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		have += (size_t)got;
+		buf[have] = 0;
+		while ((nl = strchr(line, '\n'))) {
+			unsigned long a, b;
+			char perm[5];
+
+			*nl = 0;
+			if (sscanf(line, "%lx-%lx %4s", &a, &b, perm) == 3 && b > lo && a < hi) {
+				int prot = (perm[0] == 'r' ? PROT_READ : 0) |
+					   (perm[1] == 'w' ? PROT_WRITE : 0) |
+					   (perm[2] == 'x' ? PROT_EXEC : 0);
+
+				r = fn(MAX(a, lo), MIN(b, hi), prot, arg);
+				if (r < 0)
+					goto out;
+			}
+			line = nl + 1;
+		}
+		have -= (size_t)(line - buf);
+		memmove(buf, line, have);
+	}
+out:
+	close(fd);
+	return r;
+}
+
+struct private_map {
+	uintptr_t start;
+	int fd;
+	uint64_t off;
+};
+
+static int map_private_piece(uintptr_t s, uintptr_t t, int prot, void *arg)
+{
+	const struct private_map *pm = arg;
+	void *p = raw_mmap((void *)s, t - s, prot, MAP_PRIVATE | MAP_FIXED, pm->fd,
+			   (off_t)(pm->off + (s - pm->start)));
+
+	return p == MAP_FAILED ? -errno : 0;
+}
+
+/*
+ * A range moved out of its object by a raw mremap is the program's own
+ * memory from now on, and must behave as the private memory it was: a
+ * forked child gets a copy, not the parent's pages. Mapping the memfd
+ * over itself MAP_PRIVATE keeps every byte (the page cache is what both
+ * mappings read; the daemon paged everything in and punches none of it
+ * again) and a write racing the switch lands in the page cache before
+ * it, or in a private copy after: the replacement is one mmap, atomic
+ * for the program's threads. Each piece keeps its protections.
+ */
+static int hand_over(const struct uvmp_range *r, int fd, uint64_t off)
+{
+	struct private_map pm = { r->addr, fd, off };
+
+	if (fd < 0)
+		return -EBADF;
+	return each_mapping(r->addr, r->addr + r->len, map_private_piece, &pm);
+}
 
 static int fence(const struct wire_msg *m)
 {
@@ -34,6 +120,9 @@ static int fence(const struct wire_msg *m)
 	if (m->len < head || f->n > UVMP_FENCE_MAX ||
 	    m->len < head + f->n * sizeof(f->ranges[0]))
 		return -EPROTO;
+	if (f->flags & UVMP_FENCE_PRIVATE)
+		return f->n == 1 && m->nfds == 1 ? hand_over(&f->ranges[0], m->fds[0], f->offset)
+						 : -EPROTO;
 	for (uint32_t i = 0; i < f->n; i++) {
 		const struct uvmp_range *r = &f->ranges[i];
 
@@ -41,13 +130,8 @@ static int fence(const struct wire_msg *m)
 			status = status ? status : -EINVAL;
 			continue;
 		}
-		/*
-		 * PTEs go, the page cache stays: the next touch is a MINOR
-		 * fault. DOFORK: a range the daemon gave back to the program
-		 * as plain memory (moved by a raw mremap) is inherited again.
-		 */
-		if (raw_madvise((void *)(uintptr_t)r->addr, r->len,
-				f->flags & UVMP_FENCE_DOFORK ? MADV_DOFORK : MADV_DONTNEED) < 0 &&
+		/* PTEs go, the page cache stays: the next touch is a MINOR fault */
+		if (raw_madvise((void *)(uintptr_t)r->addr, r->len, MADV_DONTNEED) < 0 &&
 		    !status)
 			status = -errno;
 	}
@@ -75,10 +159,11 @@ static void serve_daemon(struct uvmpager *c)
 			continue;
 		if (r < 0)
 			return;
+		status = m.hdr.type & UVMP_REPLY ? 0 :
+			 m.hdr.type == UVMP_FENCE ? fence(&m) : -EOPNOTSUPP;
 		wire_close_fds(&m);
 		if (m.hdr.type & UVMP_REPLY)
 			continue;
-		status = m.hdr.type == UVMP_FENCE ? fence(&m) : -EOPNOTSUPP;
 		if (wire_send(c->agent_sock, m.hdr.type | UVMP_REPLY, m.hdr.seq, status,
 			      NULL, 0, NULL, 0) < 0)
 			return;

@@ -55,11 +55,13 @@ int srv_reply(struct conn *c, const struct uvmp_hdr *req, int32_t status,
 /* --- clients ------------------------------------------------------------- */
 
 /* The page daemon asks the client's agent to drop its PTEs of a range. */
-int srv_fence(void *priv, const struct engine_range *r, unsigned n, unsigned flags)
+int srv_fence(void *priv, const struct engine_range *r, unsigned n, unsigned flags,
+	      int memfd, uint64_t off)
 {
 	struct dclient *dc = priv;
 	struct uvmp_fence f = {
-		.n = n, .flags = flags & ENGINE_FENCE_DOFORK ? UVMP_FENCE_DOFORK : 0,
+		.n = n, .flags = flags & ENGINE_FENCE_PRIVATE ? UVMP_FENCE_PRIVATE : 0,
+		.offset = off,
 	};
 	char buf[UVMP_MAX_MSG];
 	uint32_t seq = ++dc->fence_seq;
@@ -74,7 +76,8 @@ int srv_fence(void *priv, const struct engine_range *r, unsigned n, unsigned fla
 		return -E2BIG;
 	for (unsigned i = 0; i < n; i++)
 		f.ranges[i] = (struct uvmp_range){ r[i].addr, r[i].len };
-	ret = wire_send(dc->agent_fd, UVMP_FENCE, seq, 0, &f, sizeof(f), NULL, 0);
+	ret = wire_send(dc->agent_fd, UVMP_FENCE, seq, 0, &f, sizeof(f),
+			memfd >= 0 ? &memfd : NULL, memfd >= 0 ? 1 : 0);
 	if (ret < 0)
 		return ret;
 	for (;;) {

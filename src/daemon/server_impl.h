@@ -99,7 +99,8 @@ static inline const void *payload(const struct uvmp_hdr *h, ssize_t n, size_t wa
 uint64_t srv_random_u64(void);
 int srv_reply(struct conn *c, const struct uvmp_hdr *req, int32_t status,
 	      const void *payload, size_t plen, const int *fds, unsigned nfds);
-int srv_fence(void *priv, const struct engine_range *r, unsigned n, unsigned flags);
+int srv_fence(void *priv, const struct engine_range *r, unsigned n, unsigned flags,
+	      int memfd, uint64_t off);
 struct dclient *srv_find_client(struct server *s, uint64_t id);
 void srv_dobj_drop(struct dclient *dc, struct dobj *d);
 

@@ -186,7 +186,7 @@ int fence_call(struct client *c, const struct engine_range *r, unsigned n)
 	/* without it every REMOVE inside the ranges counts as ours: old data, never lost data */
 	c->claimed = calloc(DIV_ROUND_UP(pages, 64) + 1, sizeof(uint64_t));
 	c->nfencing = n;
-	ret = c->ext_fence(c->priv, r, n, 0);
+	ret = c->ext_fence(c->priv, r, n, 0, -1, 0);
 	c->nfencing = 0;
 	free(c->claimed);
 	c->claimed = NULL;

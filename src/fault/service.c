@@ -77,16 +77,20 @@ static void unmapped(struct engine *e, struct client *c, uintptr_t start, uintpt
 /*
  * Part of an object's view moved to `to` behind our back (a raw mremap):
  * one object cannot have two views, so the moved part leaves it. Its
- * pages are brought into memory, the new range is unregistered and runs
- * as plain shared memory (unbudgeted), the old pages turn PG_GONE
- * without a punch (the new mapping holds them). A page whose only copy
- * is unreadable is poisoned there first: SIGBUS, never zeros. Lock held;
- * waits for the reads (the lock is let go meanwhile).
+ * pages are brought into memory, the new range is unregistered and
+ * handed to the program as private memory of its own (unbudgeted, see
+ * the agent's hand_over), the old pages turn PG_GONE without a punch
+ * (the new mapping reads them). A page whose only copy is unreadable is
+ * poisoned there first and kept out of the hand-over: SIGBUS, never
+ * zeros. Lock held; waits for the reads (the lock is let go meanwhile);
+ * without memory for the poisoned set, nothing is handed over (the part
+ * stays shared memory the children do not inherit).
  */
 static void remap_part(struct engine *e, struct client *c, struct uobj *o, size_t first,
 		       size_t n, uintptr_t to)
 {
-	bool again = true;
+	uint64_t *lost = NULL;      /* poisoned pages, by index from first */
+	bool again = true, nomem = false;
 
 	o->pinned = true;   /* the page daemon keeps away */
 	while (again) {
@@ -115,19 +119,41 @@ static void remap_part(struct engine *e, struct client *c, struct uobj *o, size_
 	for (size_t i = first; i < first + n; i++) {
 		pgword_t w = uobj_get(o, i);
 
-		if (pg_state(w) == PG_BAD || pg_state(w) == PG_SWAPPED)
+		if (pg_state(w) == PG_BAD || pg_state(w) == PG_SWAPPED) {
 			uffd_poison(c->ufd, (void *)(to + ((i - first) << PAGE_SHIFT)), PAGE_SIZE, 0);
+			if (!lost)
+				lost = calloc((n + 63) / 64, sizeof(*lost));
+			if (lost)
+				lost[(i - first) / 64] |= 1ULL << ((i - first) % 64);
+			else
+				nomem = true;
+		}
 		if (pg_slot(w) && o->ops->releasepg)
 			o->ops->releasepg(o, i);
 		uobj_set(o, i, pg_make(PG_GONE, uobj_get(o, i) & PGF_QUEUED, 0));
 	}
 	uffd_unregister(c->ufd, (void *)to, n << PAGE_SHIFT);
-	/* managed views are MADV_DONTFORK; plain memory of the program is inherited */
-	if (c->ext_fence) {
-		struct engine_range r = { to, n << PAGE_SHIFT };
+	/*
+	 * The view was private memory to the program (fork gives children a
+	 * copy): the moved part becomes private memory again, the memfd
+	 * mapped over itself copy-on-write by the agent. Poisoned pages stay
+	 * as they are (a private mapping would read the hole as zeros): a
+	 * child does not inherit them (managed views are MADV_DONTFORK).
+	 */
+	for (size_t i = 0; c->ext_fence && !nomem && i < n; i++) {
+		size_t t = i;
+		struct engine_range r;
 
-		c->ext_fence(c->priv, &r, 1, ENGINE_FENCE_DOFORK);
+		while (t < n && !(lost && (lost[t / 64] >> (t % 64) & 1)))
+			t++;
+		if (t > i) {
+			r = (struct engine_range){ to + (i << PAGE_SHIFT), (t - i) << PAGE_SHIFT };
+			c->ext_fence(c->priv, &r, 1, ENGINE_FENCE_PRIVATE, o->memfd,
+				     (uint64_t)(first + i) << PAGE_SHIFT);
+		}
+		i = t;
 	}
+	free(lost);
 	o->pinned = false;
 }
 
