@@ -107,10 +107,10 @@ struct engine_range {
 /* Most ranges in one fence call: one round trip to the client's agent. */
 #define ENGINE_FENCE_MAX 64
 /*
- * flags 0: a fence (memfd -1). ENGINE_FENCE_PRIVATE: one range, handed to
- * the program as its own private memory: the agent maps it over itself
- * MAP_PRIVATE from memfd at offset off (copy-on-write of what is there,
- * inherited by fork as private memory is).
+ * flags 0: a fence (memfd -1). ENGINE_FENCE_PRIVATE: one range, still
+ * registered, handed to the program as its own private anonymous memory:
+ * the agent zaps it (so touches wait for the engine), copies the bytes
+ * memfd holds at offset off, and moves the copy over it.
  */
 #define ENGINE_FENCE_PRIVATE 0x1
 typedef int (*engine_fence_fn)(void *priv, const struct engine_range *r, unsigned n,

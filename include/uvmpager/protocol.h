@@ -223,8 +223,8 @@ struct uvmp_adopt_done {        /* UVMP_ADOPT_DONE: all regions mapped */
 #define UVMP_FENCE_MAX 64
 /*
  * Not a fence: ranges[0] (n = 1), moved out of its object by a raw mremap,
- * becomes the program's private memory: mapped over itself MAP_PRIVATE
- * from the attached memfd at `offset`, with the protections it has.
+ * becomes the program's private anonymous memory again, with the bytes
+ * the attached memfd holds at `offset` and the protections it has.
  */
 #define UVMP_FENCE_PRIVATE 0x1
 struct uvmp_fence {

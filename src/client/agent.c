@@ -77,38 +77,71 @@ out:
 	return r;
 }
 
-struct private_map {
+struct private_copy {
 	uintptr_t start;
-	int fd;
-	uint64_t off;
+	char *copy;
 };
 
-static int map_private_piece(uintptr_t s, uintptr_t t, int prot, void *arg)
+static int protect_piece(uintptr_t s, uintptr_t t, int prot, void *arg)
 {
-	const struct private_map *pm = arg;
-	void *p = raw_mmap((void *)s, t - s, prot, MAP_PRIVATE | MAP_FIXED, pm->fd,
-			   (off_t)(pm->off + (s - pm->start)));
+	const struct private_copy *pc = arg;
 
-	return p == MAP_FAILED ? -errno : 0;
+	return raw_mprotect(pc->copy + (s - pc->start), t - s, prot) < 0 ? -errno : 0;
 }
 
 /*
  * A range moved out of its object by a raw mremap is the program's own
- * memory from now on, and must behave as the private memory it was: a
- * forked child gets a copy, not the parent's pages. Mapping the memfd
- * over itself MAP_PRIVATE keeps every byte (the page cache is what both
- * mappings read; the daemon paged everything in and punches none of it
- * again) and a write racing the switch lands in the page cache before
- * it, or in a private copy after: the replacement is one mmap, atomic
- * for the program's threads. Each piece keeps its protections.
+ * memory from now on, and must behave as the private anonymous memory it
+ * was: a forked child gets a copy, MADV_DONTNEED reads zeros. So it is
+ * replaced by anonymous memory holding the same bytes:
+ *   - its PTEs are dropped first (the range is still registered): from
+ *     then on every touch by the program waits in the daemon, which is
+ *     busy with this hand-over, so no write can slip past the copy;
+ *   - the bytes are read from the memfd (where every page is: the
+ *     daemon paged the range in), holes reading zeros as they should;
+ *   - the copy gets the range's protections and is moved over it in one
+ *     mremap. The waiting touches are woken and retry on the copy.
+ * Other attributes of the range (mlock, madvise hints) are not carried.
  */
 static int hand_over(const struct uvmp_range *r, int fd, uint64_t off)
 {
-	struct private_map pm = { r->addr, fd, off };
+	struct private_copy pc = { r->addr, NULL };
+	size_t done = 0;
+	int ret;
 
 	if (fd < 0)
 		return -EBADF;
-	return each_mapping(r->addr, r->addr + r->len, map_private_piece, &pm);
+	pc.copy = raw_mmap(NULL, r->len, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (pc.copy == MAP_FAILED)
+		return -errno;
+	if (raw_madvise((void *)(uintptr_t)r->addr, r->len, MADV_DONTNEED) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	while (done < r->len) {
+		ssize_t got = pread(fd, pc.copy + done, r->len - done, (off_t)(off + done));
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			ret = got < 0 ? -errno : -EIO;
+			goto fail;
+		}
+		done += (size_t)got;
+	}
+	ret = each_mapping(r->addr, r->addr + r->len, protect_piece, &pc);
+	if (ret < 0)
+		goto fail;
+	if (raw_mremap(pc.copy, r->len, r->len, MREMAP_MAYMOVE | MREMAP_FIXED,
+		       (void *)(uintptr_t)r->addr) == MAP_FAILED) {
+		ret = -errno;
+		goto fail;
+	}
+	return 0;
+fail:
+	raw_munmap(pc.copy, r->len);
+	return ret;
 }
 
 static int fence(const struct wire_msg *m)

@@ -132,13 +132,15 @@ static void remap_part(struct engine *e, struct client *c, struct uobj *o, size_
 			o->ops->releasepg(o, i);
 		uobj_set(o, i, pg_make(PG_GONE, uobj_get(o, i) & PGF_QUEUED, 0));
 	}
-	uffd_unregister(c->ufd, (void *)to, n << PAGE_SHIFT);
 	/*
 	 * The view was private memory to the program (fork gives children a
-	 * copy): the moved part becomes private memory again, the memfd
-	 * mapped over itself copy-on-write by the agent. Poisoned pages stay
-	 * as they are (a private mapping would read the hole as zeros): a
-	 * child does not inherit them (managed views are MADV_DONTFORK).
+	 * copy, MADV_DONTNEED reads zeros): the moved part becomes private
+	 * anonymous memory again, copied from the memfd by the agent while
+	 * the range is still registered, so a touch meanwhile waits for us
+	 * (its fault finds the page GONE after and retries on the copy).
+	 * Poisoned pages stay as they are, unregistered below (a copy would
+	 * read their hole as zeros); children do not inherit them (managed
+	 * views are MADV_DONTFORK).
 	 */
 	for (size_t i = 0; c->ext_fence && !nomem && i < n; i++) {
 		size_t t = i;
@@ -154,6 +156,7 @@ static void remap_part(struct engine *e, struct client *c, struct uobj *o, size_
 		i = t;
 	}
 	free(lost);
+	uffd_unregister(c->ufd, (void *)to, n << PAGE_SHIFT);
 	o->pinned = false;
 }
 
