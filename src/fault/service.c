@@ -319,6 +319,25 @@ static int next_batch(struct client *c, struct uffd_msg *msgs, int max)
 	return uffd_read_msgs(c->ufd, msgs, max);
 }
 
+/*
+ * Before an event (REMAP, REMOVE, UNMAP): the reads this thread deferred
+ * for earlier faults of the batch go out first. An event may wait for the
+ * object's I/O to end (remap_part), and a read this thread holds back
+ * would never end. Lock held on entry and return; let go meanwhile.
+ */
+static void run_deferred_now(struct engine *e, struct pager_io **reads)
+{
+	pager_defer_end();
+	if (*reads) {
+		struct pager_io *list = *reads;
+
+		pthread_mutex_unlock(&e->lock);
+		pager_run_deferred(list);
+		pthread_mutex_lock(&e->lock);
+	}
+	pager_defer_begin(reads);
+}
+
 /* Drain one client's uffd, then arm it again for the next fault thread. */
 static void serve_client(struct engine *e, struct client *c, uint32_t events)
 {
@@ -338,8 +357,12 @@ static void serve_client(struct engine *e, struct client *c, uint32_t events)
 			break;
 		}
 		pager_defer_begin(&reads);
-		for (int j = 0; j < k && !c->dead; j++)
-			handle_msg(e, c, &msgs[j]);
+		for (int j = 0; j < k && !c->dead; j++) {
+			if (msgs[j].event != UFFD_EVENT_PAGEFAULT)
+				run_deferred_now(e, &reads);
+			if (!c->dead)
+				handle_msg(e, c, &msgs[j]);
+		}
 		pager_defer_end();
 		pager_unplug(e);
 		pthread_mutex_unlock(&e->lock);

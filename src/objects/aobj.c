@@ -15,6 +15,13 @@ static int aobj_init(struct engine *e)
 	return e->swap ? 0 : -ENODEV;
 }
 
+/* The pages of runs not started, [from, n) of [start, start + n), wait in swap again. */
+static void aobj_unstart(struct uobj *o, size_t start, size_t from, size_t n)
+{
+	for (size_t k = from; k < n; k++)
+		uobj_set(o, start + k, pg_set_state(uobj_get(o, start + k), PG_SWAPPED));
+}
+
 /* Reads runs of contiguous slots, one request per run. */
 static int aobj_get(struct uobj *o, size_t start, size_t n)
 {
@@ -32,11 +39,7 @@ static int aobj_get(struct uobj *o, size_t start, size_t n)
 			j++;
 		pio = pager_io_get(e, true, false);
 		if (!pio) {
-			for (size_t k = i; k < n; k++) {
-				pgword_t w = uobj_get(o, start + k);
-
-				uobj_set(o, start + k, pg_set_state(w, PG_SWAPPED));
-			}
+			aobj_unstart(o, start, i, n);
 			return -EAGAIN;
 		}
 		pio->obj = o;
@@ -49,12 +52,7 @@ static int aobj_get(struct uobj *o, size_t start, size_t n)
 		pager_io_fill_iov(pio, PAGE_SIZE);
 		r = pager_io_submit(e, pio);
 		if (r < 0) {
-			/* roll the pages of this and later runs back to swapped */
-			for (size_t k = i; k < n; k++) {
-				pgword_t w = uobj_get(o, start + k);
-
-				uobj_set(o, start + k, pg_set_state(w, PG_SWAPPED));
-			}
+			aobj_unstart(o, start, i, n);
 			pio->obj->inflight--;
 			e->inflight--;
 			pager_io_put(e, pio);
