@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -502,7 +503,7 @@ static void *racer_fn(void *arg)
 
 		pthread_mutex_lock(&r->lock);
 		pg = (size_t)rand_r(&r->seed) % NPAGES;
-		*(volatile uint64_t *)(r->f->client + pg * PAGE_SIZE) = ++r->counter + NPAGES;
+		*(volatile uint64_t *)(r->f->client + pg * PAGE_SIZE) = __atomic_add_fetch(&r->counter, 1, __ATOMIC_RELAXED) + NPAGES;
 		pthread_mutex_unlock(&r->lock);
 		spin_ns(r->gap_ns);
 	}
@@ -526,13 +527,25 @@ START_TEST(fence_race)
 	pthread_create(&th, NULL, racer_fn, &r);
 
 	for (size_t it = 0; it < iters; it++) {
+		uint64_t before;
+
 		/* No store in flight: collect and snapshot agree. */
 		pthread_mutex_lock(&r.lock);
 		ck_assert_int_eq(tracker_collect(f.t, f.ufd, (uintptr_t)f.client, NPAGES, bits), 0);
 		for (size_t p = 0; p < NPAGES; p++)
 			snap[p] = *(volatile uint64_t *)(f.engine + p * PAGE_SIZE);
+		before = __atomic_load_n(&r.counter, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&r.lock);
 
+		/*
+		 * Let the writer land at least one store after the collect
+		 * (bounded): under ASan on a loaded 2-core machine the main
+		 * thread can otherwise win the lock every time, and the race
+		 * this test is about never happens (CI: 0 changes in 2000).
+		 */
+		for (uint64_t end = now_ns() + 10 * 1000 * 1000;
+		     __atomic_load_n(&r.counter, __ATOMIC_RELAXED) == before && now_ns() < end;)
+			sched_yield();
 		spin_ns((uint64_t)(rand_r(&seed) % 50) * 1000);
 
 		ck_assert_int_eq(madvise(f.client, LEN, MADV_DONTNEED), 0);
