@@ -52,17 +52,112 @@ static int covering(const struct client *c, uintptr_t addr, uintptr_t *end)
 }
 
 /*
- * The agent zaps every page of a fence's ranges exactly once, so a page
- * a REMOVE names for the second time during the fence was discarded by
- * the program (whichever of the two events came first): a page is the
- * fence's the first time, the program's after. Pieces outside every
- * fence are the program's; inside a stale fence (timed out: the agent may
- * still zap it, and we no longer count) they are taken as the fence's.
- * fn gets the program's pieces. Lock held.
+ * A page a REMOVE names twice during a fence was discarded by the program
+ * (the agent zaps every page of a fence exactly once), but which of the
+ * two REMOVEs was the program's cannot be told, and where the discard
+ * goes among the backlog's faults matters: if the program's came first,
+ * its madvise returned when that REMOVE was read, and a fault after it
+ * is the program writing to the discarded page; a discard carried out at
+ * the second REMOVE would punch that write away. So the discard goes
+ * where the first REMOVE was. That is right either way: every fault read
+ * during the fence still blocks its thread (the fault threads wait for
+ * the fence), so a fault between the two REMOVEs races the discard in
+ * the program itself, and the discard may come first. A page named a
+ * third time (the program discarding twice) is discarded already, at the
+ * earliest place.
+ *
+ * So the first REMOVE of a page waits in the backlog as a tentative
+ * message; the second makes it a REMOVE; what is still tentative when
+ * the fence ends was the fence's own, and goes.
  */
-static void user_pieces(struct client *c, uintptr_t start, uintptr_t end,
-			void (*fn)(void *arg, uintptr_t s, uintptr_t e), void *arg)
+#define BACKLOG_TENTATIVE 0xf0   /* not a kernel event: a first REMOVE, in the backlog */
+
+static int backlog_reserve(struct client *c, unsigned more)
 {
+	unsigned ncap = c->capbacklog ? c->capbacklog : 64;
+	struct uffd_msg *nb;
+
+	if (c->nbacklog + more <= c->capbacklog)
+		return 0;
+	while (ncap < c->nbacklog + more)
+		ncap *= 2;
+	nb = realloc(c->backlog, ncap * sizeof(*nb));
+	if (!nb)
+		return -ENOMEM;
+	c->backlog = nb;
+	c->capbacklog = ncap;
+	return 0;
+}
+
+static int backlog_insert(struct client *c, unsigned at, uint8_t event, uintptr_t s, uintptr_t e)
+{
+	struct uffd_msg m = { .event = event };
+
+	if (backlog_reserve(c, 1) < 0)
+		return -ENOMEM;
+	m.arg.remove.start = s;
+	m.arg.remove.end = e;
+	memmove(c->backlog + at + 1, c->backlog + at, (c->nbacklog - at) * sizeof(m));
+	c->backlog[at] = m;
+	c->nbacklog++;
+	return 0;
+}
+
+/*
+ * The page at addr, named for the second time: the tentative message of
+ * its first REMOVE is split around it and its part becomes a REMOVE. None
+ * covers it: named a third time, or the tentative message could not be
+ * kept (out of memory: old data, not lost data).
+ */
+static int second_remove(struct client *c, uintptr_t addr)
+{
+	for (unsigned k = 0; k < c->nbacklog; k++) {
+		struct uffd_msg *m = &c->backlog[k];
+		uintptr_t s = m->arg.remove.start, e = m->arg.remove.end;
+		int r = 0;
+
+		if (m->event != BACKLOG_TENTATIVE || addr < s || addr >= e)
+			continue;
+		/* [s, addr) tentative, [addr, +page) discarded, the rest tentative */
+		if (e > addr + PAGE_SIZE) {
+			m->arg.remove.start = addr + PAGE_SIZE;
+			r = backlog_insert(c, k, UFFD_EVENT_REMOVE, addr, addr + PAGE_SIZE);
+		} else {
+			m->event = UFFD_EVENT_REMOVE;
+			m->arg.remove.start = addr;
+		}
+		if (r == 0 && addr > s)
+			r = backlog_insert(c, k, BACKLOG_TENTATIVE, s, addr);
+		return r;
+	}
+	return 0;
+}
+
+/* The fence is over: first REMOVEs never named again were its own. */
+static void drop_tentative(struct client *c)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < c->nbacklog; i++)
+		if (c->backlog[i].event != BACKLOG_TENTATIVE)
+			c->backlog[k++] = c->backlog[i];
+	c->nbacklog = k;
+}
+
+/*
+ * The program's pieces of a REMOVE of [start, end): pieces outside every
+ * fence go to fn; inside a stale fence (timed out: the agent may still
+ * zap it, and we no longer count) they are taken as the fence's; inside
+ * a fence going on now, see above (only the fence pump reads then, so
+ * those go to the backlog). Lock held. 0, or -ENOMEM when a message
+ * could not be kept (a program's discard not carried out: old data, not
+ * lost data).
+ */
+static int user_pieces(struct client *c, uintptr_t start, uintptr_t end,
+		       void (*fn)(void *arg, uintptr_t s, uintptr_t e), void *arg)
+{
+	int err = 0;
+
 	while (start < end) {
 		uintptr_t next;
 		int i = covering(c, start, &next);
@@ -77,20 +172,30 @@ static void user_pieces(struct client *c, uintptr_t start, uintptr_t end,
 			size_t run = SIZE_MAX;
 
 			for (size_t k = 0; k <= n; k++) {
-				bool again = k < n && bitmap_test(c->claimed, base + k);
+				uintptr_t page = start + (k << PAGE_SHIFT);
+				bool first = k < n && !bitmap_test(c->claimed, base + k);
+				int r = 0;
 
-				if (k < n && !again)
+				if (first) {
 					bitmap_set(c->claimed, base + k);
-				if (again && run == SIZE_MAX)
-					run = k;
-				if (!again && run != SIZE_MAX) {
-					fn(arg, start + (run << PAGE_SHIFT), start + (k << PAGE_SHIFT));
+					if (run == SIZE_MAX)
+						run = k;
+					continue;
+				}
+				if (run != SIZE_MAX) {
+					r = backlog_insert(c, c->nbacklog, BACKLOG_TENTATIVE,
+							   start + (run << PAGE_SHIFT), page);
 					run = SIZE_MAX;
 				}
+				if (k < n && second_remove(c, page) < 0)
+					r = -ENOMEM;
+				if (r < 0 && !err)
+					err = r;
 			}
 		}
 		start = next;
 	}
+	return err;
 }
 
 struct backlog_arg {
@@ -100,15 +205,8 @@ struct backlog_arg {
 
 static int backlog_push(struct client *c, const struct uffd_msg *m)
 {
-	if (c->nbacklog == c->capbacklog) {
-		unsigned ncap = c->capbacklog ? c->capbacklog * 2 : 64;
-		struct uffd_msg *nb = realloc(c->backlog, ncap * sizeof(*nb));
-
-		if (!nb)
-			return -ENOMEM;
-		c->backlog = nb;
-		c->capbacklog = ncap;
-	}
+	if (backlog_reserve(c, 1) < 0)
+		return -ENOMEM;
 	c->backlog[c->nbacklog++] = *m;
 	return 0;
 }
@@ -139,10 +237,13 @@ int engine_client_fence_pump(struct client *c)
 
 	while ((k = uffd_read_msgs(c->ufd, msgs, ARRAY_SIZE(msgs))) > 0) {
 		for (int i = 0; i < k; i++) {
-			if (msgs[i].event == UFFD_EVENT_REMOVE)
-				user_pieces(c, msgs[i].arg.remove.start, msgs[i].arg.remove.end,
-					    push_remove, &a);
-			else if (backlog_push(c, &msgs[i]) < 0 && !a.err)
+			if (msgs[i].event == UFFD_EVENT_REMOVE) {
+				int r = user_pieces(c, msgs[i].arg.remove.start,
+						    msgs[i].arg.remove.end, push_remove, &a);
+
+				if (r < 0 && !a.err)
+					a.err = r;
+			} else if (backlog_push(c, &msgs[i]) < 0 && !a.err)
 				a.err = -ENOMEM;
 		}
 	}
@@ -157,7 +258,7 @@ int engine_client_fence_pump(struct client *c)
 void fence_remove_user_parts(struct client *c, uintptr_t start, uintptr_t end,
 			     void (*fn)(void *arg, uintptr_t s, uintptr_t e), void *arg)
 {
-	user_pieces(c, start, end, fn, arg);
+	(void)user_pieces(c, start, end, fn, arg);
 }
 
 /* Keep a timed-out fence's ranges: its agent may still zap them. */
@@ -187,6 +288,7 @@ int fence_call(struct client *c, const struct engine_range *r, unsigned n)
 	c->claimed = calloc(DIV_ROUND_UP(pages, 64) + 1, sizeof(uint64_t));
 	c->nfencing = n;
 	ret = c->ext_fence(c->priv, r, n, 0, -1, 0);
+	drop_tentative(c);
 	c->nfencing = 0;
 	free(c->claimed);
 	c->claimed = NULL;
