@@ -686,11 +686,18 @@ static size_t draw_pages(uint64_t *r, size_t limit)
 	return n > BLK_CAP ? BLK_CAP : n;
 }
 
-static void block_alloc(struct tctx *t, struct block *b, uint64_t *r, size_t limit)
+/*
+ * A block of up to limit pages (full: exactly limit, every page but about
+ * one in four written, so that the run starts well over the budget).
+ */
+static void block_alloc(struct tctx *t, struct block *b, uint64_t *r, size_t limit, bool full)
 {
 	size_t n = draw_pages(r, limit);
 	int kind = BK_MALLOC + (int)rnd(r, 3);
 	void *p;
+
+	if (full)
+		n = limit > BLK_CAP ? BLK_CAP : limit < MIN_BLK_PAGES ? MIN_BLK_PAGES : limit;
 
 	switch (kind) {
 	case BK_MALLOC:
@@ -718,6 +725,10 @@ static void block_alloc(struct tctx *t, struct block *b, uint64_t *r, size_t lim
 	if (kind == BK_MALLOC)
 		for (size_t i = 0; i < n; i++)
 			write_page(t, b, i, t->cur_op);
+	else if (full)
+		for (size_t i = 0; i < n; i++)
+			if (mix64(cfg.seed ^ ((uint64_t)(b - blocks) << 32 | i)) % 4)
+				write_page(t, b, i, t->cur_op);
 }
 
 /*
@@ -1630,7 +1641,7 @@ static void op_renew(struct tctx *t, uint64_t *r)
 	ring_add(t, OP_RENEW, (int)(b - blocks), b->npages, 0, 0);
 	lock_w(b);
 	block_release(b);
-	block_alloc(t, b, &pick, room(t, b));
+	block_alloc(t, b, &pick, room(t, b), false);
 	unlock(b);
 	ring_res(t, (long)b->npages);
 	check_page(t, b, 0);
@@ -1786,7 +1797,7 @@ static void *thread_main(void *arg)
 		uint64_t r = next(&t->rng);
 		struct block *b = &blocks[t->blk[k]];
 
-		block_alloc(t, b, &r, t->quota / (size_t)t->nblk);
+		block_alloc(t, b, &r, t->quota / (size_t)t->nblk, true);
 	}
 	pthread_barrier_wait(&start_barrier);
 	run_ops(t, cfg.ops_per_thread, deadline);
