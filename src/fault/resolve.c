@@ -77,8 +77,15 @@ static void kill_toucher(struct engine *e, struct uobj *o, size_t idx)
 {
 	struct client *c = o->client;
 
-	if (uffd_poison(c->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE, 0) >= 0)
+	int r = uffd_poison(c->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE, 0);
+
+	if (r >= 0)
 		return;
+	/* the layout is changing (an event not read yet): fault again, poison then */
+	if (r == -EAGAIN) {
+		uffd_wake(c->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE);
+		return;
+	}
 	kill(c->pid, SIGBUS);
 }
 
@@ -422,8 +429,14 @@ void fault_handle(struct engine *e, struct uobj *o, size_t idx, bool write, bool
 		 * passes and break up pageout clusters.
 		 */
 		pager_page_dirtied(o, idx);
-		uffd_writeprotect(o->client->ufd, (void *)uobj_caddr(o, idx),
-				  PAGE_SIZE, false, 0);
+		/*
+		 * Refused while the layout changes (EAGAIN until an event of
+		 * this uffd is read, maybe by this very thread): the toucher
+		 * faults again rather than sleep on a fault nobody answers.
+		 */
+		if (uffd_writeprotect(o->client->ufd, (void *)uobj_caddr(o, idx),
+				      PAGE_SIZE, false, 0) < 0)
+			uffd_wake(o->client->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE);
 		return;
 	}
 	o->cnt.faults++;

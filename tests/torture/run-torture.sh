@@ -79,10 +79,11 @@ case $mode in normal|sigkill|sigterm) ;; *) echo "run-torture.sh: bad --mode $mo
 dir=$(mktemp -d /var/tmp/uvmpager-torture-XXXXXX) || exit 1
 daemon=
 tprog=
+tgroup=     # the torture program's process group (its own: setsid)
 
 cleanup() {
 	[ -n "$tprog" ] && kill -9 "$tprog" 2>/dev/null
-	[ -n "${torture:-}" ] && pkill -KILL -f "^$torture " 2>/dev/null
+	[ -n "$tgroup" ] && kill -KILL -- "-$tgroup" 2>/dev/null
 	stop_daemon TERM
 	umount -l "$dir/mnt" 2>/dev/null
 	rm -rf "$dir"
@@ -145,10 +146,10 @@ failures=
 # What every torture process and the daemon are doing, for a hang: the
 # kernel stacks of the program's threads (a thread in handle_userfault
 # waits for the daemon) and the daemon's threads as gdb sees them.
-hang_dump() {
+hang_dump() {   # PGID
 	local p task
 	echo "=== hang: kernel stacks of the torture processes"
-	for p in $(pgrep -f "^$torture "); do
+	for p in $(pgrep -g "$1"); do
 		for task in /proc/$p/task/*; do
 			echo "--- pid $p task ${task##*/} $(cat "$task/comm" 2>/dev/null)" \
 				"state $(awk '{print $3}' "$task/stat" 2>/dev/null)"
@@ -165,21 +166,29 @@ hang_dump() {
 run_prog() {   # SEED MODE [extra torture args]: runs it under the shim with the hard timeout
 	local seed=$1 m=$2 pid t0=$SECONDS
 	shift 2
-	env LD_PRELOAD="$UVMPAGER_PRELOAD" UVMPAGER_SOCKET="$dir/sock" \
+	# a process group of its own, so that a hang kills it and its children, no one else's
+	setsid env LD_PRELOAD="$UVMPAGER_PRELOAD" UVMPAGER_SOCKET="$dir/sock" \
 		UVMPAGER_BUDGET=16M UVMPAGER_MIN_SIZE=64K TORTURE_TMPDIR="$dir" \
 		"$torture" --seed "$seed" --ops "$ops" --threads "$threads" --procs "$procs" --mib "$mib" \
 		--mode "$m" ${no:+--no "$no"} "$@" &
 	pid=$!
+	tgroup=$pid
 	while kill -0 "$pid" 2>/dev/null; do
 		if [ $((SECONDS - t0)) -ge "$case_timeout" ]; then
-			hang_dump >"$dir/hang.txt" 2>&1
-			pkill -KILL -f "^$torture " 2>/dev/null
+			hang_dump "$pid" >"$dir/hang.txt" 2>&1
+			kill -KILL -- "-$pid" 2>/dev/null
 			wait "$pid" 2>/dev/null
+			tgroup=
 			return 124
 		fi
 		sleep 0.2
 	done
 	wait "$pid"
+	local rc=$?
+	# fork children the program left behind (it failed) go with it
+	kill -KILL -- "-$pid" 2>/dev/null
+	tgroup=
+	return $rc
 }
 
 replay_cmd() {   # SEED TRACKING IO
