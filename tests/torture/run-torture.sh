@@ -7,14 +7,18 @@
 # after each the daemon's stat file is printed and must show that pages
 # went to swap and came back.
 #
-#   run-torture.sh                      the CI run (few ops per case)
+#   run-torture.sh                      the seeds of tests/torture/seeds and one
+#                                       random seed, few ops per case
+#   run-torture.sh --fixed              the seeds file only (CI: reproducible)
 #   run-torture.sh --minutes N          soak: random seeds until time is up,
 #                                       stop at the first failure
 #   run-torture.sh --mode sigkill       kill -9 the daemon mid-run: every page
 #                                       correct or SIGBUS, the program ends,
 #                                       a restarted daemon serves a new client
 #   run-torture.sh --mode sigterm       SIGTERM mid-run: nothing lost
-#   run-torture.sh --seed N             that seed only (replay)
+#   run-torture.sh --seed N             that seed only (replay); N may carry
+#                                       torture options of its own, as the
+#                                       seeds file does: --seed 34676947,--ops,400
 #   --ops N  --threads T  --procs P  --mib M  --tracking LIST  --io LIST
 #   --timeout SECONDS
 #
@@ -53,6 +57,7 @@ threads=2
 procs=1
 mib=64
 only_seed=
+fixed=0
 trackings="wp-async wp-sync"
 ios="io_uring threads"
 case_timeout=240
@@ -66,6 +71,7 @@ while [ $# -gt 0 ]; do
 	--procs) procs=$2; shift ;;
 	--mib) mib=$2; shift ;;
 	--seed) only_seed=$2; shift ;;
+	--fixed) fixed=1 ;;
 	--tracking) trackings=$2; shift ;;
 	--io) ios=$2; shift ;;
 	--timeout) case_timeout=$2; shift ;;
@@ -163,9 +169,14 @@ hang_dump() {   # PGID
 	fi
 }
 
+# SEED is a seed, or a seed with options of its own, comma-separated
+# ("34676947,--ops,400": a line "34676947 --ops 400" of the seeds file)
 run_prog() {   # SEED MODE [extra torture args]: runs it under the shim with the hard timeout
-	local seed=$1 m=$2 pid t0=$SECONDS
+	local seed m=$2 pid t0=$SECONDS sp
+	IFS=, read -ra sp <<<"$1"
+	seed=${sp[0]}
 	shift 2
+	set -- "${sp[@]:1}" "$@"
 	# a process group of its own, so that a hang kills it and its children, no one else's
 	setsid env LD_PRELOAD="$UVMPAGER_PRELOAD" UVMPAGER_SOCKET="$dir/sock" \
 		UVMPAGER_BUDGET=16M UVMPAGER_MIN_SIZE=64K TORTURE_TMPDIR="$dir" \
@@ -282,7 +293,7 @@ kill_case() {
 		else
 			ops_saved=$ops counts="$passed $failed"
 			ops=40
-			if ! one_case "$((seed + 1))" "$tr" "$io" >"$dir/restart.out" 2>&1; then
+			if ! one_case "$((${seed%%,*} + 1))" "$tr" "$io" >"$dir/restart.out" 2>&1; then
 				cat "$dir/restart.out"
 				why="the restarted daemon failed a new client"
 			fi
@@ -306,9 +317,9 @@ seeds=
 if [ -n "$only_seed" ]; then
 	seeds=$only_seed
 elif [ -r "$here/seeds" ]; then
-	seeds=$(sed 's/#.*//' "$here/seeds" | awk 'NF { print $1 }')
+	seeds=$(sed 's/#.*//' "$here/seeds" | awk 'NF { $1 = $1; gsub(/ /, ","); print }')
 fi
-[ -n "$only_seed" ] || { r=$(random_seed); echo "random seed this run: $r"; seeds="$seeds $r"; }
+[ -n "$only_seed" ] || [ "$fixed" = 1 ] || { r=$(random_seed); echo "random seed this run: $r"; seeds="$seeds $r"; }
 echo "torture: $torture; ops per thread $ops, threads $threads, procs $procs, $mib MiB per process," \
 	"budget 16M; mode $mode; left out: ${no:-nothing}"
 
