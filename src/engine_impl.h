@@ -103,6 +103,14 @@ struct engine {
 
 	size_t budget;              /* pages, 0 = none */
 	size_t high, low;           /* watermarks, pages */
+	/*
+	 * Tunables the filesystem writes (src/inspect.c), under the lock:
+	 * the largest read-around window (pages, <= cfg.cluster_pages) and
+	 * how full (percent) a budget must be before idle laundering pays
+	 * (0: never launder).
+	 */
+	size_t ra_max;
+	unsigned launder_pct;
 
 	/* totals over all objects, kept by uobj_set */
 	size_t resident, dirty, swapped, bad;

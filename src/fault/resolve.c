@@ -273,12 +273,12 @@ static void zero_fill_around(struct engine *e, struct uobj *o, size_t idx, bool 
  */
 static size_t readahead_window(struct engine *e, struct uobj *o, size_t idx)
 {
-	size_t max = e->cfg.cluster_pages;
+	size_t max = e->ra_max;
 
 	if (o->ra_win && idx > o->ra_last && idx <= o->ra_last + 2 * o->ra_win)
 		o->ra_win = MIN(o->ra_win * 4, max);
 	else
-		o->ra_win = e->cfg.readahead_min;
+		o->ra_win = MIN((size_t)e->cfg.readahead_min, max);
 	o->ra_last = idx;
 	return o->ra_win;
 }
@@ -374,7 +374,7 @@ static void page_in_around(struct engine *e, struct uobj *o, size_t idx, bool wr
 		get_failed(o, idx, t - idx);
 		return;
 	}
-	if (win == e->cfg.cluster_pages && t == hi)
+	if (win == e->ra_max && t == hi)
 		for (unsigned k = 0; k < RA_DEPTH; k++)
 			read_ahead(e, o, t + k * RA_PAGES(e));
 }
