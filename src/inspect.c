@@ -179,7 +179,7 @@ static int peek_page(struct engine *e, struct uobj *o, size_t idx, char *buf)
 {
 	pgword_t w = uobj_get(o, idx);
 	uint64_t slot = pg_slot(w), off;
-	uint32_t crc;
+	uint32_t crc = 0;
 	ssize_t n;
 	int fd;
 

@@ -200,8 +200,9 @@ int main(int argc, char **argv)
 	ret = r < 0 ? 1 : 0;
 out:
 	say_ready(ready_fd, 1);
-	server_destroy(srv);
+	/* the filesystem reads the server's lists: it goes first */
 	fs_destroy(fs);
+	server_destroy(srv);
 	engine_destroy(e);
 	config_free(&cfg);
 	return ret;
