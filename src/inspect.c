@@ -125,7 +125,7 @@ static const char *page_class(pgword_t w)
 	case PG_CLEAN: return "resident clean";
 	case PG_BUSY_OUT: return "resident writeback";
 	case PG_SWAPPED: return "swapped";
-	case PG_BUSY_IN: return "swapped reading";
+	case PG_BUSY_IN: return "resident reading";   /* its memory is taken: counted resident */
 	case PG_BAD: return "bad";
 	case PG_GONE: return "gone";
 	}

@@ -35,6 +35,7 @@ struct test_daemon {
 	char sock[100];
 	char mnt[128];
 	char swap[128];
+	bool reuse_dir;   /* td_start keeps dir (and so the mount point and swap file) */
 };
 
 static inline int td_connect(const char *path)
@@ -61,9 +62,11 @@ static inline int td_start(struct test_daemon *d, const char *budget, ...)
 
 	if (!bin)
 		return -ENOENT;
-	snprintf(d->dir, sizeof(d->dir), "/var/tmp/uvmpagerd-test-XXXXXX");
-	if (!mkdtemp(d->dir))
-		return -errno;
+	if (!d->reuse_dir) {
+		snprintf(d->dir, sizeof(d->dir), "/var/tmp/uvmpagerd-test-XXXXXX");
+		if (!mkdtemp(d->dir))
+			return -errno;
+	}
 	chmod(d->dir, 0755);   /* clients of other users reach the socket */
 	snprintf(d->sock, sizeof(d->sock), "%s/sock", d->dir);
 	snprintf(d->mnt, sizeof(d->mnt), "%s/mnt", d->dir);
