@@ -779,6 +779,46 @@ START_TEST(test_readers_while_paging)
 }
 END_TEST
 
+static void write_conf(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* SIGHUP re-reads the file by the same rules: a bad one changes nothing. */
+START_TEST(test_sighup)
+{
+	char conf[128];
+	int i;
+
+	snprintf(conf, sizeof(conf), "/var/tmp/uvmpagerd-test-conf-%d", getpid());
+	write_conf(conf, "budget = 64M\n");
+	ck_assert_int_eq(td_start(&d, "64M", "--config", conf, NULL), 0);
+	write_conf(conf, "budget = 32M\nclient-budget-max = 16M\n");
+	kill(d.pid, SIGHUP);
+	for (i = 0; i < 100 && file_key("stat", "budget_bytes") != 32 << 20; i++)
+		usleep(20000);
+	ck_assert_int_eq(file_key("stat", "budget_bytes"), 32 << 20);
+	{
+		char *v = read_rel("client_budget_max");
+
+		ck_assert_str_eq(v, "16777216\n");
+		free(v);
+	}
+	write_conf(conf, "budget = 16Mx\n");
+	kill(d.pid, SIGHUP);
+	write_conf(conf, "budget = 100\n");   /* parses, but is under a page */
+	kill(d.pid, SIGHUP);
+	usleep(300000);
+	ck_assert_int_eq(file_key("stat", "budget_bytes"), 32 << 20);
+	unlink(conf);
+	ck_assert_int_eq(td_stop(&d), 0);
+}
+END_TEST
+
 START_TEST(test_stale_mount)
 {
 	struct stat st;
@@ -809,6 +849,7 @@ static Suite *fs_suite(void)
 	tcase_add_test(tc, test_permissions);
 	tcase_add_test(tc, test_tunables);
 	tcase_add_test(tc, test_readers_while_paging);
+	tcase_add_test(tc, test_sighup);
 	tcase_add_test(tc, test_stale_mount);
 	suite_add_tcase(s, tc);
 	return s;

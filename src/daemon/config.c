@@ -254,3 +254,9 @@ int config_load(struct daemon_config *cfg, int argc, char **argv)
 		return -ENOMEM;
 	return 0;
 }
+
+int config_reload(const char *path, struct daemon_config *out)
+{
+	config_defaults(out);
+	return load_file(out, path, true);
+}

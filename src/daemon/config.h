@@ -41,5 +41,11 @@ void config_defaults(struct daemon_config *cfg);
  */
 int config_load(struct daemon_config *cfg, int argc, char **argv);
 void config_free(struct daemon_config *cfg);
+/*
+ * SIGHUP: the config file alone, over the defaults, into *out (the
+ * caller's to config_free). -EINVAL after printing what is wrong: then
+ * nothing should change.
+ */
+int config_reload(const char *path, struct daemon_config *out);
 
 #endif

@@ -454,6 +454,35 @@ void server_destroy(struct server *s)
 	free(s);
 }
 
+/*
+ * SIGHUP: the config file's live settings (the global budget, the client
+ * budget maximum) are applied by the rules their files in the mount
+ * follow: a file that does not parse, or a value the engine refuses,
+ * changes nothing. Settings the file leaves out keep their values; the
+ * others (swap file, socket, ...) take a restart.
+ */
+static void reload(struct server *s)
+{
+	struct daemon_config nc;
+	int r;
+
+	r = config_reload(s->cfg->config, &nc);
+	if (r < 0) {
+		log_err("SIGHUP: %s not reloaded: nothing changed", s->cfg->config);
+		goto out;
+	}
+	if (nc.budget && engine_set_tunable(s->e, ENGINE_TUNE_BUDGET, nc.budget) < 0) {
+		log_err("SIGHUP: budget %" PRIu64 " refused: nothing changed", nc.budget);
+		goto out;
+	}
+	if (nc.client_budget_max)
+		server_set_client_budget_max(s, nc.client_budget_max);
+	log_info("SIGHUP: %s reloaded (budget %" PRIu64 " MiB, client budget max %" PRIu64
+		 " MiB)", s->cfg->config, nc.budget >> 20, nc.client_budget_max >> 20);
+out:
+	config_free(&nc);
+}
+
 int server_run(struct server *s)
 {
 	struct epoll_event evs[32];
@@ -494,8 +523,10 @@ int server_run(struct server *s)
 
 				if (read(s->sig_fd, &si, sizeof(si)) != sizeof(si))
 					break;
-				if (si.ssi_signo == SIGHUP)
+				if (si.ssi_signo == SIGHUP) {
+					reload(s);
 					break;
+				}
 				log_info("signal %u: letting %u clients go", si.ssi_signo,
 					 s->nclients);
 				release_all(s);
