@@ -63,6 +63,7 @@ struct node {
 	mode_t mode;              /* permission bits */
 	time_t time;
 	uint64_t size;            /* data: the object's size; else 0 */
+	uint64_t used;            /* data: bytes held in memory or swap (st_blocks, for du and cp) */
 	bool backing;             /* an object with a file behind it (vnode, device) */
 };
 

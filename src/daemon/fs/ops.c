@@ -55,7 +55,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 		st->st_mode = S_IFREG | n.mode;
 		st->st_nlink = 1;
 		st->st_size = (off_t)n.size;
-		st->st_blocks = (blkcnt_t)((n.size + 511) / 512);
+		st->st_blocks = (blkcnt_t)(n.used / 512);
 		break;
 	case N_LINK:
 		st->st_mode = S_IFLNK | 0777;

@@ -104,7 +104,7 @@ static void set_file(struct node *n, const struct entry *e, time_t t)
 
 struct obj_found {
 	struct srv_obj_info info;
-	uint64_t size;
+	struct engine_obj_stat st;
 };
 
 static int copy_info(struct engine *e, struct uobj *o, const struct srv_obj_info *oi,
@@ -113,7 +113,7 @@ static int copy_info(struct engine *e, struct uobj *o, const struct srv_obj_info
 	struct obj_found *f = arg;
 
 	f->info = *oi;
-	f->size = engine_object_size(o);
+	engine_object_stat(e, o, &f->st);
 	return 0;
 }
 
@@ -128,7 +128,8 @@ static int lookup_object(struct fs *fs, uint64_t id, struct node *n)
 	set_dir(n, DIR_OBJECT, f.info.uid, f.info.gid, f.info.created);
 	n->id = id;
 	n->pid = f.info.pid;
-	n->size = f.size;
+	n->size = f.st.size;
+	n->used = f.st.resident_bytes + f.st.swapped_bytes + f.st.bad_bytes;
 	n->backing = f.info.type != UVMP_OBJ_ANON;
 	return 0;
 }
@@ -205,7 +206,7 @@ int node_lookup(struct fs *fs, const char *path, struct node *n)
 			return -ENOENT;
 		set_file(n, e, e->which == G_OBJ_DATA ? n->time : now);
 		if (e->which != G_OBJ_DATA)
-			n->size = 0;
+			n->size = n->used = 0;
 		return 0;
 	}
 	if (strcmp(parts[0], "clients") == 0) {
