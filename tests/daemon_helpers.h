@@ -102,9 +102,12 @@ static inline int td_start(struct test_daemon *d, const char *budget, ...)
 	}
 	for (int i = 0; i < 500; i++) {
 		int fd = td_connect(d->sock);
+		char stat_file[160];
 		struct stat st;
 
-		if (fd >= 0 && (nofs || stat(d->mnt, &st) == 0)) {
+		/* the mount's own file: the bare directory (or a stale mount cleared) is not it */
+		snprintf(stat_file, sizeof(stat_file), "%s/stat", d->mnt);
+		if (fd >= 0 && (nofs || stat(stat_file, &st) == 0)) {
 			close(fd);
 			return 0;
 		}

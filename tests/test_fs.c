@@ -432,7 +432,9 @@ START_TEST(test_layout)
 	ck_assert_int_gt(st.st_mtime, time(NULL) - 600);
 
 	workload_stop(&w);
-	/* gone with its client */
+	/* gone with its client (the daemon hears of the exit through a pidfd) */
+	for (int i = 0; i < 100 && stat(mnt_file(path, sizeof(path), "clients/%d", w.pid), &st) == 0; i++)
+		usleep(20000);
 	ck_assert_int_ne(stat(mnt_file(path, sizeof(path), "objects/%" PRIu64, w.id), &st), 0);
 	ck_assert_int_ne(stat(mnt_file(path, sizeof(path), "clients/%d", w.pid), &st), 0);
 	ck_assert_int_eq(td_stop(&d), 0);
@@ -838,6 +840,166 @@ START_TEST(test_stale_mount)
 }
 END_TEST
 
+/* --- uvmpagerctl ------------------------------------------------------------ */
+
+/* Run a shell command; its output (stdout and stderr) in *out, its exit status returned. */
+static int run(char **out, const char *fmt, ...)
+{
+	char cmd[1024], buf[4096];
+	size_t n = 0;
+	va_list ap;
+	FILE *p;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	n = fread(buf, 1, sizeof(buf) - 1, p);
+	buf[n] = '\0';
+	st = pclose(p);
+	if (out)
+		*out = strdup(buf);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static const char *ctl(void)
+{
+	const char *c = getenv("UVMPAGERCTL");
+
+	ck_assert_msg(c != NULL, "UVMPAGERCTL not set");
+	return c;
+}
+
+START_TEST(test_ctl)
+{
+	static const char *const cmds[] = { "status", "objects", "clients", "top", "set budget 1G" };
+	struct workload w;
+	char *out;
+
+	/* no daemon: one clear message, exit status 3, whatever the command */
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		ck_assert_int_eq(run(&out, "%s -m /var/tmp/no-uvmpagerd-here %s 2>&1", ctl(), cmds[i]), 3);
+		ck_assert_msg(strstr(out, "no uvmpagerd answers at /var/tmp/no-uvmpagerd-here"), "%s", out);
+		free(out);
+	}
+	ck_assert_int_eq(run(&out, "%s -m /var/tmp/x frobnicate 2>&1", ctl()), 2);
+	free(out);
+
+	ck_assert_int_eq(td_start(&d, "64M", NULL), 0);
+	workload_start(&w, 0, 1024, 1 << 20);
+	settle(w.id);
+	ck_assert_int_eq(run(&out, "%s -m %s -i 0.2 status", ctl(), d.mnt), 0);
+	ck_assert_msg(strstr(out, ": 1 clients, 1 objects") && strstr(out, "budget     64.0 MiB") &&
+		      strstr(out, "swap-ins/s"), "%s", out);
+	free(out);
+	ck_assert_int_eq(run(&out, "%s -m %s -i 0 --json status", ctl(), d.mnt), 0);
+	ck_assert_msg(strncmp(out, "{\"stat\":{\"resident_bytes\":", 25) == 0 &&
+		      strstr(out, "\"rates\":{\"faults_per_s\":") && strstr(out, "}}\n"), "%s", out);
+	free(out);
+	ck_assert_int_eq(run(&out, "%s -m %s objects", ctl(), d.mnt), 0);
+	{
+		char row[64];
+
+		snprintf(row, sizeof(row), "%8" PRIu64 " %8d %6u aobj", w.id, w.pid, 0);
+		ck_assert_msg(strstr(out, row), "%s", out);
+	}
+	free(out);
+	ck_assert_int_eq(run(&out, "%s -m %s --json objects", ctl(), d.mnt), 0);
+	{
+		char key[64];
+
+		snprintf(key, sizeof(key), "[{\"id\":%" PRIu64 ",\"pid\":%d,", w.id, w.pid);
+		ck_assert_msg(strncmp(out, key, strlen(key)) == 0, "%s", out);
+	}
+	free(out);
+	ck_assert_int_eq(run(&out, "%s -m %s clients", ctl(), d.mnt), 0);
+	ck_assert_msg(strstr(out, "COMMAND") && strstr(out, "test_fs"), "%s", out);
+	free(out);
+	ck_assert_int_eq(run(&out, "%s -m %s --json clients", ctl(), d.mnt), 0);
+	ck_assert_msg(strstr(out, "\"cmdline\":\"") && strstr(out, "\"objects\":1"), "%s", out);
+	free(out);
+
+	ck_assert_int_eq(run(NULL, "%s -m %s set budget 32M", ctl(), d.mnt), 0);
+	ck_assert_int_eq(file_key("stat", "budget_bytes"), 32 << 20);
+	ck_assert_int_eq(run(&out, "%s -m %s set objects/%" PRIu64 "/budget 512K", ctl(), d.mnt, w.id), 0);
+	free(out);
+	ck_assert_int_eq(obj_key(w.id, "budget_bytes"), 512 << 10);
+	ck_assert_int_eq(run(&out, "%s -m %s set budget lots 2>&1", ctl(), d.mnt), 2);
+	free(out);
+	ck_assert_int_eq(run(&out, "%s -m %s set launder_percent 200 2>&1", ctl(), d.mnt), 1);
+	ck_assert_msg(strstr(out, "refused"), "%s", out);
+	free(out);
+	ck_assert_int_eq(run(&out, "%s -m %s set nosuchkey 1 2>&1", ctl(), d.mnt), 2);
+	free(out);
+	ck_assert_int_eq(file_key("stat", "budget_bytes"), 32 << 20);
+	workload_stop(&w);
+	ck_assert_int_eq(td_stop(&d), 0);
+}
+END_TEST
+
+/*
+ * The tmux pane's screen once it shows both needles (b may be NULL), or
+ * the last screen after 5 s; the caller frees it.
+ */
+static char *screen_with(const char *sock, const char *a, const char *b)
+{
+	char *out = NULL;
+
+	for (int i = 0; i < 50; i++) {
+		free(out);
+		run(&out, "tmux -L %s capture-pane -p", sock);
+		if (strstr(out, a) && (!b || strstr(out, b)))
+			break;
+		usleep(100000);
+	}
+	return out;
+}
+
+/* top under a real terminal: tmux runs it, its screen is captured and read. */
+START_TEST(test_ctl_top)
+{
+	struct workload w;
+	char *out, sock[64], row[64];
+
+	if (run(NULL, "tmux -V >/dev/null 2>&1") != 0) {
+		printf("test_ctl_top: no tmux, not run\n");
+		return;
+	}
+	if (run(&out, "%s -m /var/tmp/x top 2>&1 | grep -q 'not available'", ctl()) == 0) {
+		printf("test_ctl_top: built without ncurses, not run\n");
+		free(out);
+		return;
+	}
+	free(out);
+	snprintf(sock, sizeof(sock), "uvmpager-test-%d", getpid());
+	ck_assert_int_eq(td_start(&d, "64M", NULL), 0);
+	workload_start(&w, 0, 1024, 1 << 20);
+	ck_assert_int_eq(run(NULL, "tmux -L %s new-session -d -x 160 -y 24 "
+			     "'%s -m %s -i 0.3 top; echo EXIT=$?; sleep 60'", sock, ctl(), d.mnt), 0);
+	snprintf(row, sizeof(row), "%8" PRIu64 " %8d aobj", w.id, w.pid);
+	out = screen_with(sock, row, "SWAPIN/s");
+	ck_assert_msg(strstr(out, "clients 1  objects 1") && strstr(out, "SWAPIN/s") &&
+		      strstr(out, row), "screen:\n%s", out);
+	free(out);
+	/* the clients view, then quit */
+	run(NULL, "tmux -L %s send-keys c", sock);
+	snprintf(row, sizeof(row), "%8d %6u ", w.pid, 0);
+	out = screen_with(sock, "COMMAND", row);
+	ck_assert_msg(strstr(out, "COMMAND") && strstr(out, row) && strstr(out, "test_fs"),
+		      "screen:\n%s", out);
+	free(out);
+	run(NULL, "tmux -L %s send-keys q", sock);
+	out = screen_with(sock, "EXIT=", NULL);
+	ck_assert_msg(strstr(out, "EXIT=0"), "top did not quit cleanly:\n%s", out);
+	free(out);
+	run(NULL, "tmux -L %s kill-server", sock);
+	workload_stop(&w);
+	ck_assert_int_eq(td_stop(&d), 0);
+}
+END_TEST
+
 static Suite *fs_suite(void)
 {
 	Suite *s = suite_create("fs");
@@ -851,6 +1013,8 @@ static Suite *fs_suite(void)
 	tcase_add_test(tc, test_readers_while_paging);
 	tcase_add_test(tc, test_sighup);
 	tcase_add_test(tc, test_stale_mount);
+	tcase_add_test(tc, test_ctl);
+	tcase_add_test(tc, test_ctl_top);
 	suite_add_tcase(s, tc);
 	return s;
 }
