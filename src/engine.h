@@ -215,11 +215,11 @@ void engine_get_tunables(struct engine *e, struct engine_tunables *t);
 int engine_set_tunable(struct engine *e, enum engine_tunable which, uint64_t value);
 /* Flat "name value" lines: path, size_bytes, slots_{total,used,bad,free}. */
 void engine_print_swap(struct engine *e, FILE *f);
-/* Run-length "first-last free|used|bad" lines over the swap slots. */
+/* Run-length "first-last free|used|bad" lines over the swap slots (windowed likewise). */
 void engine_print_swap_map(struct engine *e, FILE *f);
 /*
- * Run-length "first-last state" lines over o's pages, one instant's view.
- * The caller keeps o alive for these three.
+ * Run-length "first-last state" lines over o's pages (a window of pages
+ * at a time under the lock). The caller keeps o alive for these three.
  */
 int engine_object_pagemap(struct engine *e, struct uobj *o, FILE *f);
 /*

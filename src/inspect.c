@@ -117,9 +117,9 @@ void engine_print_swap_map(struct engine *e, FILE *f)
 	swap_print_map(e->swap, f);
 }
 
-static const char *page_class(pgword_t w)
+static const char *page_class(int state)
 {
-	switch (pg_state(w)) {
+	switch ((enum pg_state)state) {
 	case PG_EMPTY: return "untouched";
 	case PG_DIRTY: return "resident dirty";
 	case PG_CLEAN: return "resident clean";
@@ -133,29 +133,44 @@ static const char *page_class(pgword_t w)
 }
 
 /*
- * The whole walk is under the engine lock, so the map is one instant's:
- * a word read per page (a 1 GiB object is 262144 words, well under a
- * millisecond), and the output grows only with the number of runs.
+ * The states are copied a window at a time under the engine lock (a word
+ * read per page: a 32768-page window is tens of microseconds) and
+ * printed after it is let go, so a large object or a fragmented map never
+ * holds up faults for long. A run that changes between windows shows as
+ * it was when its window was read.
  */
+#define PAGEMAP_WINDOW 32768
+
 int engine_object_pagemap(struct engine *e, struct uobj *o, FILE *f)
 {
-	const char *run_class = NULL;
-	size_t run_start = 0;
+	uint8_t *cls = malloc(PAGEMAP_WINDOW);
+	size_t run_start = 0, n = o->npages;
+	int run_class = -1;
 
-	pthread_mutex_lock(&e->lock);
-	for (size_t i = 0; i < o->npages; i++) {
-		const char *c = page_class(uobj_get(o, i));
+	if (!cls)
+		return -ENOMEM;
+	for (size_t base = 0; base < n; base += PAGEMAP_WINDOW) {
+		size_t end = MIN(base + PAGEMAP_WINDOW, n);
 
-		if (c != run_class) {
-			if (run_class)
-				fprintf(f, "%zu-%zu %s\n", run_start, i - 1, run_class);
-			run_class = c;
-			run_start = i;
+		pthread_mutex_lock(&e->lock);
+		for (size_t i = base; i < end; i++)
+			cls[i - base] = (uint8_t)pg_state(uobj_get(o, i));
+		pthread_mutex_unlock(&e->lock);
+		for (size_t i = base; i < end; i++) {
+			int c = cls[i - base];
+
+			if (c != run_class) {
+				if (run_class >= 0)
+					fprintf(f, "%zu-%zu %s\n", run_start, i - 1,
+						page_class(run_class));
+				run_class = c;
+				run_start = i;
+			}
 		}
 	}
-	if (run_class)
-		fprintf(f, "%zu-%zu %s\n", run_start, o->npages - 1, run_class);
-	pthread_mutex_unlock(&e->lock);
+	if (run_class >= 0)
+		fprintf(f, "%zu-%zu %s\n", run_start, n - 1, page_class(run_class));
+	free(cls);
 	return 0;
 }
 

@@ -244,38 +244,43 @@ static const char *slot_state_name(unsigned st)
 }
 
 /*
- * Takes the swap lock a window at a time, so a large swap file does not
- * hold up allocations (pageout) for the whole walk; a run that changes
- * between windows shows as it was when its window was read.
+ * Takes the swap lock a window at a time and prints after letting it go,
+ * so a large or fragmented swap file does not hold up allocations
+ * (pageout) for the whole walk; a run that changes between windows shows
+ * as it was when its window was read.
  */
 #define MAP_WINDOW 65536
 
 void swap_print_map(struct swap *sw, FILE *f)
 {
 	uint64_t n = sw->sf->nslots, run_start = 1;
-	unsigned run_state = 0;
+	uint8_t *st = malloc(MAP_WINDOW);
+	int run_state = -1;
 
+	if (!st)
+		return;
 	for (uint64_t base = 1; base < n; base += MAP_WINDOW) {
 		uint64_t end = base + MAP_WINDOW < n ? base + MAP_WINDOW : n;
 
 		pthread_mutex_lock(&sw->lock);
 		for (uint64_t s = base; s < end; s++) {
-			unsigned st = slots_state(sw->slots, s) & (SLOT_BAD | SLOT_USED);
+			unsigned v = slots_state(sw->slots, s);
 
-			if (st & SLOT_BAD)
-				st = SLOT_BAD;
-			if (s == 1)
-				run_state = st;
-			if (st != run_state) {
-				fprintf(f, "%" PRIu64 "-%" PRIu64 " %s\n", run_start, s - 1,
-					slot_state_name(run_state));
-				run_start = s;
-				run_state = st;
-			}
+			st[s - base] = (uint8_t)(v & SLOT_BAD ? SLOT_BAD : v);
 		}
 		pthread_mutex_unlock(&sw->lock);
+		for (uint64_t s = base; s < end; s++) {
+			if (st[s - base] == run_state)
+				continue;
+			if (run_state >= 0)
+				fprintf(f, "%" PRIu64 "-%" PRIu64 " %s\n", run_start, s - 1,
+					slot_state_name((unsigned)run_state));
+			run_start = s;
+			run_state = st[s - base];
+		}
 	}
-	if (n > 1)
+	if (run_state >= 0)
 		fprintf(f, "%" PRIu64 "-%" PRIu64 " %s\n", run_start, n - 1,
-			slot_state_name(run_state));
+			slot_state_name((unsigned)run_state));
+	free(st);
 }
