@@ -117,8 +117,18 @@ void engine_print_swap_map(struct engine *e, FILE *f)
 	swap_print_map(e->swap, f);
 }
 
+/*
+ * An empty page of a file (vnode, device) object is not a hole: its data
+ * is in the file, not yet brought in or dropped clean. So class FILE_PAGE
+ * (past the page states) names it, and only objects that zero-fill
+ * (aobj) have holes.
+ */
+#define FILE_PAGE 15
+
 static const char *page_class(int state)
 {
+	if (state == FILE_PAGE)
+		return "file";
 	switch ((enum pg_state)state) {
 	case PG_EMPTY: return "untouched";
 	case PG_DIRTY: return "resident dirty";
@@ -153,8 +163,11 @@ int engine_object_pagemap(struct engine *e, struct uobj *o, FILE *f)
 		size_t end = MIN(base + PAGEMAP_WINDOW, n);
 
 		pthread_mutex_lock(&e->lock);
-		for (size_t i = base; i < end; i++)
-			cls[i - base] = (uint8_t)pg_state(uobj_get(o, i));
+		for (size_t i = base; i < end; i++) {
+			enum pg_state st = pg_state(uobj_get(o, i));
+
+			cls[i - base] = st == PG_EMPTY && !o->ops->zero_fill ? FILE_PAGE : (uint8_t)st;
+		}
 		pthread_mutex_unlock(&e->lock);
 		for (size_t i = base; i < end; i++) {
 			int c = cls[i - base];
@@ -175,9 +188,9 @@ int engine_object_pagemap(struct engine *e, struct uobj *o, FILE *f)
 }
 
 /* Pages that read back as nothing but zeros without having been written. */
-static bool page_is_hole(pgword_t w)
+static bool page_is_hole(const struct uobj *o, pgword_t w)
 {
-	return pg_state(w) == PG_EMPTY || pg_state(w) == PG_GONE;
+	return pg_state(w) == PG_GONE || (pg_state(w) == PG_EMPTY && o->ops->zero_fill);
 }
 
 /*
@@ -198,7 +211,7 @@ static int peek_page(struct engine *e, struct uobj *o, size_t idx, char *buf)
 	ssize_t n;
 	int fd;
 
-	if (page_is_hole(w)) {
+	if (page_is_hole(o, w)) {
 		memset(buf, 0, PAGE_SIZE);
 		return 0;
 	}
@@ -212,7 +225,7 @@ static int peek_page(struct engine *e, struct uobj *o, size_t idx, char *buf)
 			memset(buf + n, 0, PAGE_SIZE - (size_t)n);
 		return 0;
 	}
-	/* SWAPPED or BUSY_IN: the copy on disk is the page's data */
+	/* SWAPPED or BUSY_IN, or a file's EMPTY page: the copy on disk is the page's data */
 	if (o->ops->swap_backed) {
 		if (!slot) {
 			memset(buf, 0, PAGE_SIZE);   /* a clean zero page */
@@ -296,7 +309,7 @@ int64_t engine_object_seek(struct engine *e, struct uobj *o, uint64_t off, bool 
 		return -ENXIO;
 	pthread_mutex_lock(&e->lock);
 	for (size_t i = off >> PAGE_SHIFT; i < o->npages; i++) {
-		if (page_is_hole(uobj_get(o, i)) != data) {
+		if (page_is_hole(o, uobj_get(o, i)) != data) {
 			r = (int64_t)MAX(off, (uint64_t)i << PAGE_SHIFT);
 			break;
 		}

@@ -527,6 +527,82 @@ START_TEST(test_data)
 }
 END_TEST
 
+/*
+ * A file object: its type, backing path, and data that reads back the
+ * file's bytes whether its pages are in memory or only in the file.
+ */
+START_TEST(test_file_object)
+{
+	char file[160], path[256], *t, *data;
+	size_t pages = 512, len;
+	int fd, rep[2], cmd[2];
+	uint64_t id;
+	pid_t c;
+
+	ck_assert_int_eq(td_start(&d, "64M", NULL), 0);
+	snprintf(file, sizeof(file), "%s/file", d.dir);
+	fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	for (size_t p = 0; p < pages; p++) {
+		uint64_t pg[PAGE / 8];
+
+		pattern(pg, p, 3);
+		ck_assert_int_eq(pwrite(fd, pg, PAGE, (off_t)(p * PAGE)), (ssize_t)PAGE);
+	}
+	ck_assert_int_eq(pipe(rep), 0);
+	ck_assert_int_eq(pipe(cmd), 0);
+	c = fork();
+	if (c == 0) {
+		struct uvmpager *u;
+		volatile uint8_t *m;
+		uint8_t sum = 0;
+		char op;
+
+		if (uvmpager_connect(d.sock, 0, &u) < 0 ||
+		    uvmpager_file_map(u, fd, pages * PAGE, 256 << 10, false, (void **)&m, &id) < 0)
+			_exit(91);
+		/* read every page: a few stay in memory, the rest go back to the file */
+		for (size_t p = 0; p < pages; p++)
+			sum += m[p * PAGE];
+		(void)sum;
+		put64(rep[1], id);
+		if (read(cmd[0], &op, 1) != 1)
+			_exit(92);
+		uvmpager_file_unmap(u, (void *)m);
+		uvmpager_disconnect(u);
+		_exit(0);
+	}
+	id = get64(rep[0]);
+	ck_assert_uint_ne(id, UINT64_MAX);
+	settle(id);
+	t = slurp(mnt_file(path, sizeof(path), "objects/%" PRIu64 "/type", id), NULL);
+	ck_assert_str_eq(t, "vnode\n");
+	free(t);
+	t = slurp(mnt_file(path, sizeof(path), "objects/%" PRIu64 "/backing", id), NULL);
+	ck_assert_msg(strncmp(t, file, strlen(file)) == 0 && t[strlen(file)] == '\n', "%s", t);
+	free(t);
+	ck_assert_int_le(obj_key(id, "resident_bytes"), 256 << 10);
+	/* pages not in memory are in the file: data, not holes */
+	t = slurp(mnt_file(path, sizeof(path), "objects/%" PRIu64 "/pagemap", id), NULL);
+	ck_assert_ptr_nonnull(strstr(t, " file\n"));
+	ck_assert_ptr_null(strstr(t, "untouched"));
+	free(t);
+	data = slurp(mnt_file(path, sizeof(path), "objects/%" PRIu64 "/data", id), &len);
+	ck_assert_uint_eq(len, pages * PAGE);
+	for (size_t p = 0; p < pages; p++) {
+		uint64_t pg[PAGE / 8];
+
+		pattern(pg, p, 3);
+		ck_assert_msg(memcmp(data + p * PAGE, pg, PAGE) == 0, "page %zu differs", p);
+	}
+	free(data);
+	ck_assert_int_eq(write(cmd[1], "q", 1), 1);
+	waitpid(c, NULL, 0);
+	close(fd);
+	ck_assert_int_eq(td_stop(&d), 0);
+}
+END_TEST
+
 /* As uid, in a child: 0 if every expectation held, else the step that failed. */
 static int as_user(uid_t uid, uint64_t id, pid_t pid, bool owner)
 {
@@ -1012,6 +1088,7 @@ static Suite *fs_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_layout);
 	tcase_add_test(tc, test_data);
+	tcase_add_test(tc, test_file_object);
 	tcase_add_test(tc, test_permissions);
 	tcase_add_test(tc, test_tunables);
 	tcase_add_test(tc, test_readers_while_paging);
