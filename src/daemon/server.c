@@ -548,12 +548,3 @@ unsigned server_client_count(struct server *s)
 	pthread_mutex_unlock(&s->lock);
 	return n;
 }
-
-void server_print_clients(struct server *s, FILE *f)
-{
-	pthread_mutex_lock(&s->lock);
-	for (struct dclient *dc = s->clients; dc; dc = dc->next)
-		fprintf(f, "%" PRIu64 " pid %d uid %u budget %" PRIu64 "\n", dc->id, dc->pid,
-			dc->uid, dc->budget);
-	pthread_mutex_unlock(&s->lock);
-}

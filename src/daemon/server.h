@@ -24,7 +24,6 @@ int server_run(struct server *s);
 
 /* Figures the filesystem shows; safe from any thread. */
 unsigned server_client_count(struct server *s);
-void server_print_clients(struct server *s, FILE *f);
 
 /*
  * The filesystem's view of clients and objects (server_view.c). Every
