@@ -345,6 +345,13 @@ START_TEST(test_layout)
 	files_read = 0;
 	ck_assert_int_eq(nftw(d.mnt, read_one, 16, FTW_PHYS), 0);
 	ck_assert_uint_ge(files_read, 20);
+	{
+		char cmd[512];
+
+		snprintf(cmd, sizeof(cmd), "ls -lR %s >/dev/null && grep -rq resident_bytes %s && "
+			 "find %s -type f -exec cat {} + >/dev/null", d.mnt, d.mnt, d.mnt);
+		ck_assert_int_eq(system(cmd), 0);
+	}
 
 	t = slurp(mnt_file(path, sizeof(path), "stat"), NULL);
 	check_flat(t, stat_keys);
