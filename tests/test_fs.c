@@ -899,10 +899,33 @@ START_TEST(test_sighup)
 	}
 	write_conf(conf, "budget = 16Mx\n");
 	kill(d.pid, SIGHUP);
+	usleep(200000);
 	write_conf(conf, "budget = 100\n");   /* parses, but is under a page */
+	kill(d.pid, SIGHUP);
+	usleep(200000);
+	/* all or nothing: a refused value puts back the budget applied before it */
+	write_conf(conf, "budget = 16M\nlaunder-percent = 20\nread-around-max = 4097\n");
 	kill(d.pid, SIGHUP);
 	usleep(300000);
 	ck_assert_int_eq(file_key("stat", "budget_bytes"), 32 << 20);
+	{
+		char *v = read_rel("launder_percent");
+
+		ck_assert_str_eq(v, "50\n");
+		free(v);
+	}
+	write_conf(conf, "budget = 16M\nlaunder-percent = 20\nread-around-max = 64K\n");
+	kill(d.pid, SIGHUP);
+	for (i = 0; i < 100 && file_key("stat", "budget_bytes") != 16 << 20; i++)
+		usleep(20000);
+	{
+		char *v = read_rel("read_around_max"), *l = read_rel("launder_percent");
+
+		ck_assert_str_eq(v, "65536\n");
+		ck_assert_str_eq(l, "20\n");
+		free(v);
+		free(l);
+	}
 	unlink(conf);
 	ck_assert_int_eq(td_stop(&d), 0);
 }

@@ -174,6 +174,15 @@ int main(int argc, char **argv)
 		log_err("%s", err[0] ? err : strerror(-r));
 		goto out;
 	}
+	{
+		const char *what;
+
+		/* the budget again: the tunables' rules apply to the config file too */
+		if (config_apply_live(&cfg, e, NULL, &what) < 0) {
+			log_err("%s: out of range", what);
+			goto out;
+		}
+	}
 	r = server_create(e, &cfg, &srv);
 	if (r < 0)
 		goto out;

@@ -455,15 +455,15 @@ void server_destroy(struct server *s)
 }
 
 /*
- * SIGHUP: the config file's live settings (the global budget, the client
- * budget maximum) are applied by the rules their files in the mount
- * follow: a file that does not parse, or a value the engine refuses,
- * changes nothing. Settings the file leaves out keep their values; the
+ * SIGHUP: the config file's live settings (config_apply_live) are
+ * applied by the rules their files in the mount follow: a file that does
+ * not parse, or a value the engine refuses, changes nothing. Settings the file leaves out keep their values; the
  * others (swap file, socket, ...) take a restart.
  */
 static void reload(struct server *s)
 {
 	struct daemon_config nc;
+	const char *what;
 	int r;
 
 	r = config_reload(s->cfg->config, &nc);
@@ -471,14 +471,11 @@ static void reload(struct server *s)
 		log_err("SIGHUP: %s not reloaded: nothing changed", s->cfg->config);
 		goto out;
 	}
-	if (nc.budget && engine_set_tunable(s->e, ENGINE_TUNE_BUDGET, nc.budget) < 0) {
-		log_err("SIGHUP: budget %" PRIu64 " refused: nothing changed", nc.budget);
+	if (config_apply_live(&nc, s->e, s, &what) < 0) {
+		log_err("SIGHUP: %s: %s refused: nothing changed", s->cfg->config, what);
 		goto out;
 	}
-	if (nc.client_budget_max)
-		server_set_client_budget_max(s, nc.client_budget_max);
-	log_info("SIGHUP: %s reloaded (budget %" PRIu64 " MiB, client budget max %" PRIu64
-		 " MiB)", s->cfg->config, nc.budget >> 20, nc.client_budget_max >> 20);
+	log_info("SIGHUP: %s reloaded", s->cfg->config);
 out:
 	config_free(&nc);
 }
