@@ -305,9 +305,17 @@ int node_readdir(struct fs *fs, const struct node *dir, void *buf, fuse_fill_dir
 	r = server_list(fs->srv, &cl, &ncl, &objs, &nobjs);
 	if (r < 0)
 		return r;
-	if (dir->which == DIR_CLIENTS)
-		for (size_t i = 0; i < ncl; i++)
-			fill_number(buf, fill, (uint64_t)cl[i].pid);
+	if (dir->which == DIR_CLIENTS) {
+		for (size_t i = 0; i < ncl; i++) {
+			bool seen = false;
+
+			/* a process may hold two connections for a moment (exec): one name */
+			for (size_t j = 0; j < i && !seen; j++)
+				seen = cl[j].pid == cl[i].pid;
+			if (!seen)
+				fill_number(buf, fill, (uint64_t)cl[i].pid);
+		}
+	}
 	for (size_t i = 0; i < nobjs; i++)
 		if (dir->which == DIR_OBJECTS ||
 		    (dir->which == DIR_CLIENT_OBJECTS && objs[i].pid == dir->pid))
