@@ -685,6 +685,15 @@ START_TEST(test_permissions)
 	ck_assert_int_eq(as_user(OTHER, theirs.id, theirs.pid, false), 0);
 	/* the owner's write took effect */
 	ck_assert_int_eq(obj_key(theirs.id, "budget_bytes"), 8 << 20);
+	/* two objects, at rest: the totals are their sums */
+	settle(mine.id);
+	settle(theirs.id);
+	ck_assert_int_eq(obj_key(mine.id, "resident_bytes") + obj_key(theirs.id, "resident_bytes"),
+			 file_key("stat", "resident_bytes"));
+	ck_assert_int_eq(obj_key(mine.id, "swapped_bytes") + obj_key(theirs.id, "swapped_bytes"),
+			 file_key("stat", "swapped_bytes"));
+	ck_assert_int_eq(file_key("stat", "objects"), 2);
+	ck_assert_int_eq(file_key("stat", "clients"), 2);
 	workload_stop(&mine);
 	workload_stop(&theirs);
 	ck_assert_int_eq(td_stop(&d), 0);
