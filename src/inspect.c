@@ -318,6 +318,7 @@ int64_t engine_object_seek(struct engine *e, struct uobj *o, uint64_t off, bool 
 	return r;
 }
 
+/* Fixed at creation: no lock. */
 enum engine_obj_type engine_object_type(const struct uobj *o)
 {
 	return o->type == UOBJ_VNODE ? ENGINE_OBJ_FILE :

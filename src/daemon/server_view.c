@@ -27,6 +27,7 @@ static void obj_info(const struct dclient *dc, const struct dobj *d, struct srv_
 		snprintf(oi->path, sizeof(oi->path), "%s", d->path);
 }
 
+/* Any thread; takes the server lock for the copy only. */
 int server_list(struct server *s, struct srv_client_info **clients, size_t *nclients,
 		struct srv_obj_info **objs, size_t *nobjs)
 {
@@ -71,6 +72,7 @@ out:
 	return 0;
 }
 
+/* Set once at creation: no lock. */
 time_t server_started(struct server *s)
 {
 	return s->started;
@@ -90,6 +92,10 @@ static struct dobj *find_object(struct server *s, uint64_t id, struct dclient **
 	return NULL;
 }
 
+/*
+ * Any thread but the server's (which holds no lock of its own to take);
+ * fn runs with the server lock held and may take the engine lock.
+ */
 int server_with_object(struct server *s, uint64_t id, server_obj_fn fn, void *arg)
 {
 	struct srv_obj_info oi;
@@ -107,17 +113,23 @@ int server_with_object(struct server *s, uint64_t id, server_obj_fn fn, void *ar
 	return r;
 }
 
+/* server_with_object's fn: server lock held. */
 static int set_obj_budget(struct engine *e, struct uobj *o, const struct srv_obj_info *oi,
 			  void *arg)
 {
 	return engine_set_budget(e, o, *(uint64_t *)arg);
 }
 
+/* Any thread; the object's budget only narrows what the global one allows. */
 int server_object_set_budget(struct server *s, uint64_t id, uint64_t bytes)
 {
 	return server_with_object(s, id, set_obj_budget, &bytes);
 }
 
+/*
+ * Any thread. The engine call is made under the server lock, so the
+ * client (unlinked before it is destroyed) cannot go meanwhile.
+ */
 int server_client_set_budget(struct server *s, pid_t pid, uint64_t bytes)
 {
 	uint64_t max = server_client_budget_max(s);
@@ -138,11 +150,13 @@ int server_client_set_budget(struct server *s, pid_t pid, uint64_t bytes)
 	return r;
 }
 
+/* Any thread: one atomic word, read at each HELLO and SET_BUDGET. */
 uint64_t server_client_budget_max(struct server *s)
 {
 	return __atomic_load_n(&s->client_budget_max, __ATOMIC_RELAXED);
 }
 
+/* Any thread; budgets already given keep their value. */
 void server_set_client_budget_max(struct server *s, uint64_t bytes)
 {
 	__atomic_store_n(&s->client_budget_max, bytes, __ATOMIC_RELAXED);

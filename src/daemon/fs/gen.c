@@ -25,6 +25,7 @@ static void gen_stat(struct fs *fs, FILE *f)
 	fprintf(f, "clients %u\n", server_client_count(fs->srv));
 }
 
+/* Counters only, taken at one instant under the engine lock (engine_get_stats). */
 static void gen_events(struct fs *fs, FILE *f)
 {
 	struct engine_stats s;
@@ -56,6 +57,7 @@ static void gen_events(struct fs *fs, FILE *f)
 #undef P
 }
 
+/* A tunable's current value, one line. */
 static void gen_tunable(struct fs *fs, enum gen_file g, FILE *f)
 {
 	struct engine_tunables t;
@@ -74,6 +76,7 @@ static void gen_tunable(struct fs *fs, enum gen_file g, FILE *f)
 	fprintf(f, "%" PRIu64 "\n", v);
 }
 
+/* The names of uvmpagerfs(5): the origin's object kinds. */
 static const char *type_name(uint32_t type)
 {
 	return type == UVMP_OBJ_FILE ? "vnode" : type == UVMP_OBJ_DEVICE ? "device" : "aobj";
@@ -132,6 +135,7 @@ struct client_sum {
 	unsigned objects;
 };
 
+/* server_with_object's fn for a client's stat: server lock held. */
 static int sum_obj(struct engine *e, struct uobj *o, const struct srv_obj_info *oi, void *arg)
 {
 	struct client_sum *cs = arg;
@@ -213,6 +217,10 @@ static int gen_cmdline(pid_t pid, FILE *f)
 	return 0;
 }
 
+/*
+ * The fs thread, no lock held: each generator takes what it needs.
+ * -ENOENT when the object or client went away since the lookup.
+ */
 int gen_write(struct fs *fs, const struct node *n, FILE *f)
 {
 	struct obj_gen og = { .which = (enum gen_file)n->which, .f = f };

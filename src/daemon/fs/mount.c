@@ -32,6 +32,7 @@ static void clear_stale_mount(const char *mountpoint)
 			 strerror(errno));
 }
 
+/* Runs until fs_destroy unmounts; requests are served one at a time. */
 static void *fs_thread(void *arg)
 {
 	struct fs *fs = arg;

@@ -23,11 +23,13 @@ struct handle {
 	size_t len;
 };
 
+/* The fs of the request being served (fs thread only). */
 static struct fs *fs_of(void)
 {
 	return fuse_get_context()->private_data;
 }
 
+/* Once, at mount, in the fs thread. */
 static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	/* names come and go with objects: the kernel must ask every time */
@@ -38,6 +40,7 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	return fuse_get_context()->private_data;
 }
 
+/* Ownership and modes come from the node: the kernel checks them (default_permissions). */
 static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
 	struct node n;
@@ -70,6 +73,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	return 0;
 }
 
+/* clients/PID/objects/ID: relative, so it resolves under any mount point. */
 static int fs_readlink(const char *path, char *buf, size_t size)
 {
 	struct node n;
@@ -83,6 +87,7 @@ static int fs_readlink(const char *path, char *buf, size_t size)
 	return 0;
 }
 
+/* One call lists the whole directory (offset 0): FUSE pages it to the reader. */
 static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
 		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
@@ -114,6 +119,10 @@ static int snapshot(struct fs *fs, struct handle *h)
 	return r;
 }
 
+/*
+ * Generated files are taken whole here; data is read at each read.
+ * Write opens are allowed on tunables and budgets only, root included.
+ */
 static int fs_open(const char *path, struct fuse_file_info *fi)
 {
 	int acc = fi->flags & O_ACCMODE, r;
@@ -161,6 +170,7 @@ static int peek_obj(struct engine *e, struct uobj *o, const struct srv_obj_info 
 	return (int)engine_object_peek(e, o, p->buf, p->size, (uint64_t)p->off);
 }
 
+/* From the snapshot of the open; data from the engine, the object kept alive by the server lock. */
 static int fs_read(const char *path, char *buf, size_t size, off_t off,
 		   struct fuse_file_info *fi)
 {
@@ -209,6 +219,7 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	return n.kind == N_FILE && gen_writable((enum gen_file)n.which) ? 0 : -EACCES;
 }
 
+/* The last close of an open: its snapshot goes. */
 static int fs_release(const char *path, struct fuse_file_info *fi)
 {
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
@@ -224,6 +235,7 @@ struct seek {
 	int64_t result;
 };
 
+/* server_with_object's fn: server lock held. */
 static int seek_obj(struct engine *e, struct uobj *o, const struct srv_obj_info *oi,
 		    void *arg)
 {

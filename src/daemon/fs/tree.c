@@ -68,6 +68,7 @@ bool gen_writable(enum gen_file g)
 	}
 }
 
+/* Linear: the tables have under ten entries. */
 static const struct entry *find_entry(const struct entry *t, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
@@ -88,12 +89,14 @@ static bool parse_name(const char *s, uint64_t *v)
 	return !*end && !errno;
 }
 
+/* Directories are 0555: nothing in the tree is created by users. */
 static void set_dir(struct node *n, int which, uid_t uid, gid_t gid, time_t t)
 {
 	*n = (struct node){ .kind = N_DIR, .which = which, .uid = uid, .gid = gid,
 			    .mode = 0555, .time = t };
 }
 
+/* A generated file of the entry's kind and mode; owner left as the directory's. */
 static void set_file(struct node *n, const struct entry *e, time_t t)
 {
 	n->kind = N_FILE;
@@ -107,6 +110,7 @@ struct obj_found {
 	struct engine_obj_stat st;
 };
 
+/* server_with_object's fn: server lock held. */
 static int copy_info(struct engine *e, struct uobj *o, const struct srv_obj_info *oi,
 		     void *arg)
 {
@@ -161,6 +165,10 @@ static int lookup_client(struct fs *fs, pid_t pid, struct node *n,
 	return r;
 }
 
+/*
+ * The fs thread. Paths have at most four components (clients/PID/
+ * objects/ID); numbers are canonical decimal, so one object has one name.
+ */
 int node_lookup(struct fs *fs, const char *path, struct node *n)
 {
 	char buf[256], *parts[5], *save = NULL, *tok;
@@ -257,12 +265,14 @@ out:
 	return 0;
 }
 
+/* A fixed table's names. */
 static void fill_entries(void *buf, fuse_fill_dir_t fill, const struct entry *t, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		fill(buf, t[i].name, NULL, 0, 0);
 }
 
+/* An object id or pid as a name. */
 static void fill_number(void *buf, fuse_fill_dir_t fill, uint64_t v)
 {
 	char name[24];
@@ -271,6 +281,7 @@ static void fill_number(void *buf, fuse_fill_dir_t fill, uint64_t v)
 	fill(buf, name, NULL, 0, 0);
 }
 
+/* The fs thread; the lists are a copy taken under the server lock. */
 int node_readdir(struct fs *fs, const struct node *dir, void *buf, fuse_fill_dir_t fill)
 {
 	struct srv_client_info *cl = NULL;

@@ -36,6 +36,10 @@ static bool budget_ok(uint64_t v)
 	return v == 0 || v >= 4096;
 }
 
+/*
+ * The fs thread. The engine and the server check their own rules under
+ * their locks; the budgets' "whole page" rule is checked here.
+ */
 int tunable_apply(struct fs *fs, const struct node *n, uint64_t v)
 {
 	switch ((enum gen_file)n->which) {
