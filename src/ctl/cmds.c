@@ -20,6 +20,7 @@ double rate(const struct kv *a, const struct kv *b, const char *key, double secs
 	return secs > 0 && y >= x ? (double)(y - x) / secs : 0;
 }
 
+/* The rate interval; a signal cutting it short only shortens the window measured. */
 static void sleep_secs(double s)
 {
 	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
@@ -30,6 +31,7 @@ static void sleep_secs(double s)
 static const char *const rate_keys[] = { "faults", "swapins", "swapouts", "read_bytes",
 					 "write_bytes" };
 
+/* Two snapshots --interval apart: gauges from the second, rates from the difference. */
 int cmd_status(const struct ctl_opts *o)
 {
 	struct ctl_snap a, b;
@@ -94,6 +96,7 @@ int cmd_status(const struct ctl_opts *o)
 static const char *const obj_cols[] = { "size_bytes", "resident_bytes", "swapped_bytes",
 					"dirty_bytes", "faults", "swapins", "swapouts" };
 
+/* One snapshot of every object; a vanished object is left out, not an error. */
 int cmd_objects(const struct ctl_opts *o)
 {
 	struct ctl_snap s;
@@ -139,6 +142,7 @@ int cmd_objects(const struct ctl_opts *o)
 	return 0;
 }
 
+/* As cmd_objects, for clients. */
 int cmd_clients(const struct ctl_opts *o)
 {
 	struct ctl_snap s;

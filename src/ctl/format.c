@@ -21,6 +21,7 @@ const char *fmt_bytes(uint64_t v, char *buf, size_t len)
 	return buf;
 }
 
+/* A JSON string: quotes, backslashes and control characters escaped. */
 void json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
@@ -48,6 +49,7 @@ static bool is_number(const char *v)
 	return true;
 }
 
+/* Keys in the file's order, so scripts see what the man page lists. */
 void json_kv(FILE *f, const struct kv *kv)
 {
 	fputc('{', f);

@@ -29,6 +29,7 @@ static void usage(FILE *f)
 		"  -h, --help, -V, --version\n");
 }
 
+/* Options, then one command; its exit status is the program's (ctl.h). */
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {

@@ -33,6 +33,7 @@ static int read_all(const char *mnt, const char *rel, char *buf, size_t len)
 	return 0;
 }
 
+/* At most KV_MAX pairs; lines without a space are skipped. */
 int kv_read(const char *mnt, const char *rel, struct kv *kv)
 {
 	char buf[8192], *save = NULL;
@@ -55,6 +56,7 @@ int kv_read(const char *mnt, const char *rel, struct kv *kv)
 	return 0;
 }
 
+/* NULL when the key is absent (an older daemon). */
 const char *kv_str(const struct kv *kv, const char *key)
 {
 	for (unsigned i = 0; i < kv->n; i++)
@@ -63,6 +65,7 @@ const char *kv_str(const struct kv *kv, const char *key)
 	return NULL;
 }
 
+/* Missing keys read as 0, so older daemons still give a table. */
 uint64_t kv_u64(const struct kv *kv, const char *key)
 {
 	const char *v = kv_str(kv, key);
@@ -70,6 +73,7 @@ uint64_t kv_u64(const struct kv *kv, const char *key)
 	return v ? strtoull(v, NULL, 0) : 0;
 }
 
+/* Single-value files (pid, type, tunables). */
 int line_read(const char *mnt, const char *rel, char *buf, size_t len)
 {
 	int r = read_all(mnt, rel, buf, len);
@@ -111,6 +115,7 @@ static size_t list_numbers(const char *mnt, const char *rel, uint64_t **out)
 	return v ? n : 0;
 }
 
+/* objects/ID/ each read after the listing: vanished ones are skipped. */
 static void take_objects(const char *mnt, struct ctl_snap *s)
 {
 	uint64_t *ids;
@@ -141,6 +146,7 @@ static void take_objects(const char *mnt, struct ctl_snap *s)
 	free(ids);
 }
 
+/* clients/PID/ likewise. */
 static void take_clients(const char *mnt, struct ctl_snap *s)
 {
 	uint64_t *pids;
@@ -164,6 +170,7 @@ static void take_clients(const char *mnt, struct ctl_snap *s)
 	free(pids);
 }
 
+/* stat and events first: without them there is no daemon to show. */
 int snap_take(const char *mnt, bool with_lists, struct ctl_snap *s)
 {
 	struct timespec ts;
@@ -184,6 +191,7 @@ int snap_take(const char *mnt, bool with_lists, struct ctl_snap *s)
 	return 0;
 }
 
+/* Frees what snap_take allocated; s can be taken again. */
 void snap_free(struct ctl_snap *s)
 {
 	free(s->objs);
@@ -191,6 +199,7 @@ void snap_free(struct ctl_snap *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* The stat file must read and carry resident_bytes: a bare directory is no daemon. */
 int daemon_check(const char *mnt)
 {
 	struct kv kv;

@@ -22,6 +22,7 @@ struct row {
 	uint64_t resident, swapped;
 };
 
+/* The same object or client in the previous refresh, for its rates. */
 static const struct kv *prev_stat(const struct ctl_snap *p, bool clients, uint64_t key)
 {
 	if (!p)
@@ -40,6 +41,7 @@ static const struct kv *prev_stat(const struct ctl_snap *p, bool clients, uint64
 
 static enum sort_key sort_by;
 
+/* Highest rate first; ties by id, so rows do not jump between refreshes. */
 static int row_cmp(const void *a, const void *b)
 {
 	const struct row *x = a, *y = b;
@@ -88,6 +90,7 @@ static size_t make_rows(const struct ctl_snap *p, const struct ctl_snap *s, bool
 	return rows ? n : 0;
 }
 
+/* One screen: totals, rates, then as many rows as fit. */
 static void draw(const struct ctl_opts *o, const struct ctl_snap *p, const struct ctl_snap *s,
 		 bool clients)
 {
@@ -127,6 +130,7 @@ static void draw(const struct ctl_opts *o, const struct ctl_snap *p, const struc
 	refresh();
 }
 
+/* Until 'q' (or --iterations); the terminal is restored on every way out. */
 int cmd_top(const struct ctl_opts *o)
 {
 	struct ctl_snap prev, cur;
