@@ -12,6 +12,15 @@
 
 #ifdef HAVE_NCURSES
 #include <curses.h>
+#include <signal.h>
+
+static volatile sig_atomic_t stop;
+
+/* Ctrl-C and SIGTERM end the loop, so endwin gives the terminal back. */
+static void on_signal(int sig)
+{
+	stop = 1;
+}
 
 enum sort_key { SORT_IN, SORT_OUT, SORT_FAULTS };
 
@@ -143,6 +152,8 @@ int cmd_top(const struct ctl_opts *o)
 		fprintf(stderr, "uvmpagerctl: top has no --json (use status, objects, clients)\n");
 		return EXIT_USAGE;
 	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
 	initscr();
 	cbreak();
 	noecho();
@@ -165,7 +176,7 @@ int cmd_top(const struct ctl_opts *o)
 		if (o->iterations && ++iter >= o->iterations)
 			break;
 		ch = getch();
-		if (ch == 'q')
+		if (ch == 'q' || stop)
 			break;
 		if (ch == 'c')
 			clients = true;
