@@ -602,6 +602,8 @@ void engine_get_stats(struct engine *e, struct engine_stats *st)
 	st->budget_overruns = e->budget_overruns;
 	st->swap_full_events = e->swap_full_events;
 	st->clean_mismatches = e->clean_mismatches;
+	st->readahead_hits = e->ra_hits;
+	st->readahead_misses = e->ra_misses;
 	st->pin_scans = e->pin_scans;
 	st->pin_scan_us = e->pin_scan_ns / 1000;
 	st->pin_unknown = e->pin_unknown;

@@ -302,7 +302,7 @@ static const char *const stat_keys[] = {
 static const char *const event_keys[] = {
 	"faults", "faults_zero_fill", "faults_throttled", "swapins", "swapouts", "evictions",
 	"read_ops", "read_bytes", "write_ops", "write_bytes", "clusters_written",
-	"cluster_avg_bytes", "readahead_pages", "budget_overruns", "swap_full", "io_errors",
+	"cluster_avg_bytes", "readahead_pages", "readahead_hits", "readahead_misses", "budget_overruns", "swap_full", "io_errors",
 	"clean_mismatches", NULL,
 };
 static const char *const obj_keys[] = {

@@ -116,6 +116,7 @@ static void map_resident(struct engine *e, struct uobj *o, size_t idx, bool writ
 		uffd_wake(c->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE);
 	if (pg_has(w, PGF_RAMARK)) {
 		/* the stream reached the window read ahead: read the one after it */
+		e->ra_hits++;
 		o->ra_last = idx;
 		read_ahead(e, o, idx + RA_DEPTH * RA_PAGES(e));
 	}

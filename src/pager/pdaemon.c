@@ -123,6 +123,8 @@ static bool clean_copy_matches(struct engine *e, struct uobj *o, size_t idx, pgw
 static void evict_clean(struct engine *e, struct uobj *o, size_t idx, pgword_t w,
 			struct run *punch)
 {
+	if (pg_has(w, PGF_RAMARK))
+		e->ra_misses++;   /* a window read ahead that the stream never reached */
 	w &= ~(PGF_QUEUED | PGF_INACTIVE | PGF_REF | PGF_FRESH | PGF_RAMARK);
 	if (o->ops->swap_backed && pg_slot(w))
 		w = pg_set_state(w, PG_SWAPPED);

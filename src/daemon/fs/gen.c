@@ -40,6 +40,8 @@ static void gen_events(struct fs *fs, FILE *f)
 	P("evictions", s.evictions);
 	P("evictions_clean", s.clean_evictions);
 	P("readahead_pages", s.readahead);
+	P("readahead_hits", s.readahead_hits);
+	P("readahead_misses", s.readahead_misses);
 	P("read_ops", s.read_ops);
 	P("read_bytes", s.swap_read_bytes);
 	P("write_ops", s.write_ops);
