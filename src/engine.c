@@ -1015,10 +1015,12 @@ int engine_object_release(struct engine *e, struct uobj *o, size_t off, size_t l
 	if (off % PAGE_SIZE || len % PAGE_SIZE || off + len > (o->npages << PAGE_SHIFT) ||
 	    off + len < off)
 		return -EINVAL;
+	size_t gone;
+
 	pthread_mutex_lock(&e->lock);
-	pager_release_range(o, off >> PAGE_SHIFT, len >> PAGE_SHIFT);
+	gone = pager_release_range(o, off >> PAGE_SHIFT, len >> PAGE_SHIFT);
 	pthread_mutex_unlock(&e->lock);
-	return 0;
+	return gone ? -EXDEV : 0;
 }
 
 int engine_object_move(struct engine *e, struct uobj *o, uintptr_t new_addr)

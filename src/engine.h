@@ -161,7 +161,12 @@ int engine_object_attach(struct engine *e, struct client *c, enum engine_obj_typ
 uint64_t engine_object_id(const struct uobj *o);
 uintptr_t engine_object_addr(const struct uobj *o);
 size_t engine_object_size(const struct uobj *o);
-/* [off, off + len) of the object reads as zeros from now on. */
+/*
+ * [off, off + len) of the object reads as zeros from now on. -EXDEV when
+ * part of it was unmapped behind our back (a raw munmap, MAP_FIXED over
+ * it): the rest is released, but what the program mapped there is its own
+ * memory and still holds whatever it wrote.
+ */
 int engine_object_release(struct engine *e, struct uobj *o, size_t off, size_t len);
 /* The client moved the whole object to new_addr (mremap). */
 int engine_object_move(struct engine *e, struct uobj *o, uintptr_t new_addr);

@@ -35,7 +35,7 @@ enum uvmp_type {
 	UVMP_MAP = 3,           /* register a region; fds: memfd [, backing file] */
 	UVMP_UNMAP = 4,         /* the client unmaps [addr, addr + len) */
 	UVMP_REMAP = 5,         /* a region moved or changed size (mremap) */
-	UVMP_RELEASE = 6,       /* [addr, addr + len) reads as zeros from now on */
+	UVMP_RELEASE = 6,       /* [addr, addr + len) reads as zeros from now on (-EXDEV: see uvmpager_release) */
 	UVMP_FLUSH = 7,         /* write the object's dirty pages back, wait */
 	UVMP_SET_BUDGET = 8,    /* object (id != 0) or whole-client budget */
 	UVMP_OBJ_STAT = 9,      /* reply: struct uvmp_obj_stat */

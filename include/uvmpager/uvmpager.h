@@ -90,7 +90,10 @@ int uvmpager_unmap(struct uvmpager *c, void *addr, size_t len);
 
 /*
  * [addr, addr + len) reads as zeros from now on; its memory and swap are
- * freed. The range stays mapped and registered.
+ * freed. The range stays mapped and registered. -EXDEV: part of the range
+ * was unmapped or mapped over behind the library's back (a raw syscall);
+ * the rest is released, but that part is the program's own memory now and
+ * was left as it is.
  */
 int uvmpager_release(struct uvmpager *c, void *addr, size_t len);
 

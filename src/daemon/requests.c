@@ -212,7 +212,7 @@ static int do_map(struct server *s, struct conn *c, const struct uvmp_hdr *h, ss
 static int for_range(struct server *s, struct dclient *dc, uint64_t addr, uint64_t len,
 		     bool unmap)
 {
-	int r = 0;
+	int r = 0, xdev = 0;
 
 	if (addr % PAGE_SIZE || len % PAGE_SIZE || addr + len < addr)
 		return -EINVAL;
@@ -231,10 +231,13 @@ static int for_range(struct server *s, struct dclient *dc, uint64_t addr, uint64
 			continue;
 		}
 		r = engine_object_release(s->e, d->o, lo - base, hi - lo);
-		if (r < 0)
-			break;
+		/* a raw-unmapped part: release the rest, and say so at the end */
+		if (r == -EXDEV)
+			xdev = r;
+		else if (r < 0)
+			return r;
 	}
-	return r;
+	return xdev;
 }
 
 static int do_range(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n,

@@ -485,9 +485,9 @@ void pager_unmapped_range(struct uobj *o, size_t start, size_t n)
 	}
 }
 
-void pager_release_range(struct uobj *o, size_t start, size_t n)
+size_t pager_release_range(struct uobj *o, size_t start, size_t n)
 {
-	size_t run = SIZE_MAX;
+	size_t run = SIZE_MAX, ngone = 0;
 
 	for (size_t i = start; i <= start + n; i++) {
 		pgword_t w = i < start + n ? uobj_get(o, i) : 0;
@@ -498,8 +498,10 @@ void pager_release_range(struct uobj *o, size_t start, size_t n)
 			pager_punch(o, run, i - run);
 			run = SIZE_MAX;
 		}
-		if (gone)
+		if (gone) {
+			ngone += i < start + n;
 			continue;
+		}
 		if (run == SIZE_MAX)
 			run = i;
 		switch (pg_state(w)) {
@@ -507,6 +509,8 @@ void pager_release_range(struct uobj *o, size_t start, size_t n)
 			break;
 		case PG_BUSY_IN:
 		case PG_BUSY_OUT:
+			/* unmapped while its I/O runs: gone once it ends */
+			ngone += pg_has(w, PGF_GONE);
 			uobj_set(o, i, w | PGF_RELEASED);
 			break;
 		default:
@@ -514,6 +518,7 @@ void pager_release_range(struct uobj *o, size_t start, size_t n)
 			break;
 		}
 	}
+	return ngone;
 }
 
 /* Punch [start, start + n) where the evict bitmap says so, in runs. */

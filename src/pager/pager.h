@@ -97,8 +97,10 @@ void pager_io_fill_iov(struct pager_io *pio, size_t bytes_last);
 /*
  * The object lets go of [start, start + n): slots and memory are freed;
  * pages with I/O in flight are marked released and freed by completion.
+ * Returns how many pages of the range were PG_GONE (unmapped behind our
+ * back): whatever the program mapped there is not ours to zero.
  */
-void pager_release_range(struct uobj *o, size_t start, size_t n);
+size_t pager_release_range(struct uobj *o, size_t start, size_t n);
 
 /*
  * The client's view of [start, start + n) was unmapped behind our back

@@ -427,7 +427,11 @@ static void free_extent(struct arena *a, struct extent *e)
 	a->frees++;
 	if (r < 0)
 		a->release_failures++;
-	set_kind(a, e, r < 0 ? ARENA_LOST : ARENA_FREE);
+	/*
+	 * -EXDEV: the program replaced part of it by raw syscall; that part
+	 * is its own mapping, as if mapped over (FOREIGN), never handed out.
+	 */
+	set_kind(a, e, r == -EXDEV ? ARENA_FOREIGN : r < 0 ? ARENA_LOST : ARENA_FREE);
 	coalesce(a, e);
 	maybe_destroy_segment(a, s);
 }

@@ -82,6 +82,7 @@ tprog=
 
 cleanup() {
 	[ -n "$tprog" ] && kill -9 "$tprog" 2>/dev/null
+	[ -n "${torture:-}" ] && pkill -KILL -f "^$torture " 2>/dev/null
 	stop_daemon TERM
 	umount -l "$dir/mnt" 2>/dev/null
 	rm -rf "$dir"
@@ -141,13 +142,44 @@ failed=0
 skipped=0
 failures=
 
+# What every torture process and the daemon are doing, for a hang: the
+# kernel stacks of the program's threads (a thread in handle_userfault
+# waits for the daemon) and the daemon's threads as gdb sees them.
+hang_dump() {
+	local p task
+	echo "=== hang: kernel stacks of the torture processes"
+	for p in $(pgrep -f "^$torture "); do
+		for task in /proc/$p/task/*; do
+			echo "--- pid $p task ${task##*/} $(cat "$task/comm" 2>/dev/null)" \
+				"state $(awk '{print $3}' "$task/stat" 2>/dev/null)"
+			grep -v '^$' "$task/stack" 2>/dev/null | head -12
+		done
+	done
+	if [ -n "$daemon" ] && command -v gdb >/dev/null; then
+		echo "=== hang: uvmpagerd threads"
+		timeout 60 gdb -q -batch -p "$daemon" -ex 'thread apply all bt 12' 2>&1 |
+			grep -E '^(Thread|#)' | head -300
+	fi
+}
+
 run_prog() {   # SEED MODE [extra torture args]: runs it under the shim with the hard timeout
-	local seed=$1 m=$2
+	local seed=$1 m=$2 pid t0=$SECONDS
 	shift 2
-	timeout -k 10 "$case_timeout" env LD_PRELOAD="$UVMPAGER_PRELOAD" UVMPAGER_SOCKET="$dir/sock" \
+	env LD_PRELOAD="$UVMPAGER_PRELOAD" UVMPAGER_SOCKET="$dir/sock" \
 		UVMPAGER_BUDGET=16M UVMPAGER_MIN_SIZE=64K TORTURE_TMPDIR="$dir" \
 		"$torture" --seed "$seed" --ops "$ops" --threads "$threads" --procs "$procs" --mib "$mib" \
-		--mode "$m" ${no:+--no "$no"} "$@"
+		--mode "$m" ${no:+--no "$no"} "$@" &
+	pid=$!
+	while kill -0 "$pid" 2>/dev/null; do
+		if [ $((SECONDS - t0)) -ge "$case_timeout" ]; then
+			hang_dump >"$dir/hang.txt" 2>&1
+			pkill -KILL -f "^$torture " 2>/dev/null
+			wait "$pid" 2>/dev/null
+			return 124
+		fi
+		sleep 0.2
+	done
+	wait "$pid"
 }
 
 replay_cmd() {   # SEED TRACKING IO
@@ -183,6 +215,7 @@ one_case() {
 	tail -n 40 "$dir/out" | grep -v '^  #' | tail -n 6 | sed 's/^/  /'
 	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
 		why="timed out after ${case_timeout}s (hang)"
+		sed 's/^/  | /' "$dir/hang.txt" 2>/dev/null
 	elif [ "$rc" != 0 ]; then
 		why="exit status $rc"
 		grep -A40 'FAIL' "$dir/out" | head -60 | sed 's/^/  | /'
@@ -224,6 +257,7 @@ kill_case() {
 	sigbus=$(awk '/result/ { for (i = 1; i < NF; i++) if ($i == "sigbus") print $(i + 1) }' "$dir/out")
 	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
 		why="timed out after ${case_timeout}s (hang)"
+		sed 's/^/  | /' "$dir/hang.txt" 2>/dev/null
 	elif [ "$rc" = 3 ] && [ "$mode" = sigkill ]; then
 		:   # stopped early: a libc call met a page only the dead daemon had (documented)
 	elif [ "$rc" != 0 ]; then
