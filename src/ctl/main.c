@@ -72,7 +72,11 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case 'V':
-			printf("uvmpagerctl %s\n", UVMPAGER_VERSION);
+#ifdef HAVE_NCURSES
+			printf("uvmpagerctl %s (top: ncurses)\n", UVMPAGER_VERSION);
+#else
+			printf("uvmpagerctl %s (top: not built)\n", UVMPAGER_VERSION);
+#endif
 			return 0;
 		default:
 			usage(stderr);

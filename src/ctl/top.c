@@ -201,6 +201,10 @@ int cmd_top(const struct ctl_opts *o)
 
 int cmd_top(const struct ctl_opts *o)
 {
+	int r = daemon_check(o->mnt);
+
+	if (r)
+		return r;
 	fprintf(stderr, "uvmpagerctl: top is not available: this build has no ncurses "
 		"(configure with -Dncurses=enabled and libncurses-dev installed); "
 		"status, objects and clients work without it\n");
