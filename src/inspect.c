@@ -209,7 +209,7 @@ static int peek_page(struct engine *e, struct uobj *o, size_t idx, char *buf)
 	uint64_t slot = pg_slot(w), off;
 	uint32_t crc = 0;
 	ssize_t n;
-	int fd;
+	int fd, err;
 
 	if (page_is_hole(o, w)) {
 		memset(buf, 0, PAGE_SIZE);
@@ -242,6 +242,7 @@ static int peek_page(struct engine *e, struct uobj *o, size_t idx, char *buf)
 	}
 	pthread_mutex_unlock(&e->lock);
 	n = pread(fd, buf, PAGE_SIZE, (off_t)off);
+	err = errno;
 	pthread_mutex_lock(&e->lock);
 	if (o->ops->swap_backed) {
 		swap_free(e->swap, slot, 1);
@@ -249,7 +250,7 @@ static int peek_page(struct engine *e, struct uobj *o, size_t idx, char *buf)
 			return -EIO;
 	}
 	if (n < 0)
-		return -errno;
+		return -err;
 	if (n < (ssize_t)PAGE_SIZE) {
 		if (o->ops->swap_backed)
 			return -EIO;
