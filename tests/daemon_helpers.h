@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -36,6 +37,12 @@ struct test_daemon {
 	char mnt[128];
 	char swap[128];
 	bool reuse_dir;   /* td_start keeps dir (and so the mount point and swap file) */
+	/*
+	 * The daemon leaves the test's process group and gets SIGTERM when
+	 * the test's process dies: a test that fails (Check _exits, then
+	 * kills its process group) leaves no stale mount behind.
+	 */
+	bool stop_with_parent;
 };
 
 static inline int td_connect(const char *path)
@@ -97,6 +104,10 @@ static inline int td_start(struct test_daemon *d, const char *budget, ...)
 	if (d->pid < 0)
 		return -errno;
 	if (d->pid == 0) {
+		if (d->stop_with_parent) {
+			setsid();
+			prctl(PR_SET_PDEATHSIG, SIGTERM);
+		}
 		execv(bin, (char *const *)argv);
 		_exit(127);
 	}

@@ -23,7 +23,8 @@
 #define NOBODY 65534
 #define OTHER 65533
 
-static struct test_daemon d;
+/* a failed assertion _exits past td_stop: the daemon then stops itself */
+static struct test_daemon d = { .stop_with_parent = true };
 
 /* --- the workload: a client process with one object -------------------- */
 
@@ -1142,6 +1143,7 @@ static Suite *fs_suite(void)
 int main(void)
 {
 	require_daemon_env();
+
 	if (access("/dev/fuse", R_OK | W_OK) != 0) {
 		printf("SKIP: no /dev/fuse\n");
 		return 77;
