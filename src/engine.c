@@ -173,6 +173,8 @@ int engine_create(const struct engine_config *cfg, struct engine **out,
 	if (!e->cfg.readahead_min)
 		e->cfg.readahead_min = 1;
 	e->cfg.readahead_min = MIN(e->cfg.readahead_min, e->cfg.cluster_pages);
+	e->ra_max = e->cfg.cluster_pages;
+	e->launder_pct = e->cfg.launder ? 50 : 0;
 	e->epfd = e->stop_fd = e->kick_fd = -1;
 	e->next_id = 1;
 	pthread_mutex_init(&e->lock, NULL);
@@ -600,6 +602,8 @@ void engine_get_stats(struct engine *e, struct engine_stats *st)
 	st->budget_overruns = e->budget_overruns;
 	st->swap_full_events = e->swap_full_events;
 	st->clean_mismatches = e->clean_mismatches;
+	st->readahead_hits = e->ra_hits;
+	st->readahead_misses = e->ra_misses;
 	st->pin_scans = e->pin_scans;
 	st->pin_scan_us = e->pin_scan_ns / 1000;
 	st->pin_unknown = e->pin_unknown;
@@ -1215,6 +1219,7 @@ void engine_object_stat(struct engine *e, struct uobj *o, struct engine_obj_stat
 	st->resident_bytes = (uint64_t)o->cnt.resident << PAGE_SHIFT;
 	st->dirty_bytes = (uint64_t)o->cnt.dirty << PAGE_SHIFT;
 	st->swapped_bytes = (uint64_t)o->cnt.swapped << PAGE_SHIFT;
+	st->bad_bytes = (uint64_t)o->cnt.bad << PAGE_SHIFT;
 	st->swapins = o->cnt.swapins;
 	st->swapouts = o->cnt.swapouts;
 	st->faults = o->cnt.faults;

@@ -78,6 +78,7 @@ struct engine_stats {
 	uint64_t swapins, swapouts, evictions, clean_evictions;
 	uint64_t faults, zero_fills, readahead, write_errors, read_errors;
 	uint64_t throttled_faults, budget_overruns, swap_full_events, clean_mismatches;
+	uint64_t readahead_hits, readahead_misses;   /* read-ahead windows used / wasted */
 	/* pinned pages (pinned.c): scans, their total time, unknown answers, pages kept */
 	uint64_t pin_scans, pin_scan_us, pin_unknown, pinned_kept;
 	uint64_t clean_mapping;   /* 1: pages read back are mapped clean (re-evicting them is free) */
@@ -189,7 +190,7 @@ int engine_client_detach(struct engine *e, struct client *c);
 
 struct engine_obj_stat {
 	uint64_t id, size, budget;
-	uint64_t resident_bytes, dirty_bytes, swapped_bytes;
+	uint64_t resident_bytes, dirty_bytes, swapped_bytes, bad_bytes;
 	uint64_t swapins, swapouts, faults;
 };
 void engine_object_stat(struct engine *e, struct uobj *o, struct engine_obj_stat *st);
@@ -197,5 +198,46 @@ void engine_object_stat(struct engine *e, struct uobj *o, struct engine_obj_stat
 /* Per-object state of one page, for tests and the filesystem. */
 int engine_page_state(struct engine *e, struct uobj *o, size_t idx,
 		      unsigned *state, uint64_t *slot);
+
+/*
+ * Inspection and tuning (src/inspect.c), for the daemon's filesystem.
+ * None of it is on a fault path; each takes the engine lock itself.
+ */
+struct engine_tunables {
+	uint64_t budget;             /* bytes; 0: none */
+	uint64_t high, low;          /* global watermarks, bytes */
+	uint64_t read_around_max;    /* largest read-around window, bytes */
+	unsigned launder_percent;    /* launder while idle above this much of a budget; 0: never */
+};
+enum engine_tunable {
+	ENGINE_TUNE_BUDGET,          /* resets the watermarks to their defaults */
+	ENGINE_TUNE_HIGH,            /* low <= high <= budget, with a budget */
+	ENGINE_TUNE_LOW,             /* low <= high, with a budget */
+	ENGINE_TUNE_READ_AROUND_MAX, /* whole pages, one to the pageout cluster size */
+	ENGINE_TUNE_LAUNDER_PERCENT, /* 0..100 */
+};
+void engine_get_tunables(struct engine *e, struct engine_tunables *t);
+/* -EINVAL (and nothing changes) when the value breaks the rule above. */
+int engine_set_tunable(struct engine *e, enum engine_tunable which, uint64_t value);
+/* Flat "name value" lines: path, size_bytes, slots_{total,used,bad,free}. */
+void engine_print_swap(struct engine *e, FILE *f);
+/* Run-length "first-last free|used|bad" lines over the swap slots (windowed likewise). */
+void engine_print_swap_map(struct engine *e, FILE *f);
+/*
+ * Run-length "first-last state" lines over o's pages (a window of pages
+ * at a time under the lock). The caller keeps o alive for these three.
+ */
+int engine_object_pagemap(struct engine *e, struct uobj *o, FILE *f);
+/*
+ * o's bytes [off, off + len) as the client would read them, from memory
+ * or straight from swap or the file, without faulting, mapping or
+ * counting anything: the client's residency and counters stay as they
+ * were. Holes read as zeros. Bytes read, or < 0 (-EIO: a bad page).
+ */
+ssize_t engine_object_peek(struct engine *e, struct uobj *o, void *buf, size_t len,
+			   uint64_t off);
+/* SEEK_DATA (data) / SEEK_HOLE over o's pages; -ENXIO past the end. */
+int64_t engine_object_seek(struct engine *e, struct uobj *o, uint64_t off, bool data);
+enum engine_obj_type engine_object_type(const struct uobj *o);
 
 #endif

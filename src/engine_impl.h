@@ -103,6 +103,14 @@ struct engine {
 
 	size_t budget;              /* pages, 0 = none */
 	size_t high, low;           /* watermarks, pages */
+	/*
+	 * Tunables the filesystem writes (src/inspect.c), under the lock:
+	 * the largest read-around window (pages, <= cfg.cluster_pages) and
+	 * how full (percent) a budget must be before idle laundering pays
+	 * (0: never launder).
+	 */
+	size_t ra_max;
+	unsigned launder_pct;
 
 	/* totals over all objects, kept by uobj_set */
 	size_t resident, dirty, swapped, bad;
@@ -143,6 +151,8 @@ struct engine {
 	size_t nthrottle, capthrottle;
 	bool throttle_off;          /* swap full: serve faults over budget */
 	uint64_t throttled_faults, budget_overruns, swap_full_events, clean_mismatches;
+	/* read-ahead windows whose marker page the stream reached / that were evicted first */
+	uint64_t ra_hits, ra_misses;
 	/* pin scans (pinned.c): how many, their time, unknown answers, pages kept for a pin */
 	uint64_t pin_scans, pin_scan_ns, pin_unknown, pinned_kept;
 	/* engine_log's rate limit, under the lock */

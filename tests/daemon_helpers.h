@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -35,6 +36,13 @@ struct test_daemon {
 	char sock[100];
 	char mnt[128];
 	char swap[128];
+	bool reuse_dir;   /* td_start keeps dir (and so the mount point and swap file) */
+	/*
+	 * The daemon leaves the test's process group and gets SIGTERM when
+	 * the test's process dies: a test that fails (Check _exits, then
+	 * kills its process group) leaves no stale mount behind.
+	 */
+	bool stop_with_parent;
 };
 
 static inline int td_connect(const char *path)
@@ -61,9 +69,11 @@ static inline int td_start(struct test_daemon *d, const char *budget, ...)
 
 	if (!bin)
 		return -ENOENT;
-	snprintf(d->dir, sizeof(d->dir), "/var/tmp/uvmpagerd-test-XXXXXX");
-	if (!mkdtemp(d->dir))
-		return -errno;
+	if (!d->reuse_dir) {
+		snprintf(d->dir, sizeof(d->dir), "/var/tmp/uvmpagerd-test-XXXXXX");
+		if (!mkdtemp(d->dir))
+			return -errno;
+	}
 	chmod(d->dir, 0755);   /* clients of other users reach the socket */
 	snprintf(d->sock, sizeof(d->sock), "%s/sock", d->dir);
 	snprintf(d->mnt, sizeof(d->mnt), "%s/mnt", d->dir);
@@ -94,14 +104,21 @@ static inline int td_start(struct test_daemon *d, const char *budget, ...)
 	if (d->pid < 0)
 		return -errno;
 	if (d->pid == 0) {
+		if (d->stop_with_parent) {
+			setsid();
+			prctl(PR_SET_PDEATHSIG, SIGTERM);
+		}
 		execv(bin, (char *const *)argv);
 		_exit(127);
 	}
 	for (int i = 0; i < 500; i++) {
 		int fd = td_connect(d->sock);
+		char stat_file[160];
 		struct stat st;
 
-		if (fd >= 0 && (nofs || stat(d->mnt, &st) == 0)) {
+		/* the mount's own file: the bare directory (or a stale mount cleared) is not it */
+		snprintf(stat_file, sizeof(stat_file), "%s/stat", d->mnt);
+		if (fd >= 0 && (nofs || stat(stat_file, &st) == 0)) {
 			close(fd);
 			return 0;
 		}

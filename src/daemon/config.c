@@ -7,12 +7,15 @@
 #include "common/util.h"
 #include "build-config.h"
 #include "daemon/config.h"
+#include "daemon/server.h"
+#include "engine.h"
 
 enum opt {
 	OPT_SWAP_FILE = 256, OPT_SWAP_SIZE, OPT_SWAP_PREALLOCATE, OPT_BUDGET,
 	OPT_CLIENT_BUDGET, OPT_CLIENT_BUDGET_MAX, OPT_MIN_SIZE, OPT_MOUNT, OPT_NO_FS,
 	OPT_SOCKET, OPT_SOCKET_MODE, OPT_SOCKET_GROUP, OPT_CONFIG, OPT_FOREGROUND,
-	OPT_LOG_LEVEL, OPT_IO, OPT_TRACKING, OPT_VERIFY_CLEAN, OPT_HELP, OPT_VERSION,
+	OPT_LOG_LEVEL, OPT_IO, OPT_TRACKING, OPT_VERIFY_CLEAN, OPT_LAUNDER_PERCENT,
+	OPT_READ_AROUND_MAX, OPT_HELP, OPT_VERSION,
 };
 
 static const struct option options[] = {
@@ -34,6 +37,8 @@ static const struct option options[] = {
 	{ "io", required_argument, NULL, OPT_IO },
 	{ "tracking", required_argument, NULL, OPT_TRACKING },
 	{ "verify-clean", no_argument, NULL, OPT_VERIFY_CLEAN },
+	{ "launder-percent", required_argument, NULL, OPT_LAUNDER_PERCENT },
+	{ "read-around-max", required_argument, NULL, OPT_READ_AROUND_MAX },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ 0 },
@@ -61,6 +66,8 @@ static void usage(FILE *f)
 		"  --io ENGINE             auto, io_uring, threads (auto)\n"
 		"  --tracking MODE         auto, wp-async, wp-sync, soft-dirty (auto)\n"
 		"  --verify-clean          check every clean page against its copy before dropping it\n"
+		"  --launder-percent N     launder while idle above N%% of a budget, 0 never (50)\n"
+		"  --read-around-max SIZE  largest read-around window of a fault (256K)\n"
 		"  --help, --version\n");
 }
 
@@ -73,6 +80,7 @@ void config_defaults(struct daemon_config *cfg)
 	cfg->log_level = LOG_INFO;
 	cfg->io = IOENG_AUTO;
 	cfg->track = TRACK_AUTO;
+	cfg->launder_percent = -1;
 }
 
 void config_free(struct daemon_config *cfg)
@@ -122,6 +130,18 @@ static int apply(struct daemon_config *cfg, int opt, const char *v)
 	case OPT_IO: return ioeng_kind_parse(v, &cfg->io);
 	case OPT_TRACKING: return track_mode_parse(v, &cfg->track);
 	case OPT_VERIFY_CLEAN: cfg->verify_clean = true; return 0;
+	case OPT_LAUNDER_PERCENT: {
+		unsigned long p;
+
+		if (*v < '0' || *v > '9')
+			return -EINVAL;
+		p = strtoul(v, &end, 10);
+		if (*end || p > 100)
+			return -EINVAL;
+		cfg->launder_percent = (int)p;
+		return 0;
+	}
+	case OPT_READ_AROUND_MAX: return parse_size(v, &cfg->read_around_max);
 	default: return -EINVAL;
 	}
 }
@@ -252,5 +272,43 @@ int config_load(struct daemon_config *cfg, int argc, char **argv)
 		return -ENOMEM;
 	if (!cfg->socket && set_string(&cfg->socket, "/run/uvmpagerd/control.sock") < 0)
 		return -ENOMEM;
+	return 0;
+}
+
+int config_reload(const char *path, struct daemon_config *out)
+{
+	config_defaults(out);
+	return load_file(out, path, true);
+}
+
+int config_apply_live(const struct daemon_config *cfg, struct engine *e, struct server *srv,
+		      const char **what)
+{
+	struct engine_tunables old;
+	int r = 0;
+
+	engine_get_tunables(e, &old);
+	*what = NULL;
+	if (cfg->budget && (r = engine_set_tunable(e, ENGINE_TUNE_BUDGET, cfg->budget)) < 0)
+		*what = "budget";
+	if (!r && cfg->launder_percent >= 0 &&
+	    (r = engine_set_tunable(e, ENGINE_TUNE_LAUNDER_PERCENT,
+				    (uint64_t)cfg->launder_percent)) < 0)
+		*what = "launder-percent";
+	if (!r && cfg->read_around_max &&
+	    (r = engine_set_tunable(e, ENGINE_TUNE_READ_AROUND_MAX, cfg->read_around_max)) < 0)
+		*what = "read-around-max";
+	if (r < 0) {
+		/* the budget first: setting it resets the marks put back after it */
+		engine_set_tunable(e, ENGINE_TUNE_BUDGET, old.budget);
+		engine_set_tunable(e, ENGINE_TUNE_LOW, 0);
+		engine_set_tunable(e, ENGINE_TUNE_HIGH, old.high);
+		engine_set_tunable(e, ENGINE_TUNE_LOW, old.low);
+		engine_set_tunable(e, ENGINE_TUNE_LAUNDER_PERCENT, old.launder_percent);
+		engine_set_tunable(e, ENGINE_TUNE_READ_AROUND_MAX, old.read_around_max);
+		return r;
+	}
+	if (srv && cfg->client_budget_max)
+		server_set_client_budget_max(srv, cfg->client_budget_max);
 	return 0;
 }

@@ -28,6 +28,8 @@ struct daemon_config {
 	bool foreground;
 	bool no_fs;                   /* no FUSE mount (tests without /dev/fuse) */
 	bool verify_clean;            /* debugging: see engine_config */
+	int launder_percent;          /* -1: the engine's default */
+	uint64_t read_around_max;     /* 0: the engine's default */
 	enum log_level log_level;
 	enum ioeng_kind io;
 	enum track_mode track;
@@ -41,5 +43,23 @@ void config_defaults(struct daemon_config *cfg);
  */
 int config_load(struct daemon_config *cfg, int argc, char **argv);
 void config_free(struct daemon_config *cfg);
+/*
+ * SIGHUP: the config file alone, over the defaults, into *out (the
+ * caller's to config_free). -EINVAL after printing what is wrong: then
+ * nothing should change.
+ */
+int config_reload(const char *path, struct daemon_config *out);
+
+struct engine;
+struct server;
+/*
+ * The settings that can change while the daemon runs (budget, client
+ * budget maximum, launder percent, read-around maximum), from cfg where
+ * it sets them, all or none: when the engine refuses one, those already
+ * applied are put back and -EINVAL returned with *what naming it. srv
+ * may be NULL (at start, before the server exists).
+ */
+int config_apply_live(const struct daemon_config *cfg, struct engine *e, struct server *srv,
+		      const char **what);
 
 #endif

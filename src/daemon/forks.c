@@ -202,8 +202,7 @@ int do_adopt_done(struct server *s, struct conn *c, const struct uvmp_hdr *h, ss
 		d->len = (size_t)fc->region.len;
 		d->type = fc->region.type;
 		d->prot = fc->region.prot;
-		d->next = dc->objs;
-		dc->objs = d;
+		srv_dobj_link(s, dc, d);
 		fc->o = NULL;
 	}
 	forks_destroy(s, f);

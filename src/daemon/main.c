@@ -174,6 +174,15 @@ int main(int argc, char **argv)
 		log_err("%s", err[0] ? err : strerror(-r));
 		goto out;
 	}
+	{
+		const char *what;
+
+		/* the budget again: the tunables' rules apply to the config file too */
+		if (config_apply_live(&cfg, e, NULL, &what) < 0) {
+			log_err("%s: out of range", what);
+			goto out;
+		}
+	}
 	r = server_create(e, &cfg, &srv);
 	if (r < 0)
 		goto out;
@@ -200,8 +209,9 @@ int main(int argc, char **argv)
 	ret = r < 0 ? 1 : 0;
 out:
 	say_ready(ready_fd, 1);
-	server_destroy(srv);
+	/* the filesystem reads the server's lists: it goes first */
 	fs_destroy(fs);
+	server_destroy(srv);
 	engine_destroy(e);
 	config_free(&cfg);
 	return ret;

@@ -11,6 +11,8 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -18,6 +20,20 @@
 #include "daemon/log.h"
 #include "daemon/server_impl.h"
 #include "engine.h"
+
+/* The file behind fd, as /proc names it; NULL if it cannot be had. */
+static char *fd_path(int fd)
+{
+	char link[64], buf[4096];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return NULL;
+	buf[n] = '\0';
+	return strdup(buf);
+}
 
 static struct dobj *find_obj_id(struct server *s, struct conn *c, uint64_t id)
 {
@@ -38,7 +54,7 @@ static int do_hello(struct server *s, struct conn *c, const struct uvmp_hdr *h, 
 	struct uvmp_hello_reply rep = { 0 };
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct dclient *dc;
-	uint64_t max = s->cfg->client_budget_max;
+	uint64_t max = __atomic_load_n(&s->client_budget_max, __ATOMIC_RELAXED);
 	int devfd = -1, r;
 
 	if (!p || c->client)
@@ -79,6 +95,7 @@ static int do_hello(struct server *s, struct conn *c, const struct uvmp_hdr *h, 
 		if (devfd >= 0)
 			rep.flags = 1;
 	}
+	dc->created = time(NULL);
 	pthread_mutex_lock(&s->lock);
 	dc->id = ++s->next_client_id;
 	dc->next = s->clients;
@@ -182,8 +199,9 @@ static int do_map(struct server *s, struct conn *c, const struct uvmp_hdr *h, ss
 	d->len = (size_t)p->len;
 	d->type = p->type;
 	d->prot = p->prot;
-	d->next = dc->objs;
-	dc->objs = d;
+	if (nfds > 1)
+		d->path = fd_path(fds[1]);
+	srv_dobj_link(s, dc, d);
 	rep.object_id = d->id;
 	log_debug("client %" PRIu64 ": object %" PRIu64 " at %#" PRIxPTR " +%zu MiB",
 		  dc->id, d->id, d->addr, d->len >> 20);
@@ -207,8 +225,9 @@ static int for_range(struct server *s, struct dclient *dc, uint64_t addr, uint64
 		if (lo >= hi)
 			continue;
 		if (unmap && lo == base && hi == base + d->len) {
+			srv_dobj_unlink(s, dc, d);
 			engine_object_destroy(s->e, d->o);
-			srv_dobj_drop(dc, d);
+			srv_dobj_drop(s, dc, d);
 			continue;
 		}
 		r = engine_object_release(s->e, d->o, lo - base, hi - lo);
@@ -242,7 +261,9 @@ static int do_remap(struct server *s, struct conn *c, const struct uvmp_hdr *h, 
 			continue;
 		if (d->len != p->old_len || p->new_len != p->old_len)
 			return -EOPNOTSUPP;   /* the shim resizes within its segments */
+		pthread_mutex_lock(&s->lock);
 		d->addr = (uintptr_t)p->new_addr;
+		pthread_mutex_unlock(&s->lock);
 		return engine_object_move(s->e, d->o, (uintptr_t)p->new_addr);
 	}
 	return -ENOENT;
@@ -275,14 +296,16 @@ static int do_obj(struct server *s, struct conn *c, const struct uvmp_hdr *h, ss
 static int do_budget(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n)
 {
 	const struct uvmp_budget *p = payload(h, n, sizeof(*p));
-	uint64_t max = s->cfg->client_budget_max;
+	uint64_t max = __atomic_load_n(&s->client_budget_max, __ATOMIC_RELAXED);
 	struct dclient *dc = c->client;
 	struct dobj *d;
 
 	if (!p || !dc || !dc->ec)
 		return -EPROTO;
 	if (!p->object_id) {
+		pthread_mutex_lock(&s->lock);
 		dc->budget = max && p->bytes > max ? max : p->bytes;
+		pthread_mutex_unlock(&s->lock);
 		return engine_client_set_budget(s->e, dc->ec, dc->budget);
 	}
 	d = find_obj_id(s, c, p->object_id);

@@ -130,14 +130,31 @@ struct dclient *srv_find_client(struct server *s, uint64_t id)
 	return NULL;
 }
 
-void srv_dobj_drop(struct dclient *dc, struct dobj *d)
+void srv_dobj_link(struct server *s, struct dclient *dc, struct dobj *d)
 {
+	d->created = time(NULL);
+	pthread_mutex_lock(&s->lock);
+	d->next = dc->objs;
+	dc->objs = d;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void srv_dobj_unlink(struct server *s, struct dclient *dc, struct dobj *d)
+{
+	pthread_mutex_lock(&s->lock);
 	for (struct dobj **pp = &dc->objs; *pp; pp = &(*pp)->next) {
 		if (*pp == d) {
 			*pp = d->next;
 			break;
 		}
 	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+void srv_dobj_drop(struct server *s, struct dclient *dc, struct dobj *d)
+{
+	srv_dobj_unlink(s, dc, d);
+	free(d->path);
 	free(d);
 }
 
@@ -152,15 +169,11 @@ static bool process_alive(struct dclient *dc)
 /* The client is gone (process exited) or let go (detach first). */
 static void client_destroy(struct server *s, struct dclient *dc, bool process_alive)
 {
-	if (dc->ec) {
-		if (process_alive)
-			engine_client_detach(s->e, dc->ec);
-		else
-			engine_client_dead(s->e, dc->ec);
-		engine_client_destroy(s->e, dc->ec);
-	}
-	while (dc->objs)
-		srv_dobj_drop(dc, dc->objs);
+	/*
+	 * Out of the list first: the filesystem reaches a client's engine
+	 * objects only through it, under the lock, so none of them is in
+	 * its hands once this returns.
+	 */
 	pthread_mutex_lock(&s->lock);
 	for (struct dclient **pp = &s->clients; *pp; pp = &(*pp)->next) {
 		if (*pp == dc) {
@@ -170,6 +183,15 @@ static void client_destroy(struct server *s, struct dclient *dc, bool process_al
 	}
 	s->nclients--;
 	pthread_mutex_unlock(&s->lock);
+	if (dc->ec) {
+		if (process_alive)
+			engine_client_detach(s->e, dc->ec);
+		else
+			engine_client_dead(s->e, dc->ec);
+		engine_client_destroy(s->e, dc->ec);
+	}
+	while (dc->objs)
+		srv_dobj_drop(s, dc, dc->objs);
 	if (dc->pidfd >= 0) {
 		epoll_ctl(s->epfd, EPOLL_CTL_DEL, dc->pidfd, NULL);
 		close(dc->pidfd);
@@ -348,6 +370,8 @@ int server_create(struct engine *e, const struct daemon_config *cfg, struct serv
 		return -ENOMEM;
 	s->e = e;
 	s->cfg = cfg;
+	s->client_budget_max = cfg->client_budget_max;
+	s->started = time(NULL);
 	s->listen_fd = s->sig_fd = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -430,6 +454,32 @@ void server_destroy(struct server *s)
 	free(s);
 }
 
+/*
+ * SIGHUP: the config file's live settings (config_apply_live) are
+ * applied by the rules their files in the mount follow: a file that does
+ * not parse, or a value the engine refuses, changes nothing. Settings the file leaves out keep their values; the
+ * others (swap file, socket, ...) take a restart.
+ */
+static void reload(struct server *s)
+{
+	struct daemon_config nc;
+	const char *what;
+	int r;
+
+	r = config_reload(s->cfg->config, &nc);
+	if (r < 0) {
+		log_err("SIGHUP: %s not reloaded: nothing changed", s->cfg->config);
+		goto out;
+	}
+	if (config_apply_live(&nc, s->e, s, &what) < 0) {
+		log_err("SIGHUP: %s: %s refused: nothing changed", s->cfg->config, what);
+		goto out;
+	}
+	log_info("SIGHUP: %s reloaded", s->cfg->config);
+out:
+	config_free(&nc);
+}
+
 int server_run(struct server *s)
 {
 	struct epoll_event evs[32];
@@ -470,8 +520,10 @@ int server_run(struct server *s)
 
 				if (read(s->sig_fd, &si, sizeof(si)) != sizeof(si))
 					break;
-				if (si.ssi_signo == SIGHUP)
+				if (si.ssi_signo == SIGHUP) {
+					reload(s);
 					break;
+				}
 				log_info("signal %u: letting %u clients go", si.ssi_signo,
 					 s->nclients);
 				release_all(s);
@@ -492,13 +544,4 @@ unsigned server_client_count(struct server *s)
 	n = s->nclients;
 	pthread_mutex_unlock(&s->lock);
 	return n;
-}
-
-void server_print_clients(struct server *s, FILE *f)
-{
-	pthread_mutex_lock(&s->lock);
-	for (struct dclient *dc = s->clients; dc; dc = dc->next)
-		fprintf(f, "%" PRIu64 " pid %d uid %u budget %" PRIu64 "\n", dc->id, dc->pid,
-			dc->uid, dc->budget);
-	pthread_mutex_unlock(&s->lock);
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "daemon/server.h"
 #include "engine.h"
@@ -28,6 +29,8 @@ struct dobj {
 	uintptr_t addr;
 	size_t len;
 	uint32_t type, prot;
+	time_t created;
+	char *path;               /* the backing file of FILE/DEVICE objects, or NULL */
 	struct dobj *next;
 };
 
@@ -37,6 +40,7 @@ struct dclient {
 	uid_t uid;
 	gid_t gid;
 	uint64_t budget;
+	time_t created;
 	struct client *ec;        /* engine client, once its uffd came */
 	struct conn *ctl;
 	int agent_fd;
@@ -82,7 +86,16 @@ struct server {
 	struct fork_rec *forks;
 	uint64_t next_client_id;
 	unsigned nclients;
-	pthread_mutex_t lock;     /* the lists, for the filesystem thread */
+	/*
+	 * The filesystem thread reads the client list and each client's
+	 * object list under `lock`, and uses their engine objects while it
+	 * holds it; so the server thread changes those lists under it and
+	 * takes an object or client out of them before destroying it. Lock
+	 * order: this lock, then the engine's.
+	 */
+	pthread_mutex_t lock;
+	uint64_t client_budget_max;   /* tunable: atomic loads and stores */
+	time_t started;
 };
 
 
@@ -102,7 +115,11 @@ int srv_reply(struct conn *c, const struct uvmp_hdr *req, int32_t status,
 int srv_fence(void *priv, const struct engine_range *r, unsigned n, unsigned flags,
 	      int memfd, uint64_t off);
 struct dclient *srv_find_client(struct server *s, uint64_t id);
-void srv_dobj_drop(struct dclient *dc, struct dobj *d);
+/* Into / out of dc's object list, under the server lock (see struct server). */
+void srv_dobj_link(struct server *s, struct dclient *dc, struct dobj *d);
+void srv_dobj_unlink(struct server *s, struct dclient *dc, struct dobj *d);
+/* Unlink and free (the engine object is the caller's business). */
+void srv_dobj_drop(struct server *s, struct dclient *dc, struct dobj *d);
 
 /*
  * requests.c: one request. Returns 1 when it sent its own reply, 2 when

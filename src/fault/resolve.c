@@ -123,6 +123,7 @@ static void map_resident(struct engine *e, struct uobj *o, size_t idx, bool writ
 		uffd_wake(c->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE);
 	if (pg_has(w, PGF_RAMARK)) {
 		/* the stream reached the window read ahead: read the one after it */
+		e->ra_hits++;
 		o->ra_last = idx;
 		read_ahead(e, o, idx + RA_DEPTH * RA_PAGES(e));
 	}
@@ -280,12 +281,12 @@ static void zero_fill_around(struct engine *e, struct uobj *o, size_t idx, bool 
  */
 static size_t readahead_window(struct engine *e, struct uobj *o, size_t idx)
 {
-	size_t max = e->cfg.cluster_pages;
+	size_t max = e->ra_max;
 
 	if (o->ra_win && idx > o->ra_last && idx <= o->ra_last + 2 * o->ra_win)
 		o->ra_win = MIN(o->ra_win * 4, max);
 	else
-		o->ra_win = e->cfg.readahead_min;
+		o->ra_win = MIN((size_t)e->cfg.readahead_min, max);
 	o->ra_last = idx;
 	return o->ra_win;
 }
@@ -381,7 +382,7 @@ static void page_in_around(struct engine *e, struct uobj *o, size_t idx, bool wr
 		get_failed(o, idx, t - idx);
 		return;
 	}
-	if (win == e->cfg.cluster_pages && t == hi)
+	if (win == e->ra_max && t == hi)
 		for (unsigned k = 0; k < RA_DEPTH; k++)
 			read_ahead(e, o, t + k * RA_PAGES(e));
 }

@@ -123,6 +123,8 @@ static bool clean_copy_matches(struct engine *e, struct uobj *o, size_t idx, pgw
 static void evict_clean(struct engine *e, struct uobj *o, size_t idx, pgword_t w,
 			struct run *punch)
 {
+	if (pg_has(w, PGF_RAMARK))
+		e->ra_misses++;   /* a window read ahead that the stream never reached */
 	w &= ~(PGF_QUEUED | PGF_INACTIVE | PGF_REF | PGF_FRESH | PGF_RAMARK);
 	if (o->ops->swap_backed && pg_slot(w))
 		w = pg_set_state(w, PG_SWAPPED);
@@ -416,17 +418,23 @@ static size_t reclaim_round(struct engine *e)
 
 /*
  * Laundering pays off only if eviction is likely: some budget is more
- * than half used. Without one, writing pages out is wasted I/O.
+ * than launder_pct used (half, unless tuned). Without one, writing pages out is wasted I/O.
  */
+static bool over_launder_mark(struct engine *e, size_t have, size_t budget)
+{
+	/* budget is in pages: times 100 cannot overflow */
+	return budget && have > budget * e->launder_pct / 100;
+}
+
 static bool launder_wanted(struct engine *e)
 {
-	if (e->budget && e->resident > e->budget / 2)
+	if (over_launder_mark(e, e->resident, e->budget))
 		return true;
 	for (struct client *c = e->clients; c; c = c->next)
-		if (c->budget && c->resident > c->budget / 2)
+		if (over_launder_mark(e, c->resident, c->budget))
 			return true;
 	for (struct uobj *o = e->objects; o; o = o->next)
-		if (o->budget && o->cnt.resident > o->budget / 2)
+		if (over_launder_mark(e, o->cnt.resident, o->budget))
 			return true;
 	return false;
 }
@@ -582,7 +590,7 @@ static void *pdaemon_thread(void *arg)
 			}
 			continue;
 		}
-		if (e->cfg.launder && launder_wanted(e) &&
+		if (e->launder_pct && launder_wanted(e) &&
 		    now - last_busy > 500 * 1000000ULL) {
 			/* at most 32 MiB a round: laundering must not crowd out faults */
 			launder_round(e, 8192);

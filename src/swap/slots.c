@@ -438,6 +438,14 @@ bool slots_is_bad(const struct slots *s, uint64_t slot)
 	return slot < s->nslots && bitmap_test(s->bad, slot);
 }
 
+unsigned slots_state(const struct slots *s, uint64_t slot)
+{
+	if (slot == 0 || slot >= s->nslots)
+		return 0;
+	return (bitmap_test(s->used, slot) ? SLOT_USED : 0) |
+	       (bitmap_test(s->bad, slot) ? SLOT_BAD : 0);
+}
+
 uint64_t slots_total(const struct slots *s)
 {
 	return s->nslots - 1;

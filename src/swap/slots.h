@@ -55,6 +55,11 @@ unsigned slots_refcount(const struct slots *s, uint64_t slot);
 void slots_mark_bad(struct slots *s, uint64_t slot);
 bool slots_is_bad(const struct slots *s, uint64_t slot);
 
+/* SLOT_USED and/or SLOT_BAD of one slot (0: free); for the slot map. */
+#define SLOT_USED 0x1u
+#define SLOT_BAD  0x2u
+unsigned slots_state(const struct slots *s, uint64_t slot);
+
 uint64_t slots_total(const struct slots *s);   /* usable: nslots - 1 */
 uint64_t slots_used(const struct slots *s);    /* refcount > 0, bad or not */
 uint64_t slots_bad(const struct slots *s);

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,4 +236,51 @@ void swap_get_stats(struct swap *sw, struct swap_stats *st)
 		sw->nchunks * sizeof(*sw->chunks) +
 		sw->chunks_live * sizeof(struct csum_chunk);
 	pthread_mutex_unlock(&sw->lock);
+}
+
+static const char *slot_state_name(unsigned st)
+{
+	return st & SLOT_BAD ? "bad" : st & SLOT_USED ? "used" : "free";
+}
+
+/*
+ * Takes the swap lock a window at a time and prints after letting it go,
+ * so a large or fragmented swap file does not hold up allocations
+ * (pageout) for the whole walk; a run that changes between windows shows
+ * as it was when its window was read.
+ */
+#define MAP_WINDOW 65536
+
+void swap_print_map(struct swap *sw, FILE *f)
+{
+	uint64_t n = sw->sf->nslots, run_start = 1;
+	uint8_t *st = malloc(MAP_WINDOW);
+	int run_state = -1;
+
+	if (!st)
+		return;
+	for (uint64_t base = 1; base < n; base += MAP_WINDOW) {
+		uint64_t end = base + MAP_WINDOW < n ? base + MAP_WINDOW : n;
+
+		pthread_mutex_lock(&sw->lock);
+		for (uint64_t s = base; s < end; s++) {
+			unsigned v = slots_state(sw->slots, s);
+
+			st[s - base] = (uint8_t)(v & SLOT_BAD ? SLOT_BAD : v);
+		}
+		pthread_mutex_unlock(&sw->lock);
+		for (uint64_t s = base; s < end; s++) {
+			if (st[s - base] == run_state)
+				continue;
+			if (run_state >= 0)
+				fprintf(f, "%" PRIu64 "-%" PRIu64 " %s\n", run_start, s - 1,
+					slot_state_name((unsigned)run_state));
+			run_start = s;
+			run_state = st[s - base];
+		}
+	}
+	if (run_state >= 0)
+		fprintf(f, "%" PRIu64 "-%" PRIu64 " %s\n", run_start, n - 1,
+			slot_state_name((unsigned)run_state));
+	free(st);
 }

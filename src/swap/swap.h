@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common/util.h"
 #include "swap/swapfile.h"
@@ -50,5 +51,11 @@ struct swap_stats {
 void swap_get_stats(struct swap *sw, struct swap_stats *st);
 
 const struct swapfile *swap_file(const struct swap *sw);
+
+/*
+ * The slot map as run-length lines, "first-last state" with state free,
+ * used or bad (slot 0, the header, is left out). Takes the swap lock.
+ */
+void swap_print_map(struct swap *sw, FILE *f);
 
 #endif
