@@ -18,7 +18,7 @@
 #   run-torture.sh --mode sigterm       SIGTERM mid-run: nothing lost
 #   run-torture.sh --seed N             that seed only (replay); N may carry
 #                                       torture options of its own, as the
-#                                       seeds file does: --seed 34676947,--ops,400
+#                                       seeds file does: --seed 34676947:--ops:400
 #   --ops N  --threads T  --procs P  --mib M  --tracking LIST  --io LIST
 #   --timeout SECONDS
 #
@@ -169,11 +169,11 @@ hang_dump() {   # PGID
 	fi
 }
 
-# SEED is a seed, or a seed with options of its own, comma-separated
-# ("34676947,--ops,400": a line "34676947 --ops 400" of the seeds file)
+# SEED is a seed, or a seed with options of its own, colon-separated
+# ("34676947:--ops:400": a line "34676947 --ops 400" of the seeds file)
 run_prog() {   # SEED MODE [extra torture args]: runs it under the shim with the hard timeout
 	local seed m=$2 pid t0=$SECONDS sp
-	IFS=, read -ra sp <<<"$1"
+	IFS=: read -ra sp <<<"$1"
 	seed=${sp[0]}
 	shift 2
 	set -- "${sp[@]:1}" "$@"
@@ -293,7 +293,7 @@ kill_case() {
 		else
 			ops_saved=$ops counts="$passed $failed"
 			ops=40
-			if ! one_case "$((${seed%%,*} + 1))" "$tr" "$io" >"$dir/restart.out" 2>&1; then
+			if ! one_case "$((${seed%%:*} + 1))" "$tr" "$io" >"$dir/restart.out" 2>&1; then
 				cat "$dir/restart.out"
 				why="the restarted daemon failed a new client"
 			fi
@@ -317,7 +317,7 @@ seeds=
 if [ -n "$only_seed" ]; then
 	seeds=$only_seed
 elif [ -r "$here/seeds" ]; then
-	seeds=$(sed 's/#.*//' "$here/seeds" | awk 'NF { $1 = $1; gsub(/ /, ","); print }')
+	seeds=$(sed 's/#.*//' "$here/seeds" | awk 'NF { $1 = $1; gsub(/ /, ":"); print }')
 fi
 [ -n "$only_seed" ] || [ "$fixed" = 1 ] || { r=$(random_seed); echo "random seed this run: $r"; seeds="$seeds $r"; }
 echo "torture: $torture; ops per thread $ops, threads $threads, procs $procs, $mib MiB per process," \
