@@ -599,6 +599,11 @@ void engine_get_stats(struct engine *e, struct engine_stats *st)
 	st->write_errors = e->write_errors;
 	st->read_errors = e->read_errors;
 	st->throttled_faults = e->throttled_faults;
+	st->faults_minor = e->faults_minor;
+	st->faults_major = e->faults_major;
+	st->faults_wait = e->faults_wait;
+	st->faults_first = e->faults_first;
+	st->faults_wp = e->faults_wp;
 	st->budget_overruns = e->budget_overruns;
 	st->swap_full_events = e->swap_full_events;
 	st->clean_mismatches = e->clean_mismatches;

@@ -79,6 +79,11 @@ struct engine_stats {
 	uint64_t faults, zero_fills, readahead, write_errors, read_errors;
 	uint64_t throttled_faults, budget_overruns, swap_full_events, clean_mismatches;
 	uint64_t readahead_hits, readahead_misses;   /* read-ahead windows used / wasted */
+	/*
+	 * faults by what they found: the page in memory, in swap or its file,
+	 * its I/O in flight, never touched (zero fill); wp-sync first writes
+	 */
+	uint64_t faults_minor, faults_major, faults_wait, faults_first, faults_wp;
 	/* pinned pages (pinned.c): scans, their total time, unknown answers, pages kept */
 	uint64_t pin_scans, pin_scan_us, pin_unknown, pinned_kept;
 	uint64_t clean_mapping;   /* 1: pages read back are mapped clean (re-evicting them is free) */

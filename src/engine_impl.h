@@ -151,6 +151,8 @@ struct engine {
 	size_t nthrottle, capthrottle;
 	bool throttle_off;          /* swap full: serve faults over budget */
 	uint64_t throttled_faults, budget_overruns, swap_full_events, clean_mismatches;
+	/* faults by kind (resolve.c serve): one increment each, read by engine_get_stats */
+	uint64_t faults_minor, faults_major, faults_wait, faults_first, faults_wp;
 	/* read-ahead windows whose marker page the stream reached / that were evicted first */
 	uint64_t ra_hits, ra_misses;
 	/* pin scans (pinned.c): how many, their time, unknown answers, pages kept for a pin */

@@ -301,7 +301,8 @@ static const char *const stat_keys[] = {
 	"meta_bytes", NULL,
 };
 static const char *const event_keys[] = {
-	"faults", "faults_zero_fill", "faults_throttled", "swapins", "swapouts", "evictions",
+	"faults", "faults_zero_fill", "faults_throttled", "faults_minor", "faults_major",
+	"faults_wait", "faults_first_touch", "faults_wp", "swapins", "swapouts", "evictions",
 	"read_ops", "read_bytes", "write_ops", "write_bytes", "clusters_written",
 	"cluster_avg_bytes", "readahead_pages", "readahead_hits", "readahead_misses", "budget_overruns", "swap_full", "io_errors",
 	"clean_mismatches", NULL,
@@ -364,6 +365,10 @@ START_TEST(test_layout)
 	t = slurp(mnt_file(path, sizeof(path), "events"), NULL);
 	check_flat(t, event_keys);
 	ck_assert_int_gt(key_of(t, "swapouts"), 0);
+	/* the kinds split the faults (only lost or unmapped pages are in neither) */
+	ck_assert_int_gt(key_of(t, "faults_first_touch"), 0);
+	ck_assert_int_le(key_of(t, "faults_minor") + key_of(t, "faults_major") +
+			 key_of(t, "faults_wait") + key_of(t, "faults_first_touch"), key_of(t, "faults"));
 	free(t);
 
 	/* the object: its numbers agree with the workload and with the totals */

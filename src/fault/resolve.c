@@ -420,6 +420,32 @@ static void serve(struct engine *e, struct uobj *o, size_t idx, bool write)
 	}
 }
 
+/* What a fault found, counted once when it arrives (a resumed fault is not counted again). */
+static void count_kind(struct engine *e, const struct uobj *o, pgword_t w)
+{
+	switch (pg_state(w)) {
+	case PG_BUSY_IN:
+	case PG_BUSY_OUT:
+		e->faults_wait++;
+		break;
+	case PG_DIRTY:
+	case PG_CLEAN:
+		e->faults_minor++;
+		break;
+	case PG_SWAPPED:
+		e->faults_major++;
+		break;
+	case PG_EMPTY:
+		if (o->ops->zero_fill)
+			e->faults_first++;
+		else
+			e->faults_major++;
+		break;
+	default:
+		break;
+	}
+}
+
 void fault_handle(struct engine *e, struct uobj *o, size_t idx, bool write, bool wp)
 {
 	if (wp) {
@@ -429,6 +455,7 @@ void fault_handle(struct engine *e, struct uobj *o, size_t idx, bool write, bool
 		 * Counting it would split the fill's pages between two hand
 		 * passes and break up pageout clusters.
 		 */
+		e->faults_wp++;
 		pager_page_dirtied(o, idx);
 		/*
 		 * Refused while the layout changes (EAGAIN until an event of
@@ -442,6 +469,7 @@ void fault_handle(struct engine *e, struct uobj *o, size_t idx, bool write, bool
 	}
 	o->cnt.faults++;
 	e->faults++;
+	count_kind(e, o, uobj_get(o, idx));
 	serve(e, o, idx, write);
 }
 

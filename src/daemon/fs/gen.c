@@ -35,6 +35,11 @@ static void gen_events(struct fs *fs, FILE *f)
 	P("faults", s.faults);
 	P("faults_zero_fill", s.zero_fills);
 	P("faults_throttled", s.throttled_faults);
+	P("faults_minor", s.faults_minor);
+	P("faults_major", s.faults_major);
+	P("faults_wait", s.faults_wait);
+	P("faults_first_touch", s.faults_first);
+	P("faults_wp", s.faults_wp);
 	P("swapins", s.swapins);
 	P("swapouts", s.swapouts);
 	P("evictions", s.evictions);
