@@ -1110,8 +1110,16 @@ int engine_object_clone(struct engine *e, struct uobj *o, struct uobj **out, int
 		pager_sync_dirty(o, lo, MIN((size_t)e->cfg.cluster_pages, o->npages - lo), true);
 	for (size_t i = 0; i < o->npages; i++) {
 		pgword_t w = uobj_get(o, i);
-		uint64_t slot = pg_slot(w);
-		enum pg_state st = pg_state(w);
+		uint64_t slot;
+		enum pg_state st;
+
+		/* discarded by the parent and zapped: the child gets zeros, not the old data */
+		if (pg_has(w, PGF_DISCARD)) {
+			pager_discard_settle(o, i);
+			w = uobj_get(o, i);
+		}
+		slot = pg_slot(w);
+		st = pg_state(w);
 
 		if (st == PG_BUSY_IN || st == PG_BUSY_OUT)
 			st = PG_DIRTY;   /* cannot happen: nothing in flight */
@@ -1184,6 +1192,12 @@ int engine_client_detach(struct engine *e, struct client *c)
 		for (size_t i = 0; i < o->npages; i++) {
 			pgword_t w = uobj_get(o, i);
 			size_t t = i + 1;
+
+			/* a discard zapped (page.h): zeros from now on, not the old data */
+			if (pg_has(w, PGF_DISCARD)) {
+				pager_discard_settle(o, i);
+				w = uobj_get(o, i);
+			}
 
 			if (pg_state(w) != PG_SWAPPED &&
 			    !(pg_state(w) == PG_EMPTY && !o->ops->zero_fill))

@@ -391,6 +391,15 @@ static void serve(struct engine *e, struct uobj *o, size_t idx, bool write)
 {
 	pgword_t w = uobj_get(o, idx);
 
+	/*
+	 * Discarded by the program while it may have been mapped (page.h,
+	 * PGF_DISCARD): a fault says its pte is gone, but a fault held back
+	 * (throttled, parked) may find it mapped again since: look first.
+	 */
+	if (pg_has(w, PGF_DISCARD) && !pg_busy(w)) {
+		pager_discard_settle(o, idx);
+		w = uobj_get(o, idx);
+	}
 	switch (pg_state(w)) {
 	case PG_BUSY_IN:
 	case PG_BUSY_OUT:

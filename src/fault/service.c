@@ -30,7 +30,7 @@ static struct uobj *find_object(struct engine *e, struct client *c, uintptr_t ad
 	return NULL;
 }
 
-/* Pages of [start, end) in the client's address space go away. */
+/* The program discarded [start, end) of its address space (pager_discard_range). */
 static void release_range(struct engine *e, struct client *c, uintptr_t start, uintptr_t end)
 {
 	for (struct uobj *o = e->objects; o; o = o->next) {
@@ -39,7 +39,7 @@ static void release_range(struct engine *e, struct client *c, uintptr_t start, u
 
 		if (o->client != c || s >= t)
 			continue;
-		pager_release_range(o, (s - o->caddr) >> PAGE_SHIFT,
+		pager_discard_range(o, (s - o->caddr) >> PAGE_SHIFT,
 				    (t - s) >> PAGE_SHIFT);
 	}
 }

@@ -394,6 +394,38 @@ int tracker_fenced_written(struct tracker *t, int ufd, uintptr_t addr, size_t np
 	return r;
 }
 
+int tracker_mapped(struct tracker *t, uintptr_t addr, size_t npages, uint64_t *mapped)
+{
+	uint64_t entries[PAGEMAP_CHUNK];
+	int r = 0;
+
+	if (!t || !mapped || (addr & (PAGE_SIZE - 1)))
+		return -EINVAL;
+	bits_fill(mapped, 0, npages, true);
+	for (size_t done = 0; done < npages;) {
+		size_t n = MIN(npages - done, (size_t)PAGEMAP_CHUNK);
+		off_t off = (off_t)((addr / PAGE_SIZE + done) * sizeof(uint64_t));
+		ssize_t got = pread(t->pagemap, entries, n * sizeof(uint64_t), off);
+
+		if (got < 0 || (size_t)got < n * sizeof(uint64_t)) {
+			r = got < 0 ? -errno : -EIO;
+			break;
+		}
+		for (size_t i = 0; i < n; i++) {
+			uint64_t v = entries[i];
+			bool zapped = !(v & PM_ENTRY_PRESENT) &&
+				      (!(v & PM_ENTRY_SWAPPED) || (v & PM_ENTRY_UFFD_WP));
+
+			if (zapped)
+				bitmap_clear(mapped, done + i);
+		}
+		done += n;
+	}
+	if (r < 0)
+		bits_fill(mapped, 0, npages, true);
+	return r;
+}
+
 bool tracker_mm_alive(struct tracker *t)
 {
 	uint64_t entry;

@@ -102,6 +102,16 @@ int tracker_collect(struct tracker *t, int ufd, uintptr_t addr, size_t npages, u
 int tracker_fenced_written(struct tracker *t, int ufd, uintptr_t addr, size_t npages,
 			   uint64_t *written);
 
+/*
+ * Sets bit i unless page i provably has no pte left that maps it: a zap
+ * (MADV_DONTNEED) leaves pte_none, or a uffd-wp marker for a pte that
+ * was write-protected. A present pte, and any other swap-type entry (a
+ * migration entry: the page comes back), read as mapped. On error every
+ * bit is set: "may still be written through a pte" is the safe answer.
+ * Any mode (it reads /proc/pid/pagemap).
+ */
+int tracker_mapped(struct tracker *t, uintptr_t addr, size_t npages, uint64_t *mapped);
+
 
 /*
  * Is the tracked address space still there? False once the process

@@ -4,8 +4,8 @@
  * share one state machine.
  *
  *   bits  0..3   state (enum pg_state)
- *   bits  4..15  flags (PGF_*)
- *   bits 16..23  reserved (age)
+ *   bits  4..16  flags (PGF_*)
+ *   bits 17..23  reserved (age)
  *   bits 24..63  swap slot (0 = none)
  *
  * All access happens under the engine lock.
@@ -42,6 +42,7 @@ enum pg_flags {
 	PGF_RAMARK   = 1u << 13, /* read ahead, left unmapped: its touch reads the next window */
 	PGF_GONE     = 1u << 14, /* busy when unmapped: completion makes it PG_GONE */
 	PGF_PINNED   = 1u << 15, /* the kernel held it pinned at the last pin scan (pinned.c) */
+	PGF_DISCARD  = 1u << 16, /* a program's discard (REMOVE) waits for proof of its zap */
 };
 
 /*
@@ -58,8 +59,24 @@ enum pg_flags {
  * old news and lost.
  */
 
+/*
+ * PGF_DISCARD, the rule: a UFFD_EVENT_REMOVE names the page while it may
+ * still be mapped in the client (resident, not fenced). The kernel sends
+ * REMOVE before it acts, and lets the madvise go as soon as the event is
+ * read: MADV_DONTNEED then zaps the PTEs, but MADV_FREE on these shared
+ * views is refused (EINVAL) after the event, and nothing is zapped. The
+ * program writes on through its PTEs either way; punching at the event
+ * would throw those writes away. So the page keeps its data and the flag
+ * until its zap is proven or disproven (pager_discard_settle: no pte
+ * left -> the program's zap came, the page is released and reads zeros;
+ * still mapped -> kept, the flag goes): on its next fault (a fault means
+ * no pte), before the engine's own fence zaps it (after which the two
+ * could not be told apart), and before a clone copies it. Dropped with
+ * the rest of the word when the page is released.
+ */
+
 #define PG_STATE_MASK 0xfULL
-#define PG_FLAGS_MASK 0xfff0ULL
+#define PG_FLAGS_MASK 0x1fff0ULL
 #define PG_SLOT_SHIFT 24
 #define PG_SLOT_MAX ((1ULL << 40) - 1)
 

@@ -521,6 +521,64 @@ size_t pager_release_range(struct uobj *o, size_t start, size_t n)
 	return ngone;
 }
 
+/* May the client still map it? Resident, not fenced, not being read in. */
+static bool maybe_mapped(pgword_t w)
+{
+	enum pg_state st = pg_state(w);
+
+	return (st == PG_DIRTY || st == PG_CLEAN || st == PG_BUSY_OUT) &&
+	       !pg_has(w, PGF_INACTIVE);
+}
+
+size_t pager_discard_range(struct uobj *o, size_t start, size_t n)
+{
+	size_t ngone = 0, run = start;
+
+	/*
+	 * A fenced page, or one not in memory, has no pte: every touch after
+	 * the madvise faults, behind this event. Those go at once. The others
+	 * may be written through their ptes once the madvise returned (which
+	 * it did when the event was read), whether it zaps them or is refused
+	 * (MADV_FREE): they wait for proof of the zap (page.h).
+	 */
+	for (size_t i = start; i <= start + n; i++) {
+		pgword_t w = i < start + n ? uobj_get(o, i) : 0;
+
+		if (i < start + n && !maybe_mapped(w))
+			continue;
+		if (i > run)
+			ngone += pager_release_range(o, run, i - run);
+		run = i + 1;
+		if (i < start + n)
+			uobj_set(o, i, w | PGF_DISCARD);
+	}
+	return ngone;
+}
+
+bool pager_discard_settle(struct uobj *o, size_t idx)
+{
+	struct client *c = o->client;
+	pgword_t w = uobj_get(o, idx);
+	uint64_t mapped = 1;
+
+	if (!pg_has(w, PGF_DISCARD) || pg_busy(w))
+		return false;
+	/* a client gone or not answering: keep the data (old data, never lost data) */
+	if (c && !c->dead && c->tr)
+		tracker_mapped(c->tr, uobj_caddr(o, idx), 1, &mapped);
+	if (mapped & 1) {
+		/*
+		 * Refused (MADV_FREE), or a zap still on its way: the program
+		 * keeps what it wrote, and reads old data rather than zeros
+		 * if the zap comes after all.
+		 */
+		uobj_set(o, idx, w & ~PGF_DISCARD);
+		return false;
+	}
+	pager_release_range(o, idx, 1);
+	return true;
+}
+
 /* Punch [start, start + n) where the evict bitmap says so, in runs. */
 static void punch_runs(struct uobj *o, size_t start, size_t n, const uint64_t *map)
 {

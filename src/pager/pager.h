@@ -103,6 +103,21 @@ void pager_io_fill_iov(struct pager_io *pio, size_t bytes_last);
 size_t pager_release_range(struct uobj *o, size_t start, size_t n);
 
 /*
+ * The program discarded [start, start + n) itself (UFFD_EVENT_REMOVE of
+ * its own madvise): released like pager_release_range, but for pages it
+ * may still map, whose discard waits for proof that the madvise zapped
+ * them (page.h, PGF_DISCARD). Returns the PG_GONE pages, as release does.
+ */
+size_t pager_discard_range(struct uobj *o, size_t start, size_t n);
+
+/*
+ * Settle idx's PGF_DISCARD (page.h): released if the client has no pte
+ * left for it (true), kept with the flag cleared if it is still mapped.
+ * Lock held; the page is not busy.
+ */
+bool pager_discard_settle(struct uobj *o, size_t idx);
+
+/*
  * The client's view of [start, start + n) was unmapped behind our back
  * (UFFD_EVENT_UNMAP): released like pager_release_range, and PG_GONE from
  * then on, so no fill or read-around brings a page back there and no

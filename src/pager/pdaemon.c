@@ -162,6 +162,16 @@ static void deactivate(struct uobj *o, size_t target)
 			uobj_set(o, idx, w & ~PGF_REF);   /* second chance */
 			continue;
 		}
+		/*
+		 * A discard waiting for its zap (page.h, PGF_DISCARD) is
+		 * settled before our own zap, after which the two could not
+		 * be told apart. Released, it leaves the queue.
+		 */
+		if (pg_has(w, PGF_DISCARD) && pager_discard_settle(o, idx)) {
+			uobj_set(o, idx, uobj_get(o, idx) & ~PGF_QUEUED);
+			continue;
+		}
+		w = uobj_get(o, idx) & ~PGF_QUEUED;
 		if (pgqueue_push(&o->inactive, idx) < 0) {
 			uobj_set(o, idx, w);
 			break;
