@@ -21,6 +21,10 @@
  *   raw-dontneed  discard managed memory by syscall while the daemon fences
  *                 the same pages: discarded pages read zeros, others keep
  *                 their data (the fence is a discard too: REMOVE events)
+ *   raw-free      MADV_FREE by syscall, which the kernel refuses on managed
+ *                 memory (shared) after telling the daemon of a discard,
+ *                 then write the pages again: no write may be punched
+ *                 away by the daemon's late discard
  *   raw-mremap    move part of a managed segment by syscall after some of
  *                 it went to swap: it arrives whole, its neighbours stay
  *   uring-fixed   a managed buffer registered with io_uring (a long-term
@@ -491,6 +495,87 @@ static int raw_dontneed_case(double secs)
 	return old || wrong ? 1 : 0;
 }
 
+/* --- raw-free ------------------------------------------------------------ */
+
+/*
+ * MADV_FREE by syscall on managed memory: the kernel sends the daemon a
+ * REMOVE event for the range, then refuses the call (EINVAL: the view
+ * is a shared memfd) and discards nothing, and the call returns as soon
+ * as the event is read, before the daemon handles it. The program writes
+ * the chunk again at once; the daemon punched the pages when it got to
+ * the REMOVE, after some of those writes (torture seed 2: "zeros where
+ * data was written"). Every page must read the generation written last.
+ * A page may read zeros between the madvise and the rewrite (one the
+ * daemon had fenced goes), never after.
+ */
+static _Atomic bool rf_stop;
+
+static void *rf_sweeper(void *arg)
+{
+	char *other = arg;
+
+	for (unsigned round = 0; !atomic_load(&rf_stop); round++) {
+		for (size_t off = 0; off < 48 * MiB; off += PG)
+			other[off] = (char)round;
+	}
+	return NULL;
+}
+
+static int raw_free_case(double secs)
+{
+	char *p = malloc(DN_LEN), *other = malloc(48 * MiB);
+	size_t nchunks = DN_LEN / DN_CHUNK, wrong = 0, rounds = 0, zeros = 0;
+	uint64_t *gen = mmap(NULL, nchunks * 8, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t rng = 88172645463325252ULL;
+	pthread_t th;
+	double end;
+
+	if (!p || !other || gen == MAP_FAILED)
+		return 2;
+	p = (char *)(((uintptr_t)p + PG - 1) & ~(PG - 1));
+	nchunks--;
+	for (size_t c = 0; c < nchunks; c++) {
+		gen[c] = 1;
+		for (size_t k = 0; k < DN_CHUNK; k += PG)
+			fill_page(p + c * DN_CHUNK + k, c * 16 + k / PG, gen[c]);
+	}
+	memset(other, 1, 48 * MiB);
+	pthread_create(&th, NULL, rf_sweeper, other);
+	end = now() + secs;
+	while (now() < end) {
+		size_t c;
+		char *q;
+
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		c = rng % nchunks;
+		q = p + c * DN_CHUNK;
+		for (size_t k = 0; k < DN_CHUNK; k += PG)
+			if (!page_ok(q + k, c * 16 + k / PG, gen[c]))
+				wrong++;
+		if (syscall(SYS_madvise, q, DN_CHUNK, MADV_FREE) == 0 || errno != EINVAL)
+			return 2;   /* not a shared mapping: not under the shim */
+		for (size_t k = 0; k < DN_CHUNK; k += PG)
+			if (*(uint64_t *)(q + k) == 0)
+				zeros++;
+		gen[c]++;
+		for (size_t k = 0; k < DN_CHUNK; k += PG)
+			fill_page(q + k, c * 16 + k / PG, gen[c]);
+		for (size_t k = 0; k < DN_CHUNK; k += PG)
+			if (!page_ok(q + k, c * 16 + k / PG, gen[c]))
+				wrong++;
+		rounds++;
+	}
+	atomic_store(&rf_stop, true);
+	pthread_join(th, NULL);
+	for (size_t c = 0; c < nchunks; c++)
+		for (size_t k = 0; k < DN_CHUNK; k += PG)
+			if (!page_ok(p + c * DN_CHUNK + k, c * 16 + k / PG, gen[c]))
+				wrong++;
+	printf("result raw-free refused %zu zeros_before_rewrite %zu wrong %zu\n", rounds, zeros, wrong);
+	return wrong ? 1 : 0;
+}
+
 /* --- uring-fixed --------------------------------------------------------- */
 
 #ifdef HAVE_LIBURING
@@ -654,6 +739,8 @@ int main(int argc, char **argv)
 		return raw_munmap_case();
 	if (argc >= 2 && strcmp(argv[1], "raw-dontneed") == 0)
 		return raw_dontneed_case(argc >= 3 ? atof(argv[2]) : 10);
+	if (argc >= 2 && strcmp(argv[1], "raw-free") == 0)
+		return raw_free_case(argc >= 3 ? atof(argv[2]) : 10);
 	if (argc >= 2 && strcmp(argv[1], "raw-mremap") == 0)
 		return raw_mremap_case();
 	if (argc >= 2 && strcmp(argv[1], "uring-fixed") == 0)
@@ -661,6 +748,6 @@ int main(int argc, char **argv)
 	if (argc >= 3 && strcmp(argv[1], "odirect") == 0)
 		return odirect(atof(argv[2]));
 	fprintf(stderr, "usage: hostile fork-writer | reread SECS | raw-munmap | raw-mremap | raw-dontneed [SECS] |\n"
-		"       uring-fixed | odirect SECS\n");
+		"       raw-free [SECS] | uring-fixed | odirect SECS\n");
 	return 2;
 }
