@@ -892,6 +892,16 @@ static void write_conf(const char *path, const char *text)
 	fclose(f);
 }
 
+/* A one-value file of the mount's top level, as a number. */
+static long long file_key_rel(const char *name)
+{
+	char *v = read_rel(name);
+	long long n = atoll(v);
+
+	free(v);
+	return n;
+}
+
 /* SIGHUP re-reads the file by the same rules: a bad one changes nothing. */
 START_TEST(test_sighup)
 {
@@ -941,6 +951,17 @@ START_TEST(test_sighup)
 		free(v);
 		free(l);
 	}
+	/* the watermarks: a high one above the budget is refused, good ones apply */
+	write_conf(conf, "budget = 16M\nwatermark-high = 20M\n");
+	kill(d.pid, SIGHUP);
+	usleep(300000);
+	ck_assert_int_lt(file_key_rel("watermark_high"), 16 << 20);
+	write_conf(conf, "budget = 16M\nwatermark-high = 12M\nwatermark-low = 8M\n");
+	kill(d.pid, SIGHUP);
+	for (i = 0; i < 100 && file_key_rel("watermark_high") != 12 << 20; i++)
+		usleep(20000);
+	ck_assert_int_eq(file_key_rel("watermark_high"), 12 << 20);
+	ck_assert_int_eq(file_key_rel("watermark_low"), 8 << 20);
 	unlink(conf);
 	ck_assert_int_eq(td_stop(&d), 0);
 }

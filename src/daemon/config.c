@@ -15,7 +15,7 @@ enum opt {
 	OPT_CLIENT_BUDGET, OPT_CLIENT_BUDGET_MAX, OPT_MIN_SIZE, OPT_MOUNT, OPT_NO_FS,
 	OPT_SOCKET, OPT_SOCKET_MODE, OPT_SOCKET_GROUP, OPT_CONFIG, OPT_FOREGROUND,
 	OPT_LOG_LEVEL, OPT_IO, OPT_TRACKING, OPT_VERIFY_CLEAN, OPT_LAUNDER_PERCENT,
-	OPT_READ_AROUND_MAX, OPT_HELP, OPT_VERSION,
+	OPT_READ_AROUND_MAX, OPT_WATERMARK_HIGH, OPT_WATERMARK_LOW, OPT_HELP, OPT_VERSION,
 };
 
 static const struct option options[] = {
@@ -39,6 +39,8 @@ static const struct option options[] = {
 	{ "verify-clean", no_argument, NULL, OPT_VERIFY_CLEAN },
 	{ "launder-percent", required_argument, NULL, OPT_LAUNDER_PERCENT },
 	{ "read-around-max", required_argument, NULL, OPT_READ_AROUND_MAX },
+	{ "watermark-high", required_argument, NULL, OPT_WATERMARK_HIGH },
+	{ "watermark-low", required_argument, NULL, OPT_WATERMARK_LOW },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ 0 },
@@ -68,6 +70,8 @@ static void usage(FILE *f)
 		"  --verify-clean          check every clean page against its copy before dropping it\n"
 		"  --launder-percent N     launder while idle above N%% of a budget, 0 never (50)\n"
 		"  --read-around-max SIZE  largest read-around window of a fault (256K)\n"
+		"  --watermark-high SIZE   reclaim starts above this much resident (budget - 1/128)\n"
+		"  --watermark-low SIZE    ... and stops at this much (budget - 1/64)\n"
 		"  --help, --version\n");
 }
 
@@ -142,6 +146,8 @@ static int apply(struct daemon_config *cfg, int opt, const char *v)
 		return 0;
 	}
 	case OPT_READ_AROUND_MAX: return parse_size(v, &cfg->read_around_max);
+	case OPT_WATERMARK_HIGH: return parse_size(v, &cfg->watermark_high);
+	case OPT_WATERMARK_LOW: return parse_size(v, &cfg->watermark_low);
 	default: return -EINVAL;
 	}
 }
@@ -298,6 +304,26 @@ int config_apply_live(const struct daemon_config *cfg, struct engine *e, struct 
 	if (!r && cfg->read_around_max &&
 	    (r = engine_set_tunable(e, ENGINE_TUNE_READ_AROUND_MAX, cfg->read_around_max)) < 0)
 		*what = "read-around-max";
+	/*
+	 * After the budget, which resets them; low goes to 0 first so that a
+	 * high below the old low is accepted, then to its own value
+	 */
+	if (!r && cfg->watermark_high) {
+		struct engine_tunables cur;
+
+		engine_get_tunables(e, &cur);
+		engine_set_tunable(e, ENGINE_TUNE_LOW, 0);
+		if ((r = engine_set_tunable(e, ENGINE_TUNE_HIGH, cfg->watermark_high)) < 0)
+			*what = "watermark-high";
+		else if (!cfg->watermark_low)
+			/* the low mark keeps its distance below the high one */
+			r = engine_set_tunable(e, ENGINE_TUNE_LOW,
+					       cfg->watermark_high - MIN(cfg->watermark_high,
+									 cur.high - cur.low));
+	}
+	if (!r && cfg->watermark_low &&
+	    (r = engine_set_tunable(e, ENGINE_TUNE_LOW, cfg->watermark_low)) < 0)
+		*what = "watermark-low";
 	if (r < 0) {
 		/* the budget first: setting it resets the marks put back after it */
 		engine_set_tunable(e, ENGINE_TUNE_BUDGET, old.budget);

@@ -30,6 +30,8 @@ struct daemon_config {
 	bool verify_clean;            /* debugging: see engine_config */
 	int launder_percent;          /* -1: the engine's default */
 	uint64_t read_around_max;     /* 0: the engine's default */
+	uint64_t watermark_high;      /* bytes; 0: the engine's default for the budget */
+	uint64_t watermark_low;
 	enum log_level log_level;
 	enum ioeng_kind io;
 	enum track_mode track;
