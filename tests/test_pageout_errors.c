@@ -184,8 +184,12 @@ START_TEST(test_swap_full_enospc)
 	       st.budget_overruns, st.resident_bytes >> 20, st.swapped_bytes >> 20);
 	ck_assert_uint_gt(st.write_errors, 0);
 	ck_assert_uint_gt(st.budget_overruns, 0);
-	/* pages read back dirty lose their slots: it may end with none swapped */
-	ck_assert_uint_gt(st.clean_mapping ? st.swapped_bytes : st.swapouts, 0);
+	/*
+	 * Some pages went out before the swap filled. Not swapped_bytes: with
+	 * the swap full, faults are served over the budget and the pages read
+	 * back may all stay in memory (CI under ASan: 0 swapped at the end).
+	 */
+	ck_assert_uint_gt(st.swapouts, 0);
 	engine_destroy(e);
 	umount("/run/uvmpager-test-full");
 	rmdir("/run/uvmpager-test-full");

@@ -27,7 +27,15 @@ struct fs {
 	char *mountpoint;
 	pthread_t thread;
 	bool running;
+	/*
+	 * Open files (ops.c), fs thread only: the kernel sends RELEASE after
+	 * close() returns, so handles may still be open when we unmount.
+	 */
+	struct handle *handles;
 };
+
+/* Frees the handles no RELEASE came for; after the fs thread has ended. */
+void fs_handles_free(struct fs *fs);
 
 enum node_kind {
 	N_DIR,          /* a directory: which says which (DIR_*) */

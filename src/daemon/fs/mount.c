@@ -103,6 +103,7 @@ void fs_destroy(struct fs *fs)
 		fuse_unmount(fs->fuse);
 		pthread_join(fs->thread, NULL);
 	}
+	fs_handles_free(fs);
 	fuse_destroy(fs->fuse);
 	free(fs->mountpoint);
 	free(fs);

@@ -21,7 +21,26 @@ struct handle {
 	struct node n;
 	char *buf;                /* the snapshot; NULL for data and write-only opens */
 	size_t len;
+	struct handle *prev, *next;   /* fs->handles */
 };
+
+static void handle_free(struct fs *fs, struct handle *h)
+{
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		fs->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	free(h->buf);
+	free(h);
+}
+
+void fs_handles_free(struct fs *fs)
+{
+	while (fs->handles)
+		handle_free(fs, fs->handles);
+}
 
 /* The fs of the request being served (fs thread only). */
 static struct fs *fs_of(void)
@@ -148,6 +167,10 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	}
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = 1;
+	h->next = fs_of()->handles;
+	if (h->next)
+		h->next->prev = h;
+	fs_of()->handles = h;
 	return 0;
 
 fail:
@@ -222,10 +245,7 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 /* The last close of an open: its snapshot goes. */
 static int fs_release(const char *path, struct fuse_file_info *fi)
 {
-	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
-
-	free(h->buf);
-	free(h);
+	handle_free(fs_of(), (struct handle *)(uintptr_t)fi->fh);
 	return 0;
 }
 
