@@ -986,6 +986,39 @@ START_TEST(test_stale_mount)
 }
 END_TEST
 
+/*
+ * A reader still inside the mount (a file open, a shell's cwd) must not
+ * keep the daemon from exiting: the lazy unmount leaves the connection up
+ * while the mount is held, and the FUSE thread's read never ended (the
+ * daemon hung after SIGTERM until the reader let go).
+ */
+START_TEST(test_stop_while_held)
+{
+	char path[256];
+	int fd, status = 0;
+	pid_t r = 0;
+
+	ck_assert_int_eq(td_start(&d, "64M", NULL), 0);
+	fd = open(mnt_file(path, sizeof(path), "stat"), O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	kill(d.pid, SIGTERM);
+	for (int i = 0; i < 500 && r == 0; i++) {
+		r = waitpid(d.pid, &status, WNOHANG);
+		if (r == 0)
+			usleep(10000);
+	}
+	if (r == 0) {
+		kill(d.pid, SIGKILL);
+		waitpid(d.pid, &status, 0);
+	}
+	close(fd);
+	d.pid = 0;
+	ck_assert_msg(r > 0, "the daemon did not exit within 5 s of SIGTERM with a file of its mount open");
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(td_stop(&d), 0);
+}
+END_TEST
+
 /* --- uvmpagerctl ------------------------------------------------------------ */
 
 /* Run a shell command; its output (stdout and stderr) in *out, its exit status returned. */
@@ -1160,6 +1193,7 @@ static Suite *fs_suite(void)
 	tcase_add_test(tc, test_readers_while_paging);
 	tcase_add_test(tc, test_sighup);
 	tcase_add_test(tc, test_stale_mount);
+	tcase_add_test(tc, test_stop_while_held);
 	tcase_add_test(tc, test_ctl);
 	tcase_add_test(tc, test_ctl_top);
 	suite_add_tcase(s, tc);

@@ -4,10 +4,12 @@
  * contents are in the other files of src/daemon/fs/.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "daemon/fs.h"
 #include "daemon/fs/fs_impl.h"
@@ -32,10 +34,27 @@ static void clear_stale_mount(const char *mountpoint)
 			 strerror(errno));
 }
 
+/*
+ * The signal fs_destroy wakes the thread with. Only its thread takes it:
+ * a read of /dev/fuse it interrupts returns EINTR (no SA_RESTART), and the
+ * loop then sees it was told to exit.
+ */
+#define FS_WAKE_SIGNAL SIGUSR2
+
+static void fs_wake_handler(int sig)
+{
+	(void)sig;
+}
+
 /* Runs until fs_destroy unmounts; requests are served one at a time. */
 static void *fs_thread(void *arg)
 {
 	struct fs *fs = arg;
+	sigset_t wake;
+
+	sigemptyset(&wake);
+	sigaddset(&wake, FS_WAKE_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
 
 	/* one thread: every request is short, and the data reads are paced by the reader */
 	fuse_loop(fs->fuse);
@@ -75,7 +94,19 @@ int fs_create(struct engine *e, struct server *srv, const char *mountpoint, stru
 	r = -EIO;
 	if (fuse_mount(fs->fuse, mountpoint) != 0)
 		goto fail;
-	r = -pthread_create(&fs->thread, NULL, fs_thread, fs);
+	{
+		struct sigaction sa = { .sa_handler = fs_wake_handler };
+		sigset_t wake, old;
+
+		sigemptyset(&sa.sa_mask);
+		sigaction(FS_WAKE_SIGNAL, &sa, NULL);
+		/* the other threads never take it; the fs thread unblocks it */
+		sigemptyset(&wake);
+		sigaddset(&wake, FS_WAKE_SIGNAL);
+		pthread_sigmask(SIG_BLOCK, &wake, &old);
+		r = -pthread_create(&fs->thread, NULL, fs_thread, fs);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 	if (r)
 		goto fail_unmount;
 	fs->running = true;
@@ -99,9 +130,28 @@ void fs_destroy(struct fs *fs)
 		return;
 	if (fs->running) {
 		fuse_exit(fs->fuse);
-		/* the unmount ends the loop's blocking read */
+		/*
+		 * The unmount ends the loop's blocking read, but only once
+		 * nothing holds the (lazily detached) mount any more: a
+		 * reader still inside kept the daemon from exiting after
+		 * SIGTERM (hostile corrupt, once in CI's run). The signal
+		 * ends the read at once; sent until the thread is gone, since
+		 * one sent before it entered the read is lost.
+		 */
 		fuse_unmount(fs->fuse);
-		pthread_join(fs->thread, NULL);
+		for (;;) {
+			struct timespec t;
+
+			pthread_kill(fs->thread, FS_WAKE_SIGNAL);
+			clock_gettime(CLOCK_REALTIME, &t);
+			t.tv_nsec += 50 * 1000 * 1000;
+			if (t.tv_nsec >= 1000000000L) {
+				t.tv_sec++;
+				t.tv_nsec -= 1000000000L;
+			}
+			if (pthread_timedjoin_np(fs->thread, NULL, &t) != ETIMEDOUT)
+				break;
+		}
 	}
 	fs_handles_free(fs);
 	fuse_destroy(fs->fuse);
