@@ -15,6 +15,8 @@
 #include "swap/swap.h"
 #include "uvmpager/protocol.h"
 
+#define FENCE_LOG 4   /* fences whose ranges a late REMOVE can look up */
+
 /*
  * A process whose memory the engine serves. In-process use has one, the
  * engine's own process; uvmpagerd has one per connected program.
@@ -49,6 +51,19 @@ struct client {
 	 * fault threads, in order.
 	 */
 	struct engine_range fencing[ENGINE_FENCE_MAX];
+	/*
+	 * A program's REMOVE may be handled after a later fence zapped its
+	 * pages (read during one fence, or by a fault thread that let go of
+	 * the lock): every message is stamped when read (msg.reserved3)
+	 * with fence_seq, the number of the last fence begun, and the last
+	 * FENCE_LOG fences' ranges are kept to look them up (fence.c).
+	 */
+	uint32_t fence_seq;
+	struct fence_logged {
+		uint32_t seq;
+		unsigned n;
+		struct engine_range r[ENGINE_FENCE_MAX];
+	} fence_log[FENCE_LOG];
 	size_t fence_first[ENGINE_FENCE_MAX];   /* range i's first bit in claimed */
 	uint64_t *claimed;                      /* pages whose REMOVE came once */
 	unsigned nfencing;
@@ -205,9 +220,14 @@ void engine_account(struct engine *e, struct uobj *o, pgword_t old, pgword_t nw)
 /* the fence and the REMOVE events (src/fault/fence.c); lock held */
 /* Ask c's agent to zap the ranges, noting them so their REMOVE events are known. */
 int fence_call(struct client *c, const struct engine_range *r, unsigned n);
-/* fn for each piece of a REMOVE event [start, end) that is the program's, not a fence's. */
-void fence_remove_user_parts(struct client *c, uintptr_t start, uintptr_t end,
+/*
+ * fn for each piece of a REMOVE event m that is the program's, not a
+ * fence's, and that no fence begun after m was read may have zapped.
+ */
+void fence_remove_user_parts(struct client *c, const struct uffd_msg *m,
 			     void (*fn)(void *arg, uintptr_t s, uintptr_t e), void *arg);
+/* Stamp messages just read from c's uffd (fence_seq, see struct client). */
+void fence_stamp(const struct client *c, struct uffd_msg *msgs, int n);
 
 /* fault service (src/fault/service.c) */
 int fault_service_start(struct engine *e);

@@ -18,6 +18,17 @@
  * (which read the uffd under the lock) cannot read the fence's events:
  * the fence callback pumps them here, into the client's backlog, which
  * the fault threads empty first, in order.
+ *
+ * A program's REMOVE is not always handled before our next fence: one
+ * pumped into the backlog waits for the lock, and a fault thread lets go
+ * of the lock between messages of a batch. The program's madvise
+ * returned when the event was read, and if it was a refused MADV_FREE
+ * the program wrote on through its ptes until that later fence zapped
+ * them: the page holds those writes and no pte, and a discard carried
+ * out then would throw them away. So every message is stamped with the
+ * fence count when read, and the pieces of a REMOVE that a fence begun
+ * after its stamp named keep their data (old data at worst, never lost
+ * data); the last FENCE_LOG fences' ranges are kept to tell.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -52,25 +63,50 @@ static int covering(const struct client *c, uintptr_t addr, uintptr_t *end)
 }
 
 /*
- * A page a REMOVE names twice during a fence was discarded by the program
- * (the agent zaps every page of a fence exactly once), but which of the
- * two REMOVEs was the program's cannot be told, and where the discard
- * goes among the backlog's faults matters: if the program's came first,
- * its madvise returned when that REMOVE was read, and a fault after it
- * is the program writing to the discarded page; a discard carried out at
- * the second REMOVE would punch that write away. So the discard goes
- * where the first REMOVE was. That is right either way: every fault read
- * during the fence still blocks its thread (the fault threads wait for
- * the fence), so a fault between the two REMOVEs races the discard in
- * the program itself, and the discard may come first. A page named a
- * third time (the program discarding twice) is discarded already, at the
- * earliest place.
+ * A page a REMOVE names twice during a fence was named once by the
+ * program (the agent zaps every page of a fence exactly once), but which
+ * of the two REMOVEs was the program's cannot be told, nor whether its
+ * madvise zapped anything: MADV_DONTNEED does, and MADV_FREE, which
+ * sends the same event, is refused on these shared views after it. The
+ * kernel lets either madvise return as soon as its REMOVE is read.
+ *
+ * If the first REMOVE was ours, or the program's DONTNEED, the page has
+ * had no pte since then: every later touch faults, and is behind that
+ * REMOVE in the backlog. If it was the program's refused MADV_FREE, the
+ * program wrote on through its ptes until our zap, without a fault, and
+ * a discard carried out now would punch those writes away (hostile
+ * raw-free). So the page is discarded only if a fault on it came between
+ * the two REMOVEs: then it had no pte after the first (a refused
+ * MADV_FREE leaves a writable pte, and a write-protected one takes no
+ * write before its fault), and the discard goes where the first REMOVE
+ * was, ahead of that fault. Otherwise it keeps its data: a DONTNEED
+ * racing our fence of the same page, untouched in between, reads its old
+ * content instead of zeros (libuvmpager-preload(7)), never a loss. Every
+ * fault read during the fence still blocks its thread (the fault threads
+ * wait for the fence), so a fault between the two REMOVEs races the
+ * discard in the program itself, and the discard may come first. A page
+ * named a third time (the program discarding twice) was settled at its
+ * second naming.
  *
  * So the first REMOVE of a page waits in the backlog as a tentative
- * message; the second makes it a REMOVE; what is still tentative when
- * the fence ends was the fence's own, and goes.
+ * message; the second makes it a REMOVE or a kept message; what is
+ * still tentative or kept when the fence ends goes.
  */
 #define BACKLOG_TENTATIVE 0xf0   /* not a kernel event: a first REMOVE, in the backlog */
+#define BACKLOG_KEPT      0xf1   /* not a kernel event: a page named twice, kept */
+
+/* Is there a fault on addr's page in the backlog from message k on? */
+static bool faulted_since(const struct client *c, unsigned k, uintptr_t addr)
+{
+	for (; k < c->nbacklog; k++) {
+		const struct uffd_msg *m = &c->backlog[k];
+
+		if (m->event == UFFD_EVENT_PAGEFAULT &&
+		    (m->arg.pagefault.address & ~(uintptr_t)(PAGE_SIZE - 1)) == addr)
+			return true;
+	}
+	return false;
+}
 
 static int backlog_reserve(struct client *c, unsigned more)
 {
@@ -91,7 +127,7 @@ static int backlog_reserve(struct client *c, unsigned more)
 
 static int backlog_insert(struct client *c, unsigned at, uint8_t event, uintptr_t s, uintptr_t e)
 {
-	struct uffd_msg m = { .event = event };
+	struct uffd_msg m = { .event = event, .reserved3 = c->fence_seq };
 
 	if (backlog_reserve(c, 1) < 0)
 		return -ENOMEM;
@@ -114,16 +150,17 @@ static int second_remove(struct client *c, uintptr_t addr)
 	for (unsigned k = 0; k < c->nbacklog; k++) {
 		struct uffd_msg *m = &c->backlog[k];
 		uintptr_t s = m->arg.remove.start, e = m->arg.remove.end;
+		uint8_t what = faulted_since(c, k + 1, addr) ? UFFD_EVENT_REMOVE : BACKLOG_KEPT;
 		int r = 0;
 
 		if (m->event != BACKLOG_TENTATIVE || addr < s || addr >= e)
 			continue;
-		/* [s, addr) tentative, [addr, +page) discarded, the rest tentative */
+		/* [s, addr) tentative, [addr, +page) discarded or kept, the rest tentative */
 		if (e > addr + PAGE_SIZE) {
 			m->arg.remove.start = addr + PAGE_SIZE;
-			r = backlog_insert(c, k, UFFD_EVENT_REMOVE, addr, addr + PAGE_SIZE);
+			r = backlog_insert(c, k, what, addr, addr + PAGE_SIZE);
 		} else {
-			m->event = UFFD_EVENT_REMOVE;
+			m->event = what;
 			m->arg.remove.start = addr;
 		}
 		if (r == 0 && addr > s)
@@ -139,9 +176,43 @@ static void drop_tentative(struct client *c)
 	unsigned k = 0;
 
 	for (unsigned i = 0; i < c->nbacklog; i++)
-		if (c->backlog[i].event != BACKLOG_TENTATIVE)
+		if (c->backlog[i].event != BACKLOG_TENTATIVE &&
+		    c->backlog[i].event != BACKLOG_KEPT)
 			c->backlog[k++] = c->backlog[i];
 	c->nbacklog = k;
+}
+
+/*
+ * Did a fence begun after stamp name addr? *end: where that answer may
+ * change. A stamp older than the log may have had any page zapped since.
+ */
+static bool zapped_since(const struct client *c, uint32_t stamp, uintptr_t addr, uintptr_t *end)
+{
+	uintptr_t next = UINTPTR_MAX;
+	bool found = false;
+
+	if (!stamp || stamp == c->fence_seq)
+		return false;
+	if (c->fence_seq - stamp >= FENCE_LOG)
+		return true;
+	for (unsigned k = 0; k < FENCE_LOG; k++) {
+		const struct fence_logged *f = &c->fence_log[k];
+
+		if ((int32_t)(f->seq - stamp) <= 0)
+			continue;
+		for (unsigned i = 0; i < f->n; i++) {
+			const struct engine_range *r = &f->r[i];
+
+			if (addr >= r->addr && addr < r->addr + r->len) {
+				found = true;
+				next = MIN(next, r->addr + r->len);
+			} else if (r->addr > addr) {
+				next = MIN(next, r->addr);
+			}
+		}
+	}
+	*end = MIN(*end, next);
+	return found;
 }
 
 /*
@@ -153,7 +224,7 @@ static void drop_tentative(struct client *c)
  * could not be kept (a program's discard not carried out: old data, not
  * lost data).
  */
-static int user_pieces(struct client *c, uintptr_t start, uintptr_t end,
+static int user_pieces(struct client *c, uint32_t stamp, uintptr_t start, uintptr_t end,
 		       void (*fn)(void *arg, uintptr_t s, uintptr_t e), void *arg)
 {
 	int err = 0;
@@ -164,7 +235,14 @@ static int user_pieces(struct client *c, uintptr_t start, uintptr_t end,
 
 		next = MIN(next, end);
 		if (i < 0) {
-			fn(arg, start, next);
+			/*
+			 * A later fence may have zapped it after the program's
+			 * madvise returned (a refused MADV_FREE writes on through
+			 * its ptes until then): its writes are in the page, and
+			 * it keeps its data.
+			 */
+			if (!zapped_since(c, stamp, start, &next))
+				fn(arg, start, next);
 		} else if ((unsigned)i < c->nfencing && c->claimed) {
 			size_t base = c->fence_first[i] +
 				      ((start - c->fencing[i].addr) >> PAGE_SHIFT);
@@ -214,7 +292,7 @@ static int backlog_push(struct client *c, const struct uffd_msg *m)
 static void push_remove(void *arg, uintptr_t s, uintptr_t e)
 {
 	struct backlog_arg *a = arg;
-	struct uffd_msg m = { .event = UFFD_EVENT_REMOVE };
+	struct uffd_msg m = { .event = UFFD_EVENT_REMOVE, .reserved3 = a->c->fence_seq };
 	int r;
 
 	m.arg.remove.start = s;
@@ -236,9 +314,10 @@ int engine_client_fence_pump(struct client *c)
 	int k;
 
 	while ((k = uffd_read_msgs(c->ufd, msgs, ARRAY_SIZE(msgs))) > 0) {
+		fence_stamp(c, msgs, k);
 		for (int i = 0; i < k; i++) {
 			if (msgs[i].event == UFFD_EVENT_REMOVE) {
-				int r = user_pieces(c, msgs[i].arg.remove.start,
+				int r = user_pieces(c, msgs[i].reserved3, msgs[i].arg.remove.start,
 						    msgs[i].arg.remove.end, push_remove, &a);
 
 				if (r < 0 && !a.err)
@@ -255,10 +334,16 @@ int engine_client_fence_pump(struct client *c)
 	return k < 0 ? k : a.err;
 }
 
-void fence_remove_user_parts(struct client *c, uintptr_t start, uintptr_t end,
+void fence_remove_user_parts(struct client *c, const struct uffd_msg *m,
 			     void (*fn)(void *arg, uintptr_t s, uintptr_t e), void *arg)
 {
-	(void)user_pieces(c, start, end, fn, arg);
+	(void)user_pieces(c, m->reserved3, m->arg.remove.start, m->arg.remove.end, fn, arg);
+}
+
+void fence_stamp(const struct client *c, struct uffd_msg *msgs, int n)
+{
+	for (int i = 0; i < n; i++)
+		msgs[i].reserved3 = c->fence_seq;
 }
 
 /* Keep a timed-out fence's ranges: its agent may still zap them. */
@@ -287,6 +372,16 @@ int fence_call(struct client *c, const struct engine_range *r, unsigned n)
 	/* without it every REMOVE inside the ranges counts as ours: old data, never lost data */
 	c->claimed = calloc(DIV_ROUND_UP(pages, 64) + 1, sizeof(uint64_t));
 	c->nfencing = n;
+	/* 0 is "no stamp" (a message not read through the fault service) */
+	if (++c->fence_seq == 0)
+		c->fence_seq = 1;
+	{
+		struct fence_logged *f = &c->fence_log[c->fence_seq % FENCE_LOG];
+
+		f->seq = c->fence_seq;
+		f->n = n;
+		memcpy(f->r, r, n * sizeof(*r));
+	}
 	ret = c->ext_fence(c->priv, r, n, 0, -1, 0);
 	drop_tentative(c);
 	c->nfencing = 0;

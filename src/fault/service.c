@@ -201,8 +201,7 @@ static void handle_msg(struct engine *e, struct client *c, const struct uffd_msg
 		/* the program discarded pages itself: they read zeros from now on */
 		struct release_arg a = { e, c };
 
-		fence_remove_user_parts(c, m->arg.remove.start, m->arg.remove.end,
-					release_piece, &a);
+		fence_remove_user_parts(c, m, release_piece, &a);
 		break;
 	}
 	case UFFD_EVENT_UNMAP:
@@ -308,15 +307,20 @@ static void client_put(struct engine *e, struct client *c)
  */
 static int next_batch(struct client *c, struct uffd_msg *msgs, int max)
 {
+	int k;
+
 	if (c->nbacklog) {
-		int k = (int)MIN((unsigned)max, c->nbacklog);
+		k = (int)MIN((unsigned)max, c->nbacklog);
 
 		memcpy(msgs, c->backlog, (size_t)k * sizeof(*msgs));
 		memmove(c->backlog, c->backlog + k, (c->nbacklog - (unsigned)k) * sizeof(*msgs));
 		c->nbacklog -= (unsigned)k;
 		return k;
 	}
-	return uffd_read_msgs(c->ufd, msgs, max);
+	k = uffd_read_msgs(c->ufd, msgs, max);
+	if (k > 0)
+		fence_stamp(c, msgs, k);
+	return k;
 }
 
 /*

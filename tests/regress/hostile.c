@@ -19,8 +19,10 @@
  *                 (DONTNEED) through the shim makes it read zeros, and
  *                 once freed the range is never handed out again
  *   raw-dontneed  discard managed memory by syscall while the daemon fences
- *                 the same pages: discarded pages read zeros, others keep
- *                 their data (the fence is a discard too: REMOVE events)
+ *                 the same pages: discarded pages read zeros (or, rarely,
+ *                 the content they had: a discard racing our fence of that
+ *                 very page), others keep their data (the fence is a
+ *                 discard too: REMOVE events)
  *   raw-free      MADV_FREE by syscall, which the kernel refuses on managed
  *                 memory (shared) after telling the daemon of a discard,
  *                 then write the pages again: no write may be punched
@@ -475,11 +477,27 @@ static int raw_dontneed_case(double secs)
 				wrong++;
 		if (syscall(SYS_madvise, q, DN_CHUNK, MADV_DONTNEED) < 0)
 			return 2;
-		for (size_t k = 0; k < DN_CHUNK; k += 8)
-			if (*(uint64_t *)(q + k)) {
-				old++;
-				break;
-			}
+		/*
+		 * Zeros; or, for a page our fence zapped at that very moment,
+		 * its content before the discard (libuvmpager-preload(7): the
+		 * two cannot be told apart from a refused MADV_FREE, whose
+		 * writes must stay). Never other data.
+		 */
+		bool kept = false;
+
+		for (size_t k = 0; k < DN_CHUNK; k += PG) {
+			bool zero = true;
+
+			for (size_t w = 0; w < PG && zero; w += 8)
+				zero = *(uint64_t *)(q + k + w) == 0;
+			if (zero)
+				continue;
+			if (page_ok(q + k, c * 16 + k / PG, gen[c]))
+				kept = true;
+			else
+				wrong++;
+		}
+		old += kept;
 		gen[c]++;
 		for (size_t k = 0; k < DN_CHUNK; k += PG)
 			fill_page(q + k, c * 16 + k / PG, gen[c]);
@@ -492,7 +510,8 @@ static int raw_dontneed_case(double secs)
 			if (!page_ok(p + c * DN_CHUNK + k, c * 16 + k / PG, gen[c]))
 				wrong++;
 	printf("result raw-dontneed discards %zu old_data %zu wrong %zu\n", rounds, old, wrong);
-	return old || wrong ? 1 : 0;
+	/* the race is narrow: old data after more than 1 discard in 100 is a broken common path */
+	return wrong || old * 100 > rounds ? 1 : 0;
 }
 
 /* --- raw-free ------------------------------------------------------------ */

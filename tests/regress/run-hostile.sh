@@ -259,12 +259,7 @@ if [ -z "$modes" ]; then
 		fi
 	done
 fi
-# raw-free is not in the default list yet: a refused MADV_FREE whose
-# pages the page daemon fences at the same moment can still lose the
-# writes that follow (the page is named twice during the fence and taken
-# for the program's discard; 10 of 38592 pages on the first run). Run it
-# with HOSTILE_CASES=raw-free.
-cases=${HOSTILE_CASES:-fork-writer daemon-kill corrupt raw-munmap raw-mremap raw-dontneed uring-fixed odirect}
+cases=${HOSTILE_CASES:-fork-writer daemon-kill corrupt raw-munmap raw-mremap raw-dontneed raw-free uring-fixed odirect}
 for c in $cases; do
 	case $c in
 	fork-writer) for m in $modes; do
