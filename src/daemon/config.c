@@ -62,7 +62,7 @@ static const struct setting settings[] = {
 };
 
 /* getopt values: a setting is 256 + its index, its --no- form 512 + it */
-enum { OPT_SET = 256, OPT_NEG = 512, OPT_CONFIG = 1024, OPT_NO_FS };
+enum { OPT_SET = 256, OPT_NEG = 512, OPT_CONFIG = 1024, OPT_NO_FS, OPT_CHECK };
 
 static const char *const kind_reason[] = {
 	[K_PATH] = "not an absolute path",
@@ -91,6 +91,7 @@ static void usage(FILE *f)
 		fprintf(f, "  %-28s %s\n", left, s->help);
 	}
 	fprintf(f, "  %-28s %s\n", "-c, --config FILE", "config file (" UVMPAGERD_CONFIG_FILE ")");
+	fprintf(f, "  %-28s %s\n", "--check-config", "check the settings, start nothing (exit 0 or 2)");
 	fprintf(f, "  %-28s %s\n", "-h, --help", "this text");
 	fprintf(f, "  %-28s %s\n", "-V, --version", "the version");
 	fprintf(f, "A boolean option's --no-NAME turns it off. Every option but --config,\n"
@@ -333,7 +334,7 @@ int config_parse_file(struct daemon_config *cfg, const char *path, bool must_exi
 /* Every setting as a long option, booleans with [=BOOL] and --no-NAME. */
 static struct option *build_options(void)
 {
-	size_t n = 2 * ARRAY_SIZE(settings) + 5, k = 0;
+	size_t n = 2 * ARRAY_SIZE(settings) + 6, k = 0;
 	struct option *o = calloc(n, sizeof(*o));
 	static char negs[ARRAY_SIZE(settings)][40];
 
@@ -351,6 +352,7 @@ static struct option *build_options(void)
 	}
 	o[k++] = (struct option){ "no-fs", no_argument, NULL, OPT_NO_FS };   /* old spelling */
 	o[k++] = (struct option){ "config", required_argument, NULL, OPT_CONFIG };
+	o[k++] = (struct option){ "check-config", no_argument, NULL, OPT_CHECK };
 	o[k++] = (struct option){ "help", no_argument, NULL, 'h' };
 	o[k++] = (struct option){ "version", no_argument, NULL, 'V' };
 	return o;
@@ -396,7 +398,7 @@ static int fill_defaults(struct daemon_config *cfg)
 int config_load(struct daemon_config *cfg, int argc, char **argv)
 {
 	const char *file = UVMPAGERD_CONFIG_FILE;
-	bool explicit_file = false;
+	bool explicit_file = false, check_only = false;
 	struct option *opts = build_options();
 	int c, r = -ENOMEM;
 
@@ -409,6 +411,8 @@ int config_load(struct daemon_config *cfg, int argc, char **argv)
 		if (c == OPT_CONFIG || c == 'c') {
 			file = optarg;
 			explicit_file = true;
+		} else if (c == OPT_CHECK) {
+			check_only = true;
 		} else if (c == 'h') {
 			usage(stdout);
 			r = 1;
@@ -442,7 +446,7 @@ int config_load(struct daemon_config *cfg, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
 		const struct setting *s;
 
-		if (c == OPT_CONFIG || c == 'c')
+		if (c == OPT_CONFIG || c == 'c' || c == OPT_CHECK)
 			continue;
 		if (c == OPT_NO_FS) {
 			cfg->filesystem = false;
@@ -465,6 +469,10 @@ int config_load(struct daemon_config *cfg, int argc, char **argv)
 	r = fill_defaults(cfg);
 	if (r == 0)
 		r = resolve_group(cfg);
+	if (r == 0 && check_only) {
+		printf("%s: ok\n", file);
+		r = 1;
+	}
 out:
 	free(opts);
 	return r;

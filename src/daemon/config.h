@@ -49,7 +49,7 @@ struct daemon_config {
 void config_defaults(struct daemon_config *cfg);
 /*
  * Command line over config file over defaults. Returns 0, 1 when the
- * program should exit successfully (--help, --version), or -EINVAL after
+ * program should exit successfully (--help, --version, --check-config), or -EINVAL after
  * printing what is wrong (file:line: key: reason, or the flag), with
  * "Try --help" for a bad command line. Nothing is created: names (the
  * socket group) are resolved here so that a mistake stops the daemon

@@ -200,7 +200,7 @@ static void client_destroy(struct server *s, struct dclient *dc, bool process_al
 		close(dc->agent_fd);
 	if (dc->ctl)
 		dc->ctl->client = NULL;
-	log_info("client %" PRIu64 " (pid %d) %s", dc->id, dc->pid,
+	log_debug("client %" PRIu64 " (pid %d) %s", dc->id, dc->pid,
 		 process_alive ? "disconnected" : "exited");
 	free(dc);
 }
