@@ -243,23 +243,40 @@ struct file_state {
 	char err[256];
 };
 
-/* inih's fgets: counting lines is how a refusal knows where it is */
-static char *read_line(char *buf, int size, void *stream)
-{
-	struct file_state *st = stream;
-	char *r = fgets(buf, size, st->f);
-
-	if (r)
-		st->line++;
-	return r;
-}
-
 static void refuse(struct file_state *st, const char *key, const char *reason)
 {
 	if (st->err_line)
 		return;
 	st->err_line = st->line;
 	snprintf(st->err, sizeof(st->err), "%s: %s", key, reason);
+}
+
+/*
+ * inih's fgets: counting lines is how a refusal knows where it is. A
+ * line longer than inih's buffer would reach it in pieces (the tail
+ * read as a line of its own): refused here, whole, and skipped.
+ */
+static char *read_line(char *buf, int size, void *stream)
+{
+	struct file_state *st = stream;
+	char *r = fgets(buf, size, st->f);
+	size_t len;
+	int c;
+
+	if (!r)
+		return NULL;
+	st->line++;
+	len = strlen(buf);
+	if (len == (size_t)size - 1 && buf[len - 1] != '\n' && !feof(st->f)) {
+		char why[64];
+
+		snprintf(why, sizeof(why), "longer than %d characters", size - 2);
+		refuse(st, "line", why);
+		while ((c = fgetc(st->f)) != EOF && c != '\n')
+			;
+		snprintf(buf, (size_t)size, "#\n");
+	}
+	return r;
 }
 
 /* inih: 1 to go on, 0 for an error at the current line */
@@ -316,14 +333,13 @@ int config_parse_file(struct daemon_config *cfg, const char *path, bool must_exi
 	}
 	r = ini_parse_stream(read_line, &st, on_key, &st);
 	fclose(st.f);
-	if (r == 0)
+	if (r == 0 && !st.err_line)
 		return 0;
 	/* inih names the first bad line; ours is it unless a line did not parse before it */
-	if (r > 0 && r == st.err_line)
-		fprintf(stderr, "uvmpagerd: %s:%d: %s\n", path, r, st.err);
+	if (st.err_line && (r == 0 || r >= st.err_line))
+		fprintf(stderr, "uvmpagerd: %s:%d: %s\n", path, st.err_line, st.err);
 	else if (r > 0)
-		fprintf(stderr, "uvmpagerd: %s:%d: not a 'key = value' line (or longer than %d)\n",
-			path, r, INI_MAX_LINE);
+		fprintf(stderr, "uvmpagerd: %s:%d: not a 'key = value' line\n", path, r);
 	else
 		fprintf(stderr, "uvmpagerd: %s: cannot be read\n", path);
 	return -EINVAL;
