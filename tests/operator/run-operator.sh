@@ -112,6 +112,23 @@ check "client budget 99G under --budget 64M: $b <= 67108864" [ $v = yes ]
 check "client_budget_max reads 0 (the budget)" [ "$(cat "$work/a/mnt/client_budget_max")" = 0 ]
 kill $cpid; wait $cpid 2>/dev/null
 
+# --- uvmpager-run: the command's own status, 127 not found, 126 not runnable ---
+"$UVMPAGER_RUN" -s "$work/a/sock" -- sh -c 'exit 3'
+check "uvmpager-run passes the command's status (3)" [ $? -eq 3 ]
+"$UVMPAGER_RUN" -s "$work/a/sock" -- /nonexistent/cmd 2>/dev/null
+check "uvmpager-run: command not found is 127" [ $? -eq 127 ]
+"$UVMPAGER_RUN" -s "$work/a/sock" -- "$work/file" 2>/dev/null
+check "uvmpager-run: a file that cannot run is 126" [ $? -eq 126 ]
+"$UVMPAGER_RUN" -b 12Q -- true 2>/dev/null
+check "uvmpager-run: a bad size is 125" [ $? -eq 125 ]
+check "uvmpager-run passes the command's own options" \
+	[ "$("$UVMPAGER_RUN" -s "$work/a/sock" echo -n -b x)" = "-b x" ]
+
+# --- uvmpager(3)'s example, as compiled in the build, against daemon a ---
+out=$(UVMPAGER_SOCKET=$work/a/sock "$UVMPAGER_EXAMPLE" 2>&1); st=$?
+echo "    example: $out"
+check "the example of uvmpager(3) runs: every page back (exit $st)" [ $st -eq 0 ]
+
 # --- one line per client at debug, not info: 20 runs log nothing ---
 lines0=$(wc -l <"$work/a.log")
 for _ in $(seq 20); do "$UVMPAGER_RUN" -s "$work/a/sock" /bin/true; done
