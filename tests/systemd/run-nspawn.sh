@@ -57,8 +57,11 @@ systemd-nspawn -D "$root" --boot --register=no --keep-unit --console=pipe --priv
 	--bind=/dev/fuse --bind=/dev/userfaultfd -M uvmpager-test \
 	systemd.unit=basic.target >"$t/rw/console.log" 2>&1 &
 nspawn_pid=$!
-for _ in $(seq 200); do
-	leader=$(pgrep -P "$nspawn_pid" | head -1)
+# its PID 1, once it is systemd: nspawn's first child only sets up and goes
+for _ in $(seq 300); do
+	for c in $(pgrep -P "$nspawn_pid"); do
+		[ "$(cat /proc/$c/comm 2>/dev/null)" = systemd ] && leader=$c
+	done
 	[ -n "$leader" ] && break
 	sleep 0.05
 done
@@ -69,8 +72,17 @@ cin() { nsenter -t "$leader" -m -u -i -n -p -- env -i PATH=/usr/local/sbin:/usr/
 for _ in $(seq 600); do
 	state=$(cin systemctl is-system-running 2>&1)
 	case $state in running|degraded) break ;; esac
+	kill -0 "$leader" 2>/dev/null || break
 	sleep 0.1
 done
+case $state in
+running|degraded) ;;
+*)
+	fail "the container did not boot ($state)"
+	sed 's/^/    console: /' "$t/rw/console.log"
+	finish
+	exit 1 ;;
+esac
 echo "booted in about $SECONDS s: $state"
 check "systemd is PID 1 in the container" [ "$(cin cat /proc/1/comm)" = systemd ]
 
