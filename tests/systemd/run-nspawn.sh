@@ -12,38 +12,11 @@ set -u
 # the best score without a private mount namespace (the unit's comments say why)
 MAX_EXPOSURE=4.4
 here=$(cd "$(dirname "$0")" && pwd)
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" -eq 0 ] || skip "needs root"
-command -v systemd-nspawn >/dev/null || skip "no systemd-nspawn (package systemd-container)"
-for dev in /dev/fuse /dev/userfaultfd; do [ -c $dev ] || skip "no $dev"; done
+. "$here/container.sh"
 [ -n "${BUILD_ROOT:-}" ] && [ -n "${SYSCONFDIR:-}" ] || skip "BUILD_ROOT and SYSCONFDIR (the build to install) not set"
-
-t=$(mktemp -d /var/tmp/uvmpager-nspawn-XXXXXX)
-root=$t/root
-nspawn_pid= leader=
-cleanup() {
-	if [ -n "$leader" ] && kill -0 "$leader" 2>/dev/null; then
-		kill -RTMIN+4 "$leader"     # systemd: poweroff
-		for _ in $(seq 100); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
-	fi
-	[ -n "$nspawn_pid" ] && kill -9 "$nspawn_pid" 2>/dev/null
-	[ -n "$nspawn_pid" ] && wait "$nspawn_pid" 2>/dev/null
-	umount "$root" 2>/dev/null
-	umount "$t/rw" 2>/dev/null
-	rm -rf "$t"
-}
-trap cleanup EXIT
-
-# the host's root, read-only below, a tmpfs for what the container changes
-mkdir -p "$t/rw" "$root"
-mount -t tmpfs -o size=512M tmpfs "$t/rw" || skip "cannot mount a tmpfs"
-mkdir -p "$t/rw/upper" "$t/rw/work"
-mount -t overlay overlay -o "lowerdir=/,upperdir=$t/rw/upper,workdir=$t/rw/work" "$root" ||
-	skip "no overlayfs over /"
+container_prepare
 meson install -C "$BUILD_ROOT" --destdir "$root" --no-rebuild --quiet >/dev/null ||
 	{ fail "meson install into the container's tree"; finish; exit 1; }
-systemd-id128 new >"$root/etc/machine-id"
-mkdir -p "$root/$t"
 cp "$here/pattern.py" "$root/$t/pattern.py"
 # a small budget and swap file, and a quick status line to look at
 conf_in=$SYSCONFDIR/uvmpager/uvmpager.conf
@@ -51,40 +24,7 @@ conf=$root$conf_in
 [ -f "$conf" ] || { fail "installed $conf_in not found"; finish; exit 1; }
 printf 'budget = 16M\nswap-size = 256M\nstatus-interval = 1\n' >"$conf"
 
-SECONDS=0
-systemd-nspawn -D "$root" --boot --register=no --keep-unit --console=pipe --private-network \
-	--capability=CAP_IPC_LOCK,CAP_SYS_RESOURCE \
-	--bind=/dev/fuse --bind=/dev/userfaultfd -M uvmpager-test \
-	systemd.unit=basic.target >"$t/rw/console.log" 2>&1 &
-nspawn_pid=$!
-# its PID 1, once it is systemd: nspawn's first child only sets up and goes
-for _ in $(seq 300); do
-	for c in $(pgrep -P "$nspawn_pid"); do
-		[ "$(cat /proc/$c/comm 2>/dev/null)" = systemd ] && leader=$c
-	done
-	[ -n "$leader" ] && break
-	sleep 0.05
-done
-[ -n "$leader" ] || { fail "the container did not start"; cat "$t/rw/console.log"; finish; exit 1; }
-# a clean environment: the container's own PATH, nothing of the build tree
-cin() { nsenter -t "$leader" -m -u -i -n -p -- env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
-# until its bus is up and the boot is done (degraded: some host unit failed here)
-for _ in $(seq 600); do
-	state=$(cin systemctl is-system-running 2>&1)
-	case $state in running|degraded) break ;; esac
-	kill -0 "$leader" 2>/dev/null || break
-	sleep 0.1
-done
-case $state in
-running|degraded) ;;
-*)
-	fail "the container did not boot ($state)"
-	sed 's/^/    console: /' "$t/rw/console.log"
-	finish
-	exit 1 ;;
-esac
-echo "booted in about $SECONDS s: $state"
-check "systemd is PID 1 in the container" [ "$(cin cat /proc/1/comm)" = systemd ]
+container_boot || { finish; exit 1; }
 
 # the installed unit, where systemd reads it: no complaint (man pages included)
 out=$(cin systemd-analyze verify /lib/systemd/system/uvmpagerd.service 2>&1)
