@@ -19,10 +19,19 @@ static enum log_level max_level = LOG_INFO;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t window_start;   /* ns; under log_lock */
 static unsigned window_count, suppressed;
+static unsigned burst = LOG_BURST, window_s = LOG_WINDOW_S;   /* under log_lock */
 
 void log_set_level(enum log_level level)
 {
 	__atomic_store_n(&max_level, level, __ATOMIC_RELAXED);
+}
+
+void log_set_ratelimit(unsigned new_burst, unsigned new_window_s)
+{
+	pthread_mutex_lock(&log_lock);
+	burst = new_burst;
+	window_s = new_window_s;
+	pthread_mutex_unlock(&log_lock);
 }
 
 int log_level_parse(const char *s, enum log_level *out)
@@ -56,6 +65,16 @@ static bool stderr_is_journal(void)
 	       st.st_dev == dev && st.st_ino == ino;
 }
 
+static void emit(int journal, enum log_level level, const char *line);
+
+static void emit_suppressed(int journal, unsigned dropped, unsigned secs)
+{
+	char note[96];
+
+	snprintf(note, sizeof(note), "%u warnings and errors suppressed in %u s", dropped, secs);
+	emit(journal, LOG_WARN, note);
+}
+
 static void emit(int journal, enum log_level level, const char *line)
 {
 	static const char *const words[] = {
@@ -79,7 +98,7 @@ static void emit(int journal, enum log_level level, const char *line)
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	static int journal = -1;
-	unsigned dropped = 0;
+	unsigned dropped = 0, secs = 0;
 	char line[1024];
 	va_list ap;
 
@@ -95,24 +114,20 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		/* a failing disk must not turn into a log flood that hides the rest */
 		uint64_t now = now_ns();
 
-		if (now - window_start >= LOG_WINDOW_S * 1000000000ULL) {
+		if (now - window_start >= window_s * 1000000000ULL) {
 			dropped = suppressed;
+			secs = window_s;
 			window_start = now;
 			window_count = suppressed = 0;
 		}
-		if (++window_count > LOG_BURST) {
+		if (++window_count > burst) {
 			suppressed++;
 			pthread_mutex_unlock(&log_lock);
 			return;
 		}
 	}
-	if (dropped) {
-		char note[96];
-
-		snprintf(note, sizeof(note), "%u warnings and errors suppressed in %d s", dropped,
-			 LOG_WINDOW_S);
-		emit(journal, LOG_WARN, note);
-	}
+	if (dropped)
+		emit_suppressed(journal, dropped, secs);
 	emit(journal, level, line);
 	pthread_mutex_unlock(&log_lock);
 }

@@ -14,6 +14,8 @@ enum log_level { LOG_ERR = 3, LOG_WARN = 4, LOG_INFO = 6, LOG_DEBUG = 7 };
 #define LOG_WINDOW_S 10
 
 void log_set_level(enum log_level level);
+/* The rate limit (LOG_BURST in LOG_WINDOW_S by default); for the tests. */
+void log_set_ratelimit(unsigned burst, unsigned window_s);
 int log_level_parse(const char *s, enum log_level *out);
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

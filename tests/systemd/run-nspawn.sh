@@ -35,6 +35,10 @@ echo "systemd-analyze security: $score"
 check "systemd-analyze security at most $MAX_EXPOSURE (is ${score:-none})" \
 	awk -v s="${score:-99}" -v m="$MAX_EXPOSURE" 'BEGIN { exit !(s <= m) }'
 
+# a short watchdog period, to see the daemon ping it
+mkdir -p "$root/etc/systemd/system/uvmpagerd.service.d"
+printf '[Service]\nWatchdogSec=2\n' >"$root/etc/systemd/system/uvmpagerd.service.d/watchdog.conf"
+cin systemctl daemon-reload
 check "systemctl start uvmpagerd" cin systemctl start uvmpagerd
 check "systemctl is-active uvmpagerd" [ "$(cin systemctl is-active uvmpagerd)" = active ]
 main=$(cin systemctl show -p MainPID --value uvmpagerd)
@@ -57,6 +61,12 @@ sleep 1.2   # a status line with the client in it
 status=$(cin systemctl status --no-pager uvmpagerd)
 echo "$status" | sed 's/^/    /'
 check "systemctl status shows the STATUS= line" grep -q "Status: \"1 clients; .* MiB swapped" <<<"$status"
+
+w0=$(cin systemctl show -p WatchdogTimestampMonotonic --value uvmpagerd)
+sleep 1.5
+w1=$(cin systemctl show -p WatchdogTimestampMonotonic --value uvmpagerd)
+check "the daemon pings the watchdog (WatchdogSec=2: $w0 -> $w1)" [ "${w1:-0}" -gt "${w0:-0}" ]
+check "... and was never restarted" [ "$(cin systemctl show -p NRestarts --value uvmpagerd)" = 0 ]
 
 # reload: a new budget, the unit stays active
 sed -i 's/^budget = 16M/budget = 24M/' "$root$conf_in"
