@@ -26,7 +26,14 @@ static void usage(FILE *f)
 		"  -j, --json           JSON output (status, objects, clients)\n"
 		"  -i, --interval SECS  rate interval and top refresh (1)\n"
 		"  -n, --iterations N   top: quit after N refreshes\n"
-		"  -h, --help, -V, --version\n");
+		"  -h, --help, -V, --version\n"
+		"exit status: 0 done, 1 failed, 2 bad usage, 3 no daemon at the mount\n");
+}
+
+static int bad_usage(void)
+{
+	fprintf(stderr, "Try 'uvmpagerctl --help' for more information.\n");
+	return EXIT_USAGE;
 }
 
 /* Options, then one command; its exit status is the program's (ctl.h). */
@@ -58,14 +65,14 @@ int main(int argc, char **argv)
 			o.interval = strtod(optarg, &end);
 			if (*end || o.interval < 0 || o.interval > 3600) {
 				fprintf(stderr, "uvmpagerctl: bad interval '%s'\n", optarg);
-				return EXIT_USAGE;
+				return bad_usage();
 			}
 			break;
 		case 'n':
 			o.iterations = (int)strtol(optarg, &end, 10);
 			if (*end || o.iterations < 0) {
 				fprintf(stderr, "uvmpagerctl: bad iteration count '%s'\n", optarg);
-				return EXIT_USAGE;
+				return bad_usage();
 			}
 			break;
 		case 'h':
@@ -79,25 +86,24 @@ int main(int argc, char **argv)
 #endif
 			return 0;
 		default:
-			usage(stderr);
-			return EXIT_USAGE;
+			return bad_usage();
 		}
 	}
 	if (optind >= argc) {
-		usage(stderr);
-		return EXIT_USAGE;
+		fprintf(stderr, "uvmpagerctl: no command\n");
+		return bad_usage();
 	}
 	cmd = argv[optind++];
 	if (strcmp(cmd, "set") == 0) {
 		if (argc - optind != 2) {
 			fprintf(stderr, "uvmpagerctl: usage: set KEY VALUE\n");
-			return EXIT_USAGE;
+			return bad_usage();
 		}
 		return cmd_set(&o, argv[optind], argv[optind + 1]);
 	}
 	if (optind != argc) {
 		fprintf(stderr, "uvmpagerctl: %s takes no arguments\n", cmd);
-		return EXIT_USAGE;
+		return bad_usage();
 	}
 	if (strcmp(cmd, "status") == 0)
 		return cmd_status(&o);
@@ -108,6 +114,5 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "top") == 0)
 		return cmd_top(&o);
 	fprintf(stderr, "uvmpagerctl: unknown command '%s'\n", cmd);
-	usage(stderr);
-	return EXIT_USAGE;
+	return bad_usage();
 }

@@ -1,50 +1,39 @@
 /*
  * uvmpagerd: the paging engine as a service for many processes. Reads its
- * settings, starts the engine, the control server and the filesystem,
- * tells systemd it is ready, serves until SIGTERM, then lets every client
- * go with all of its data back in memory.
+ * settings, checks what it is about to use before it creates anything,
+ * starts the engine, the control server and the filesystem, tells systemd
+ * it is ready, serves until SIGTERM, then lets every client go with all
+ * of its data back in memory.
+ *
+ * Exit status: 0 stopped by a signal (or --help/--version), 1 failed,
+ * 2 bad option or setting.
  */
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "common/util.h"
 #include "daemon/config.h"
 #include "daemon/fs.h"
+#include "daemon/instance.h"
 #include "daemon/log.h"
+#include "daemon/notify.h"
 #include "daemon/server.h"
 #include "engine.h"
 
-/* sd_notify without libsystemd: one datagram to $NOTIFY_SOCKET. */
-static void notify(const char *msg)
-{
-	const char *path = getenv("NOTIFY_SOCKET");
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	socklen_t len;
-	int fd;
-
-	if (!path || !*path || strlen(path) >= sizeof(sa.sun_path))
-		return;
-	strcpy(sa.sun_path, path);
-	if (sa.sun_path[0] == '@')
-		sa.sun_path[0] = '\0';   /* abstract namespace */
-	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return;
-	sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa, len);
-	close(fd);
-}
+#ifndef PR_SET_IO_FLUSHER
+#define PR_SET_IO_FLUSHER 57
+#endif
 
 /* The engine's events, in the daemon's log. */
 static void engine_log_line(int level, const char *msg)
@@ -59,25 +48,43 @@ static uint64_t half_of_ram(void)
 	return pages > 0 ? (uint64_t)pages * PAGE_SIZE / 2 : 1ULL << 30;
 }
 
-static void mkdir_parent(const char *path)
+/* mkdir -p of path's parents, or of path itself too (with_self); the last made gets mode */
+static void mkdir_p(const char *path, bool with_self, mode_t mode)
 {
-	char *dup = strdup(path), *slash;
+	char dir[PATH_MAX];
+	char *slash;
 
-	if (!dup)
-		return;
-	slash = strrchr(dup, '/');
-	if (slash && slash != dup) {
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (!with_self) {
+		slash = strrchr(dir, '/');
+		if (!slash || slash == dir)
+			return;
 		*slash = '\0';
-		for (char *p = dup + 1; *p; p++) {
-			if (*p == '/') {
-				*p = '\0';
-				mkdir(dup, 0755);
-				*p = '/';
-			}
-		}
-		mkdir(dup, 0700);
 	}
-	free(dup);
+	for (char *p = dir + 1; (p = strchr(p, '/')); p++) {
+		*p = '\0';
+		mkdir(dir, 0755);
+		*p = '/';
+	}
+	mkdir(dir, mode);
+}
+
+/*
+ * What can be known wrong before anything is created: a mount point
+ * that exists and is not a directory (FUSE would mount on a file, then
+ * every ls answers EIO). A stale mount (ENOTCONN) is fine: cleared later.
+ */
+static int check_mount(const struct daemon_config *cfg)
+{
+	struct stat st;
+
+	if (!cfg->filesystem)
+		return 0;
+	if (stat(cfg->mount, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "uvmpagerd: mount: %s is not a directory\n", cfg->mount);
+		return -ENOTDIR;
+	}
+	return 0;
 }
 
 /*
@@ -125,6 +132,45 @@ static void say_ready(int ready_fd, char status)
 	}
 }
 
+/* What the loop's tick needs: systemd's status line and watchdog. */
+struct ticker {
+	struct engine *e;
+	struct server *srv;
+	uint64_t status_every, next_status;   /* ns */
+	uint64_t watchdog_every, next_watchdog;
+};
+
+static void send_status(struct ticker *t)
+{
+	struct engine_stats st;
+	char msg[256];
+
+	engine_get_stats(t->e, &st);
+	snprintf(msg, sizeof(msg),
+		 "STATUS=%u clients; %" PRIu64 " MiB resident of %" PRIu64 " MiB; %" PRIu64
+		 " MiB swapped; %" PRIu64 " swap-ins, %" PRIu64 " swap-outs",
+		 server_client_count(t->srv), st.resident_bytes >> 20, st.budget_bytes >> 20,
+		 st.swapped_bytes >> 20, st.swapins, st.swapouts);
+	notify_send(msg);
+}
+
+/* Main thread, between rounds of the server loop (at least once a second). */
+static void tick(void *arg)
+{
+	struct ticker *t = arg;
+	uint64_t now = now_ns();
+
+	if (now >= t->next_status) {
+		send_status(t);
+		t->next_status = now + t->status_every;
+	}
+	/* the loop turning is what the watchdog vouches for */
+	if (t->watchdog_every && now >= t->next_watchdog) {
+		notify_send("WATCHDOG=1");
+		t->next_watchdog = now + t->watchdog_every;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon_config cfg;
@@ -133,8 +179,11 @@ int main(int argc, char **argv)
 	struct engine *e = NULL;
 	struct server *srv = NULL;
 	struct fs *fs = NULL;
-	char err[512] = "", status[256];
-	int ready_fd = -1, r, ret = 1;
+	struct ticker tk;
+	char err[512] = "";
+	int ready_fd = -1, lock_fd = -1, r, ret = 1;
+	const char *what;
+	pid_t owner = 0;
 	sigset_t sigs;
 
 	config_defaults(&cfg);
@@ -143,9 +192,27 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return r > 0 ? 0 : 2;
 	}
+	if (check_mount(&cfg) < 0) {
+		config_free(&cfg);
+		return 2;
+	}
 	log_set_level(cfg.log_level);
 	if (!cfg.foreground && daemonize(&ready_fd) < 0) {
 		log_err("cannot detach: %s", strerror(errno));
+		goto out;
+	}
+	lock_fd = instance_lock(cfg.socket, &owner);
+	if (lock_fd == -EEXIST) {
+		log_err("already running, pid %d (socket %s): nothing changed", (int)owner,
+			cfg.socket);
+		goto out;
+	}
+	if (lock_fd < 0) {
+		log_err("%s.lock: %s", cfg.socket, strerror(-lock_fd));
+		goto out;
+	}
+	if (cfg.filesystem && instance_mount_busy(cfg.mount)) {
+		log_err("mount point %s is in use (another daemon's?): nothing changed", cfg.mount);
 		goto out;
 	}
 	/* before any thread exists: signals come through the server's signalfd */
@@ -158,6 +225,13 @@ int main(int argc, char **argv)
 	/* the daemon's own memory must never be paged: it serves the faults */
 	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0)
 		log_warn("mlockall: %s (the daemon's memory may be swapped)", strerror(errno));
+	/*
+	 * Its swap writes relieve memory pressure: without this the kernel
+	 * throttles them (and its allocations) as if they made it
+	 */
+	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) < 0)
+		log_warn("PR_SET_IO_FLUSHER: %s (swap writes may be throttled under pressure)",
+			 strerror(errno));
 
 	engine_config_defaults(&ecfg);
 	ecfg.swap_path = cfg.swap_file;
@@ -168,25 +242,22 @@ int main(int argc, char **argv)
 	ecfg.track = cfg.track;
 	ecfg.verify_clean = cfg.verify_clean;
 	ecfg.log = engine_log_line;
-	mkdir_parent(cfg.swap_file);
+	mkdir_p(cfg.swap_file, false, 0700);
 	r = engine_create(&ecfg, &e, err, sizeof(err));
 	if (r < 0) {
 		log_err("%s", err[0] ? err : strerror(-r));
 		goto out;
 	}
-	{
-		const char *what;
-
-		/* the budget again: the tunables' rules apply to the config file too */
-		if (config_apply_live(&cfg, e, NULL, &what) < 0) {
-			log_err("%s: out of range", what);
-			goto out;
-		}
+	/* the budget again: the tunables' rules apply to the config file too */
+	if (config_apply_live(&cfg, e, NULL, &what) < 0) {
+		log_err("%s: out of range", what);
+		goto out;
 	}
 	r = server_create(e, &cfg, &srv);
 	if (r < 0)
 		goto out;
-	if (!cfg.no_fs) {
+	if (cfg.filesystem) {
+		mkdir_p(cfg.mount, true, 0755);
 		r = fs_create(e, srv, cfg.mount, &fs);
 		if (r < 0) {
 			log_err("cannot mount the filesystem at %s: %s", cfg.mount, strerror(-r));
@@ -194,18 +265,23 @@ int main(int argc, char **argv)
 		}
 	}
 	engine_get_stats(e, &st);
-	snprintf(status, sizeof(status),
-		 "READY=1\nSTATUS=serving on %s; swap %s (%" PRIu64 " MiB); budget %" PRIu64
-		 " MiB; io %s; dirty tracking %s", cfg.socket, cfg.swap_file,
+	log_info("serving on %s; swap %s (%" PRIu64 " MiB); budget %" PRIu64
+		 " MiB; io %s; dirty tracking %s%s%s", cfg.socket, cfg.swap_file,
 		 (st.swap_slots_total * PAGE_SIZE) >> 20, st.budget_bytes >> 20, st.io_engine,
-		 st.tracking);
-	log_info("%s", strchr(status, '=') ? strchr(status, '\n') + 8 : status);
-	notify(status);
+		 st.tracking, fs ? "; filesystem at " : "", fs ? cfg.mount : "");
+	tk = (struct ticker){
+		.e = e, .srv = srv,
+		.status_every = cfg.status_interval * 1000000000ULL,
+		/* twice per period, as sd_watchdog_enabled(3) advises */
+		.watchdog_every = notify_watchdog_ns() / 2,
+	};
+	/* swap, socket and mount are all up: only now */
+	notify_send("READY=1");
+	tick(&tk);
 	say_ready(ready_fd, 0);
 	ready_fd = -1;
 
-	r = server_run(srv);
-	notify("STOPPING=1");
+	r = server_run(srv, tick, &tk);
 	ret = r < 0 ? 1 : 0;
 out:
 	say_ready(ready_fd, 1);
@@ -214,5 +290,7 @@ out:
 	server_destroy(srv);
 	engine_destroy(e);
 	config_free(&cfg);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	return ret;
 }

@@ -54,7 +54,7 @@ static int do_hello(struct server *s, struct conn *c, const struct uvmp_hdr *h, 
 	struct uvmp_hello_reply rep = { 0 };
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct dclient *dc;
-	uint64_t max = __atomic_load_n(&s->client_budget_max, __ATOMIC_RELAXED);
+	uint64_t max = server_client_budget_max(s);
 	int devfd = -1, r;
 
 	if (!p || c->client)
@@ -70,7 +70,7 @@ static int do_hello(struct server *s, struct conn *c, const struct uvmp_hdr *h, 
 	dc->agent_fd = -1;
 	dc->token = srv_random_u64();
 	dc->budget = p->budget ? p->budget : s->cfg->client_budget;
-	if (max && dc->budget > max)
+	if (dc->budget > max)
 		dc->budget = max;
 	dc->pidfd = (int)syscall(SYS_pidfd_open, dc->pid, 0);
 	if (dc->pidfd < 0) {
@@ -111,7 +111,8 @@ static int do_hello(struct server *s, struct conn *c, const struct uvmp_hdr *h, 
 	r = srv_reply(c, h, 0, &rep, sizeof(rep), &devfd, devfd >= 0);
 	if (devfd >= 0)
 		close(devfd);
-	log_info("client %" PRIu64 ": pid %d uid %u, budget %" PRIu64 " MiB", dc->id, dc->pid,
+	/* debug: a shell pipeline makes dozens of clients, one per exec */
+	log_debug("client %" PRIu64 ": pid %d uid %u, budget %" PRIu64 " MiB", dc->id, dc->pid,
 		 dc->uid, dc->budget >> 20);
 	return r < 0 ? r : 1;
 }
@@ -296,7 +297,7 @@ static int do_obj(struct server *s, struct conn *c, const struct uvmp_hdr *h, ss
 static int do_budget(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n)
 {
 	const struct uvmp_budget *p = payload(h, n, sizeof(*p));
-	uint64_t max = __atomic_load_n(&s->client_budget_max, __ATOMIC_RELAXED);
+	uint64_t max = server_client_budget_max(s);
 	struct dclient *dc = c->client;
 	struct dobj *d;
 
@@ -304,7 +305,7 @@ static int do_budget(struct server *s, struct conn *c, const struct uvmp_hdr *h,
 		return -EPROTO;
 	if (!p->object_id) {
 		pthread_mutex_lock(&s->lock);
-		dc->budget = max && p->bytes > max ? max : p->bytes;
+		dc->budget = p->bytes > max ? max : p->bytes;
 		pthread_mutex_unlock(&s->lock);
 		return engine_client_set_budget(s->e, dc->ec, dc->budget);
 	}

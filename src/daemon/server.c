@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -30,6 +29,7 @@
 #include "common/util.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/notify.h"
 #include "daemon/server_impl.h"
 #include "daemon/wire.h"
 #include "engine.h"
@@ -200,7 +200,7 @@ static void client_destroy(struct server *s, struct dclient *dc, bool process_al
 		close(dc->agent_fd);
 	if (dc->ctl)
 		dc->ctl->client = NULL;
-	log_info("client %" PRIu64 " (pid %d) %s", dc->id, dc->pid,
+	log_debug("client %" PRIu64 " (pid %d) %s", dc->id, dc->pid,
 		 process_alive ? "disconnected" : "exited");
 	free(dc);
 }
@@ -309,38 +309,21 @@ static void accept_conn(struct server *s)
 
 /* --- setup and loop ------------------------------------------------------- */
 
+/*
+ * The socket's directory exists (instance_lock made it) and the group was
+ * resolved with the rest of the settings; the lock makes the unlink of a
+ * leftover socket safe: no live daemon owns it.
+ */
 static int make_socket(const struct daemon_config *cfg)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char dir[sizeof(sa.sun_path)];
 	unsigned mode = cfg->socket_mode;
-	gid_t gid = 0;
-	char *slash;
+	gid_t gid = cfg->socket_gid;
 	int fd;
 
 	if (strlen(cfg->socket) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, cfg->socket);
-	strcpy(dir, cfg->socket);
-	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		mkdir(dir, 0755);
-	}
-	if (cfg->socket_group) {
-		struct group *g = getgrnam(cfg->socket_group);
-
-		if (!g) {
-			log_err("socket group '%s' does not exist", cfg->socket_group);
-			return -EINVAL;
-		}
-		gid = g->gr_gid;
-	} else {
-		struct group *g = getgrnam("uvmpager");
-
-		if (g)
-			gid = g->gr_gid;
-	}
 	if (!mode)
 		mode = gid ? 0660 : 0600;
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -466,6 +449,7 @@ static void reload(struct server *s)
 	const char *what;
 	int r;
 
+	notify_send("RELOADING=1");
 	r = config_reload(s->cfg->config, &nc);
 	if (r < 0) {
 		log_err("SIGHUP: %s not reloaded: nothing changed", s->cfg->config);
@@ -477,10 +461,12 @@ static void reload(struct server *s)
 	}
 	log_info("SIGHUP: %s reloaded", s->cfg->config);
 out:
+	/* a refused file leaves the daemon as it was: ready, with the old settings */
+	notify_send("READY=1");
 	config_free(&nc);
 }
 
-int server_run(struct server *s)
+int server_run(struct server *s, void (*tick)(void *arg), void *arg)
 {
 	struct epoll_event evs[32];
 
@@ -526,6 +512,8 @@ int server_run(struct server *s)
 				}
 				log_info("signal %u: letting %u clients go", si.ssi_signo,
 					 s->nclients);
+				/* handing every page back can take a while: say why */
+				notify_send("STOPPING=1\nSTATUS=stopping: handing every page back to its client");
 				release_all(s);
 				return 0;
 			}
@@ -533,6 +521,8 @@ int server_run(struct server *s)
 		}
 next_round:
 		forks_expire(s);
+		if (tick)
+			tick(arg);
 	}
 }
 

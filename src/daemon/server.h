@@ -19,8 +19,12 @@ struct uobj;
 int server_create(struct engine *e, const struct daemon_config *cfg, struct server **out);
 void server_destroy(struct server *s);
 
-/* The main loop: returns when a SIGTERM/SIGINT came (after letting clients go). */
-int server_run(struct server *s);
+/*
+ * The main loop: returns when a SIGTERM/SIGINT came (after letting
+ * clients go). tick (may be NULL) runs in the loop's thread after every
+ * round, at least once a second.
+ */
+int server_run(struct server *s, void (*tick)(void *arg), void *arg);
 
 /* Figures the filesystem shows; safe from any thread. */
 unsigned server_client_count(struct server *s);
@@ -66,7 +70,10 @@ int server_object_set_budget(struct server *s, uint64_t id, uint64_t bytes);
  * budget maximum, -ENOENT if no client has that pid.
  */
 int server_client_set_budget(struct server *s, pid_t pid, uint64_t bytes);
+/* The cap in force: the one set, or else the global budget. */
 uint64_t server_client_budget_max(struct server *s);
+/* The cap as set: 0 means "the global budget". */
+uint64_t server_client_budget_max_setting(struct server *s);
 void server_set_client_budget_max(struct server *s, uint64_t bytes);
 
 #endif

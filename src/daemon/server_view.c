@@ -135,7 +135,7 @@ int server_client_set_budget(struct server *s, pid_t pid, uint64_t bytes)
 	uint64_t max = server_client_budget_max(s);
 	int r = -ENOENT;
 
-	if (max && bytes > max)
+	if (bytes > max)
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
 	for (struct dclient *dc = s->clients; dc; dc = dc->next) {
@@ -151,7 +151,23 @@ int server_client_set_budget(struct server *s, pid_t pid, uint64_t bytes)
 }
 
 /* Any thread: one atomic word, read at each HELLO and SET_BUDGET. */
+/*
+ * Any thread. The cap in force: the one set, or else the global budget
+ * (no client may be promised more than all of managed memory).
+ */
 uint64_t server_client_budget_max(struct server *s)
+{
+	uint64_t max = __atomic_load_n(&s->client_budget_max, __ATOMIC_RELAXED);
+	struct engine_tunables t;
+
+	if (max)
+		return max;
+	engine_get_tunables(s->e, &t);
+	return t.budget;
+}
+
+/* Any thread: the value set, 0 meaning "the budget" (the filesystem's file). */
+uint64_t server_client_budget_max_setting(struct server *s)
 {
 	return __atomic_load_n(&s->client_budget_max, __ATOMIC_RELAXED);
 }

@@ -2,9 +2,12 @@
  * uvmpager-probe: what this kernel offers the engine, as "name value"
  * lines, and the dirty-tracking mode AUTO would pick.
  */
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "build-config.h"
 
 #include "fault/track.h"
 #include "fault/uffd.h"
@@ -14,11 +17,43 @@ static void flag(const char *name, bool v)
 	printf("%s %d\n", name, v ? 1 : 0);
 }
 
-int main(void)
+static void usage(void)
 {
+	printf("usage: uvmpager-probe [-h|--help] [-V|--version]\n"
+	       "What this kernel's userfaultfd offers uvmpagerd, as 'name value' lines,\n"
+	       "and the dirty-tracking mode 'auto' would pick.\n"
+	       "exit status: 0 probed, 1 no userfaultfd, 2 bad usage\n");
+}
+
+/* Exit status: 0 probed, 1 no userfaultfd, 2 bad usage (uvmpager-probe(8)). */
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
 	struct uffd_caps caps;
 	enum track_mode mode;
-	int r;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+		if (c == 'h') {
+			usage();
+			return 0;
+		}
+		if (c == 'V') {
+			printf("uvmpager-probe %s\n", UVMPAGER_VERSION);
+			return 0;
+		}
+		fprintf(stderr, "Try 'uvmpager-probe --help' for more information.\n");
+		return 2;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "uvmpager-probe: unexpected argument '%s'\n"
+			"Try 'uvmpager-probe --help' for more information.\n", argv[optind]);
+		return 2;
+	}
 
 	r = uffd_probe(&caps);
 	if (r < 0) {

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "build-config.h"
 #include "common/util.h"
 #include "engine.h"
 
@@ -52,7 +53,9 @@ static void usage(FILE *f)
 		"  --io ENGINE        auto | io_uring | threads\n"
 		"  --tracking MODE    auto | wp-async | wp-sync | soft-dirty\n"
 		"  --random N         random 4 KiB reads to time (default 20000)\n"
-		"  --keep-swap        do not remove the swap file afterwards\n");
+		"  --keep-swap        do not remove the swap file afterwards\n"
+		"  -h, --help, -V, --version\n"
+		"exit status: 0 every byte read back right, 1 failed, 2 bad usage\n");
 }
 
 int main(int argc, char **argv)
@@ -67,6 +70,7 @@ int main(int argc, char **argv)
 		{ "random", required_argument, NULL, 'r' },
 		{ "keep-swap", no_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	struct engine_config cfg;
@@ -84,7 +88,7 @@ int main(int argc, char **argv)
 	int c, r, ret = 1;
 
 	engine_config_defaults(&cfg);
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': if (parse_size(optarg, &size)) goto badarg; break;
 		case 'b': if (parse_size(optarg, &budget)) goto badarg; break;
@@ -95,7 +99,10 @@ int main(int argc, char **argv)
 		case 'r': nrandom = strtoul(optarg, NULL, 0); break;
 		case 'k': keep = true; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'V': printf("uvmpager-demo %s\n", UVMPAGER_VERSION); return 0;
+		default:
+			fprintf(stderr, "Try 'uvmpager-demo --help' for more information.\n");
+			return 2;
 		}
 	}
 	size = ALIGN_DOWN(size, PAGE_SIZE);
@@ -188,6 +195,6 @@ out:
 
 badarg:
 	fprintf(stderr, "uvmpager-demo: bad value: %s\n", optarg);
-	usage(stderr);
+	fprintf(stderr, "Try 'uvmpager-demo --help' for more information.\n");
 	return 2;
 }

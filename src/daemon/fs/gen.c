@@ -77,7 +77,7 @@ static void gen_tunable(struct fs *fs, enum gen_file g, FILE *f)
 	case G_LOW: v = t.low; break;
 	case G_LAUNDER: v = t.launder_percent; break;
 	case G_READ_AROUND_MAX: v = t.read_around_max; break;
-	case G_CLIENT_BUDGET_MAX: v = server_client_budget_max(fs->srv); break;
+	case G_CLIENT_BUDGET_MAX: v = server_client_budget_max_setting(fs->srv); break;
 	default: break;
 	}
 	fprintf(f, "%" PRIu64 "\n", v);
