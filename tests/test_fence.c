@@ -203,8 +203,20 @@ static void discard_during_fence(int i, enum order order)
 	if (r == -EAGAIN)
 		r = engine_reclaim(x.te.e, x.o, 0);
 	ck_assert_int_eq(r, 0);
-	ck_assert_msg(x.read_after == 0, "%s: page read %#lx right after its discard, not zeros",
-		      track_mode_name(modes[i]), (unsigned long)x.read_after);
+	/*
+	 * The program's REMOVE first: its read faulted between the two, the
+	 * proof that it had no pte after its discard, which is carried out.
+	 * Ours first, nothing between: that is also what a refused MADV_FREE
+	 * looks like, whose writes through its pte must stay (hostile
+	 * raw-free), so the page keeps its content (libuvmpager-preload(7)).
+	 */
+	if (order == PROGRAM_FIRST)
+		ck_assert_msg(x.read_after == 0, "%s: page read %#lx right after its discard, not zeros",
+			      track_mode_name(modes[i]), (unsigned long)x.read_after);
+	else
+		ck_assert_msg(x.read_after == 0 || x.read_after == pattern(VICTIM),
+			      "%s: page read %#lx right after its discard: neither zeros nor its content",
+			      track_mode_name(modes[i]), (unsigned long)x.read_after);
 	for (size_t p = 0; p < NPAGES; p++) {
 		uint64_t want = p == VICTIM ? NEWVAL : pattern(p);
 		uint64_t got = *(volatile uint64_t *)(x.mem + p * PAGE_SIZE);

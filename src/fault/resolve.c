@@ -158,6 +158,47 @@ static int install_zeros(struct engine *e, struct uobj *o, size_t start, size_t 
 }
 
 /*
+ * A fill that did not map exactly the range: some pages were mapped
+ * already (EEXIST, skipped) or the kernel gave up part-way (EAGAIN while
+ * an event waits, after some pages went in). Which pages it mapped is not
+ * told, and a page mapped but recorded EMPTY was written unseen: the next
+ * collect re-protected it without a word (its state took no write), a
+ * later fill marked it clean with no slot, and it read back as zeros
+ * after its eviction (torture seed 480537895: a fork child's copy, and
+ * the parent's own page). So every page the client maps now is recorded
+ * dirty (its content is the memfd's, whatever was written); the others
+ * stay EMPTY and fault again. Lock held. Returns the pages recorded.
+ */
+static size_t fill_settle(struct engine *e, struct uobj *o, size_t start, size_t n)
+{
+	uint64_t stackmap[4], *mapped = stackmap;
+	size_t words = DIV_ROUND_UP(n, 64), got = 0;
+
+	if (words > ARRAY_SIZE(stackmap))
+		mapped = malloc(words * sizeof(uint64_t));
+	if (!mapped || !o->client->tr ||
+	    tracker_mapped(o->client->tr, uobj_caddr(o, start), n, mapped) < 0) {
+		/* not known: every page may be mapped, and dirty is always safe */
+		if (mapped && mapped != stackmap)
+			free(mapped);
+		mapped = NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		pgword_t w = uobj_get(o, start + i);
+
+		if (pg_state(w) != PG_EMPTY || (mapped && !bitmap_test(mapped, i)))
+			continue;
+		uobj_set(o, start + i, pg_make(PG_DIRTY, w & PGF_QUEUED, 0));
+		got++;
+	}
+	if (mapped != stackmap)
+		free(mapped);
+	o->cnt.zero_fills += got;
+	e->zero_fills += got;
+	return got;
+}
+
+/*
  * Install n zero pages at start that may lie in several of the client's
  * mappings, and record the pages installed: clean if write-protected,
  * else dirty. A view is one mapping until the program splits it (mprotect,
@@ -184,8 +225,8 @@ static size_t fill_zeros(struct engine *e, struct uobj *o, size_t start, size_t 
 		return fill_zeros(e, o, start, n / 2, wp) +
 		       fill_zeros(e, o, start + n / 2, n - n / 2, wp);
 	}
-	if (r < 0)
-		return 0;
+	if (r != 0)
+		return fill_settle(e, o, start, n);
 	for (size_t i = start; i < start + n; i++)
 		uobj_set(o, i, pg_make(wp ? PG_CLEAN : PG_DIRTY, uobj_get(o, i) & PGF_QUEUED, 0));
 	o->cnt.zero_fills += n;
