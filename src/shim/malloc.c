@@ -24,14 +24,30 @@ extern void *__libc_pvalloc(size_t size);
 
 #define EXPORT __attribute__((visibility("default")))
 
+/*
+ * glibc's malloc_usable_size, which exports no __libc_ name. Looked up in
+ * libc.so.6 itself, not with RTLD_NEXT: a program linked to an allocator
+ * of its own (libjemalloc.so.2, loaded after us) has that allocator's
+ * next, which cannot size a block of glibc's heap and crashes on it.
+ */
 static size_t libc_usable_size(void *p)
 {
 	static size_t (*real)(void *);
+	size_t (*f)(void *) = __atomic_load_n(&real, __ATOMIC_ACQUIRE);
+	void *libc;
 
-	/* glibc exports no __libc_ name for it; dlsym's own allocations are small */
-	if (!real)
-		real = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
-	return real ? real(p) : 0;
+	if (!f) {
+		shim_busy++;
+		libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+		if (libc) {
+			f = (size_t (*)(void *))dlsym(libc, "malloc_usable_size");
+			/* NOLOAD took a reference; libc stays loaded anyway */
+			dlclose(libc);
+		}
+		shim_busy--;
+		__atomic_store_n(&real, f, __ATOMIC_RELEASE);
+	}
+	return f ? f(p) : 0;
 }
 
 static bool arena_ptr(const void *p)
