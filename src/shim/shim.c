@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,10 +23,14 @@
 
 #define DEFAULT_MIN_SIZE (1UL << 20)
 #define DEFAULT_SEG_SIZE (1UL << 30)
+/* How often shim_watch looks at the resident memory outside the budget. */
+#define WATCH_NS (1000ULL * 1000 * 1000)
+/* The least of it warned about (a quarter of the budget if that is more). */
+#define DEFAULT_OUTSIDE_MAX (64ULL << 20)
 /* After a segment could not be made, do not ask again for a while. */
 #define SEG_RETRY_NS (1000ULL * 1000 * 1000)
 
-struct shim shim = { .min_size = SIZE_MAX };
+struct shim shim = { .min_size = SIZE_MAX, .map_min = SIZE_MAX };
 __thread unsigned shim_busy __attribute__((tls_model("initial-exec")));
 
 static uint64_t seg_retry_at;       /* under the arena's lock */
@@ -94,6 +99,76 @@ static void __attribute__((format(printf, 1, 2))) warn(const char *fmt, ...)
 	va_start(ap, fmt);
 	say(fmt, ap);
 	va_end(ap);
+}
+
+void shim_unmanaged(const char *what_fmt, ...)
+{
+	static atomic_bool said;
+	char what[256];
+	va_list ap;
+
+	if (atomic_load_explicit(&said, memory_order_relaxed) || atomic_exchange(&said, true))
+		return;
+	va_start(ap, what_fmt);
+	vsnprintf(what, sizeof(what), what_fmt, ap);
+	va_end(ap);
+	warn("%s is not managed: it runs outside the %llu MiB budget (said once)", what,
+	     (unsigned long long)(shim.budget_granted >> 20));
+}
+
+/* glibc's end of the brk heap */
+extern void *__curbrk;
+
+/* The program's private anonymous resident memory (RssAnon), in bytes; 0 if unknown. */
+static uint64_t rss_anon(void)
+{
+	char buf[2048], *at;
+	long n;
+	int fd;
+
+	/* not read(2): ours is interposed (io.c) */
+	fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	at = strstr(buf, "RssAnon:");
+	return at ? strtoull(at + 8, NULL, 10) << 10 : 0;
+}
+
+/*
+ * Managed pages are shared memory, so RssAnon is what the budget does
+ * not cover: glibc's heap of small blocks, memory mapped by raw system
+ * calls or with flags the arena does not serve, stacks. Looked at from
+ * slow paths, once a second at most; past shim.outside_max, said once.
+ */
+void shim_watch(void)
+{
+	static _Atomic uint64_t next;
+	uint64_t now, at, rss;
+	uintptr_t heap;
+
+	if (shim_busy || !shim_owner())
+		return;
+	/* glibc's main heap, without a system call: a short program is told too */
+	heap = (uintptr_t)__curbrk - shim.brk_start;
+	if (shim.brk_start && heap > shim.outside_max && heap < (1ULL << 46)) {
+		shim_unmanaged("glibc's heap of %llu MiB (blocks under %zu bytes)",
+			       (unsigned long long)(heap >> 20), shim.min_size);
+		return;
+	}
+	now = now_ns();
+	at = atomic_load_explicit(&next, memory_order_relaxed);
+	if (now < at || !atomic_compare_exchange_strong(&next, &at, now + WATCH_NS))
+		return;
+	rss = rss_anon();
+	if (rss > shim.outside_max)
+		shim_unmanaged("%llu MiB of this program's memory (glibc's heap of blocks under %zu "
+			       "bytes, or memory mapped behind the shim's back)",
+			       (unsigned long long)(rss >> 20), shim.min_size);
 }
 
 /* --- the arena's segments: one anonymous object each --- */
@@ -402,16 +477,17 @@ static int env_size(const char *name, uint64_t *out)
 
 __attribute__((constructor)) static void shim_init(void)
 {
-	uint64_t min_size = 0, seg_size = DEFAULT_SEG_SIZE;
+	uint64_t min_size = 0, seg_size = DEFAULT_SEG_SIZE, outside_max = 0;
 	struct uvmpager_info info;
 	const char *v, *sock;
-	int have_min, r;
+	int have_min, have_outside, r;
 
 	shim_busy++;
 	v = secure_getenv("UVMPAGER_DEBUG");
 	shim.debug = v && *v && strcmp(v, "0");
 	if (env_size("UVMPAGER_BUDGET", &shim.budget) < 0 ||
 	    (have_min = env_size("UVMPAGER_MIN_SIZE", &min_size)) < 0 ||
+	    (have_outside = env_size("UVMPAGER_WARN_OUTSIDE", &outside_max)) < 0 ||
 	    env_size("UVMPAGER_SEGMENT_SIZE", &seg_size) < 0)
 		goto out;
 	r = uvmpager_connect(NULL, shim.budget, &shim.client);
@@ -433,6 +509,9 @@ __attribute__((constructor)) static void shim_init(void)
 	if (!have_min)
 		min_size = MAX(DEFAULT_MIN_SIZE, info.min_size);
 	shim.min_size = MAX(min_size, PAGE_SIZE);
+	shim.map_min = PAGE_SIZE;
+	shim.budget_granted = info.budget;
+	shim.outside_max = have_outside ? outside_max : MAX(DEFAULT_OUTSIDE_MAX, info.budget / 4);
 	shim.seg_size = ALIGN_UP(MAX(seg_size, 2UL << 20), PAGE_SIZE);
 	r = arena_create(&seg_ops, NULL, shim.seg_size, &shim.arena);
 	if (r == 0)
@@ -441,10 +520,11 @@ __attribute__((constructor)) static void shim_init(void)
 		warn("cannot set up (%s); running unmanaged", strerror(-r));
 		uvmpager_disconnect(shim.client);
 		shim.client = NULL;
-		shim.min_size = SIZE_MAX;
+		shim.min_size = shim.map_min = SIZE_MAX;
 		goto out;
 	}
 	shim.pid = getpid();
+	shim.brk_start = (uintptr_t)__curbrk;
 	atomic_store_explicit(&shim.ready, true, memory_order_release);
 	shim_debug("client %llu, budget %llu, blocks from %zu bytes, segments of %zu",
 		   (unsigned long long)info.client_id, (unsigned long long)info.budget,

@@ -25,9 +25,13 @@ struct shim {
 	atomic_bool ready;          /* connected; set once, by the constructor */
 	struct uvmpager *client;    /* replaced in a forked child */
 	struct arena *arena;
-	size_t min_size;            /* SIZE_MAX until ready: nothing is managed */
+	size_t min_size;            /* malloc: SIZE_MAX until ready, nothing is managed */
+	size_t map_min;             /* mmap: the same */
 	size_t seg_size;
 	uint64_t budget;            /* asked for at start, and by forked children */
+	uint64_t budget_granted;    /* what the daemon gave at start */
+	uint64_t outside_max;       /* resident memory outside the budget before a warning */
+	uintptr_t brk_start;        /* glibc's heap when we started */
 	pid_t pid;                  /* the process the arena belongs to */
 	bool debug;
 	atomic_bool gone;           /* the daemon went away; said once */
@@ -64,5 +68,19 @@ static inline bool shim_maybe(const void *p, size_t len)
 void shim_zero(void *addr, size_t len);
 
 void shim_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Some of the program's memory will be outside the budget: says so on
+ * stderr, the first time only (what: the first such memory seen).
+ * Async-signal-safe and allocation-free, so callable from malloc.
+ */
+void shim_unmanaged(const char *what_fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Cheap, for paths that hand out memory the budget does not cover: at
+ * most once a second, compares the process's resident memory outside
+ * every object with shim.outside_max (shim_unmanaged past it).
+ */
+void shim_watch(void);
 
 #endif

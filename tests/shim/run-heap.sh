@@ -7,13 +7,24 @@
 # swap and come back:
 #   own_alloc_shared  a program linked to an allocator library of its own
 #                     (malloc_usable_size and all), which the shim replaces
+#                     (said once: its small blocks are in glibc's heap)
 #   jemalloc_next     python with Debian's libjemalloc.so.2 loaded after the
 #                     shim (the shim's malloc wins, jemalloc is next)
 #   redis             Debian's redis-server (linked to libjemalloc.so.2):
 #                     starts, stores and returns values
+#   brk               a heap of its own grown with sbrk: not managed, said once
+#   own_alloc_static  the same allocator linked into the program, so that
+#                     it wins over the shim's malloc: its 64 KiB pieces
+#                     are managed (RSS within budget + slack, paging)
+#   jemalloc_first    python with libjemalloc.so.2 preloaded before the
+#                     shim: jemalloc is the program's allocator, and the
+#                     memory it maps is managed (RSS, paging)
+#   reserve           reserve PROT_NONE, commit with mprotect and with
+#                     mmap(MAP_FIXED), decommit and commit again (RSS, paging)
 #
 # Environment: UVMPAGERD, UVMPAGER_PRELOAD, and the test programs
-# OWN_ALLOC_SHARED (built by meson). Exits 77 when it cannot run.
+# OWN_ALLOC_SHARED, OWN_ALLOC_STATIC, RESERVE_PROG, BRK_PROG (built by meson).
+# Exits 77 when it cannot run.
 set -u
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -74,29 +85,39 @@ BUDGET_KIB=$((32 * 1024))
 # the pages the daemon has not evicted yet when the budget is crossed
 SLACK_KIB=$((40 * 1024))
 
-# run [--rss] [--paging] NAME CMD...: plain, then under the shim
+# the shim's line for memory outside the budget (libuvmpager-preload(7))
+unmanaged='^uvmpager\[[0-9]*\]: .* is not managed: '
+
+# run [--rss] [--paging] [--warns] NAME CMD...: plain, then under the shim.
+# --rss: peak RSS within budget + slack, and no line saying memory is
+# unmanaged; --warns: exactly one such line.
 run() {
-	local rss=no paging=no name outs ins rc_plain rc_shim why= kib
+	local rss=no paging=no warns=any name outs ins rc_plain rc_shim why= kib nwarn
 	while [ "${1#--}" != "$1" ]; do
 		case $1 in
-		--rss) rss=yes ;;
+		--rss) rss=yes warns=0 ;;
 		--paging) paging=yes ;;
+		--warns) warns=1 ;;
 		esac
 		shift
 	done
 	name=$1
 	shift
+	local t0=$EPOCHREALTIME t1 t2
 	"$@" >"$dir/$name.out.plain" 2>"$dir/$name.err.plain" </dev/null
 	rc_plain=$?
+	t1=$EPOCHREALTIME
 	outs=$(stat_of swapouts)
 	ins=$(stat_of swapins)
 	env LD_PRELOAD="${SHIM_PRELOAD:-$UVMPAGER_PRELOAD}" UVMPAGER_SOCKET="$dir/sock" \
 		UVMPAGER_BUDGET=$BUDGET "$python" "$dir/maxrss.py" "$dir/$name.rss" "$@" \
 		>"$dir/$name.out.shim" 2>"$dir/$name.err.shim" </dev/null
 	rc_shim=$?
+	t2=$EPOCHREALTIME
 	outs=$(( $(stat_of swapouts) - outs ))
 	ins=$(( $(stat_of swapins) - ins ))
 	kib=$(cat "$dir/$name.rss" 2>/dev/null || echo 0)
+	nwarn=$(grep -c "$unmanaged" "$dir/$name.err.shim")
 	if [ "$rc_plain" != "$rc_shim" ]; then
 		why="exit status $rc_shim, plain $rc_plain: $(head -c 300 "$dir/$name.err.shim")"
 	elif ! cmp -s "$dir/$name.out.plain" "$dir/$name.out.shim"; then
@@ -105,12 +126,17 @@ run() {
 		why="no paging (swapouts +$outs, swapins +$ins)"
 	elif [ "$rss" = yes ] && [ "$kib" -gt $((BUDGET_KIB + SLACK_KIB)) ]; then
 		why="peak RSS $((kib / 1024)) MiB > budget $((BUDGET_KIB / 1024)) MiB + slack $((SLACK_KIB / 1024)) MiB"
+	elif [ "$warns" != any ] && [ "$nwarn" != "$warns" ]; then
+		why="$nwarn lines saying memory is not managed, $warns expected: $(head -c 300 "$dir/$name.err.shim")"
 	elif ! kill -0 "$daemon" 2>/dev/null; then
 		why="uvmpagerd died"
 	fi
 	if [ -z "$why" ]; then
+		[ "$nwarn" -gt 0 ] && echo "  $name: $(grep "$unmanaged" "$dir/$name.err.shim")"
 		echo "PASS $name (exit $rc_plain; swapouts +$outs, swapins +$ins; peak RSS $((kib / 1024)) MiB," \
-			"budget $((BUDGET_KIB / 1024)) MiB)"
+			"budget $((BUDGET_KIB / 1024)) MiB;" \
+			"plain $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s," \
+			"managed $(awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.2f", b - a }') s)"
 		passed=$((passed + 1))
 	else
 		echo "FAIL $name: $why"
@@ -120,21 +146,31 @@ run() {
 
 jemalloc=$(ldconfig -p | awk '$1 == "libjemalloc.so.2" { print $NF; exit }')
 
+# a growing buffer (realloc past the shim's threshold), then ~150 MB of
+# small objects (python's own arenas, and malloc for the strings)
 cat >"$dir/grow.py" <<'PY'
 import hashlib
 b = bytearray()
 for i in range(300000):
     b += b'%08d' % i * 8
-d = {i: str(i) * 3 for i in range(200000)}
-print(len(b), hashlib.sha256(b).hexdigest(), len(d), sum(map(len, d.values())))
+d = {i: str(i) * 9 for i in range(1500000)}
+h = hashlib.sha256()
+for i in range(0, 1500000, 3):
+    h.update(d[i].encode())
+print(len(b), hashlib.sha256(b).hexdigest(), len(d), h.hexdigest())
 PY
 
-run own_alloc_shared "$OWN_ALLOC_SHARED"
+# its small blocks are in glibc's heap, outside the budget: said once
+run --warns own_alloc_shared "$OWN_ALLOC_SHARED"
+run --warns brk "$BRK_PROG"
+run --rss --paging own_alloc_static env ALLOC_PROG_MB=96 "$OWN_ALLOC_STATIC"
+run --rss --paging reserve env RESERVE_PROG_MB=128 "$RESERVE_PROG"
 if [ -n "$jemalloc" ]; then
 	SHIM_PRELOAD="$UVMPAGER_PRELOAD $jemalloc" run jemalloc_next "$python" "$dir/grow.py"
+	SHIM_PRELOAD="$jemalloc $UVMPAGER_PRELOAD" run --rss --paging jemalloc_first "$python" "$dir/grow.py"
 else
-	echo "SKIP jemalloc_next: no libjemalloc.so.2 (package libjemalloc2)"
-	skipped=$((skipped + 1))
+	echo "SKIP jemalloc_next, jemalloc_first: no libjemalloc.so.2 (package libjemalloc2)"
+	skipped=$((skipped + 2))
 fi
 
 # redis-server: starts under the shim, takes values and gives them back

@@ -119,11 +119,14 @@ run() {
 	t2=$EPOCHREALTIME
 	outs=$(( $(stat_of swapouts) - outs ))
 	ins=$(( $(stat_of swapins) - ins ))
+	# the shim's one line for memory outside the budget (glibc's heap of
+	# small blocks, here) is no difference in the program's behaviour
+	grep -v '^uvmpager\[[0-9]*\]: .* is not managed: ' "$dir/$name.err.shim" >"$dir/$name.err.cmp"
 	if [ "$rc_plain" != "$rc_shim" ]; then
 		why="exit status $rc_shim, plain $rc_plain"
 	elif ! cmp -s "$dir/$name.out.plain" "$dir/$name.out.shim"; then
 		why="stdout differs: $(cmp "$dir/$name.out.plain" "$dir/$name.out.shim" 2>&1 | head -1)"
-	elif ! cmp -s "$dir/$name.err.plain" "$dir/$name.err.shim"; then
+	elif ! cmp -s "$dir/$name.err.plain" "$dir/$name.err.cmp"; then
 		why="stderr differs: $(head -c 300 "$dir/$name.err.shim")"
 	elif [ "$check" = both ] && { [ "$outs" -le 0 ] || [ "$ins" -le 0 ]; }; then
 		why="no paging (swapouts +$outs, swapins +$ins)"
