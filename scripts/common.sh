@@ -3,7 +3,7 @@ set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 packages=(build-essential meson ninja-build pkg-config liburing-dev libfuse3-dev fuse3 check libncurses-dev tmux
-	libjemalloc2 redis-server)
+	libjemalloc-dev libjemalloc2 redis-server)
 
 need_root() {
 	if [ "$(id -u)" -ne 0 ]; then

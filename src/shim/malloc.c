@@ -1,9 +1,12 @@
 /*
- * The malloc family. glibc's malloc maps big blocks with its internal
- * mmap, which no interposer sees, so big requests must be caught here.
- * Blocks of at least shim.min_size come from the arena; the rest, and
- * everything while the shim is not ready, from glibc's own functions.
- * Arena blocks are recognised by address: page-aligned, in a segment.
+ * The malloc family. With the heap (heap.h: jemalloc over managed
+ * segments) every block comes from it. Without it, glibc's malloc maps
+ * big blocks with its internal mmap, which no interposer sees, so big
+ * requests must be caught here: blocks of at least shim.min_size come
+ * from the arena, the rest from glibc. Everything while the shim is not
+ * ready (or busy, or without a daemon) comes from glibc's own functions.
+ * Blocks are recognised by address: the heap's reservation; arena blocks
+ * are page-aligned, in a segment.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -12,6 +15,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "shim/heap.h"
 #include "shim/shim.h"
 
 extern void *__libc_malloc(size_t size);
@@ -68,14 +72,18 @@ static bool arena_ptr(const void *p)
 	return p && !((uintptr_t)p & (PAGE_SIZE - 1)) && shim_maybe(p, 1);
 }
 
-static void *big(size_t size, size_t align)
+/* A block of managed memory, or NULL: the caller goes to glibc. */
+static void *big(size_t size, size_t align, bool zero)
 {
+	if (heap_on())
+		return shim_can_alloc() ? heap_alloc(size, align, zero) : NULL;
+	/* arena memory reads as zeros already */
 	return size >= shim.min_size ? shim_alloc(size, align) : NULL;
 }
 
 EXPORT void *malloc(size_t size)
 {
-	void *p = big(size, 0);
+	void *p = big(size, 0, false);
 
 	return p ? p : watched(__libc_malloc(size));
 }
@@ -84,6 +92,16 @@ EXPORT void free(void *p)
 {
 	int r;
 
+	if (heap_owns(p)) {
+		/*
+		 * Not in a child without its parent's memory (vfork), nor once
+		 * the daemon is gone: jemalloc's metadata may be in swap then.
+		 * The block is left where it is.
+		 */
+		if (shim_owner() && !atomic_load(&shim.gone))
+			heap_free(p);
+		return;
+	}
 	if (!arena_ptr(p) || shim_busy) {
 		__libc_free(p);
 		return;
@@ -109,15 +127,14 @@ EXPORT void *calloc(size_t n, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	/* arena memory reads as zeros already */
-	p = big(total, 0);
+	p = big(total, 0, true);
 	return p ? p : watched(__libc_calloc(n, size));
 }
 
 /* Moves an arena block to a new arena block, or to glibc. */
 static void *move(void *p, size_t old, size_t size)
 {
-	void *q = big(size, 0);
+	void *q = big(size, 0, false);
 
 	if (!q)
 		q = __libc_malloc(size);
@@ -149,6 +166,32 @@ static void *realloc_arena(void *p, size_t size, size_t len)
 	return move(p, len, size);
 }
 
+/* realloc of a heap block: jemalloc's, or a copy in glibc's heap when it cannot. */
+static void *realloc_heap(void *p, size_t size)
+{
+	size_t old;
+	void *q;
+
+	if (!size) {
+		free(p);
+		return NULL;
+	}
+	if (!shim_owner()) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (!shim_busy && !atomic_load(&shim.gone) && (q = heap_realloc(p, size)))
+		return q;
+	old = heap_usable_size(p);
+	q = __libc_malloc(size);
+	if (!q)
+		return NULL;
+	memcpy(q, p, MIN(old, size));
+	if (!atomic_load(&shim.gone))
+		heap_free(p);
+	return q;
+}
+
 EXPORT void *realloc(void *p, size_t size)
 {
 	size_t len, old;
@@ -156,6 +199,8 @@ EXPORT void *realloc(void *p, size_t size)
 
 	if (!p)
 		return malloc(size);
+	if (heap_owns(p))
+		return realloc_heap(p, size);
 	if (arena_ptr(p) && !shim_busy) {
 		if (!shim_owner()) {
 			/* a child without its parent's memory: the block cannot be read */
@@ -170,9 +215,10 @@ EXPORT void *realloc(void *p, size_t size)
 			return NULL;
 		}
 	}
-	/* growing past the threshold: into the arena, once */
-	if (size >= shim.min_size && !shim_busy && size > (old = libc_usable_size(p))) {
-		void *q = big(size, 0);
+	/* growing past the threshold (any growth, with the heap): into managed memory, once */
+	if ((heap_on() || size >= shim.min_size) && !shim_busy &&
+	    size > (old = libc_usable_size(p))) {
+		void *q = big(size, 0, false);
 
 		if (q) {
 			memcpy(q, p, old);
@@ -201,7 +247,7 @@ static void *aligned(size_t align, size_t size)
 	/* glibc rounds an alignment that is no power of two up to one */
 	if (align & (align - 1))
 		align = align > SIZE_MAX / 2 ? 0 : 1UL << (64 - __builtin_clzl(align));
-	p = align ? big(size, align) : NULL;
+	p = align ? big(size, align, false) : NULL;
 	return p ? p : __libc_memalign(align, size);
 }
 
@@ -230,14 +276,14 @@ EXPORT void *memalign(size_t align, size_t size)
 
 EXPORT void *valloc(size_t size)
 {
-	void *p = big(size, PAGE_SIZE);
+	void *p = big(size, PAGE_SIZE, false);
 
 	return p ? p : __libc_valloc(size);
 }
 
 EXPORT void *pvalloc(size_t size)
 {
-	void *p = size <= SIZE_MAX - PAGE_SIZE ? big(ALIGN_UP(size, PAGE_SIZE), PAGE_SIZE) : NULL;
+	void *p = size <= SIZE_MAX - PAGE_SIZE ? big(ALIGN_UP(size, PAGE_SIZE), PAGE_SIZE, false) : NULL;
 
 	return p ? p : __libc_pvalloc(size);
 }
@@ -248,6 +294,8 @@ EXPORT size_t malloc_usable_size(void *p)
 
 	if (!p)
 		return 0;
+	if (heap_owns(p))
+		return heap_usable_size(p);
 	if (arena_ptr(p) && !shim_busy && shim_owner() &&
 	    arena_block_len(shim.arena, p, &len) == 0)
 		return len;

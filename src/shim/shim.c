@@ -18,6 +18,7 @@
 
 #include "client/rawsys.h"
 #include "common/util.h"
+#include "shim/heap.h"
 #include "shim/shim.h"
 #include "uvmpager/uvmpager.h"
 
@@ -322,12 +323,16 @@ static void fork_prepare(void)
 	if (shim_busy || !shim_owner())
 		return;
 	arena_lock(shim.arena);
+	if (heap_arena())
+		arena_lock(heap_arena());
 	fk.locked = true;
 	fk.alive = uvmpager_alive(shim.client);
 	if (!fk.alive)
 		return;
 	/* a shell forking for each command should not pay for the protocol */
 	arena_for_each_segment_locked(shim.arena, count, &segments);
+	if (heap_arena())
+		arena_for_each_segment_locked(heap_arena(), count, &segments);
 	if (!segments) {
 		fk.fresh = true;
 		return;
@@ -378,6 +383,8 @@ static void parent_done(void)
 			   (unsigned long long)fk.token);
 	}
 	fk.locked = fk.armed = fk.fresh = false;
+	if (heap_arena())
+		arena_unlock(heap_arena());
 	arena_unlock(shim.arena);
 }
 
@@ -436,8 +443,12 @@ static void child_done(void)
 		 */
 		shim.client = NULL;
 		arena_for_each_segment_locked(shim.arena, reserve, &segments);
+		if (heap_arena())
+			arena_for_each_segment_locked(heap_arena(), reserve, &segments);
 		atomic_store(&shim.gone, true);
 	}
+	if (heap_arena())
+		arena_unlock(heap_arena());
 	arena_unlock(shim.arena);
 	if (r < 0) {
 		arena_close(shim.arena);
@@ -481,10 +492,13 @@ __attribute__((constructor)) static void shim_init(void)
 	struct uvmpager_info info;
 	const char *v, *sock;
 	int have_min, have_outside, r;
+	bool use_heap;
 
 	shim_busy++;
 	v = secure_getenv("UVMPAGER_DEBUG");
 	shim.debug = v && *v && strcmp(v, "0");
+	v = secure_getenv("UVMPAGER_HEAP");
+	use_heap = !v || strcmp(v, "0");
 	if (env_size("UVMPAGER_BUDGET", &shim.budget) < 0 ||
 	    (have_min = env_size("UVMPAGER_MIN_SIZE", &min_size)) < 0 ||
 	    (have_outside = env_size("UVMPAGER_WARN_OUTSIDE", &outside_max)) < 0 ||
@@ -514,6 +528,13 @@ __attribute__((constructor)) static void shim_init(void)
 	shim.outside_max = have_outside ? outside_max : MAX(DEFAULT_OUTSIDE_MAX, info.budget / 4);
 	shim.seg_size = ALIGN_UP(MAX(seg_size, 2UL << 20), PAGE_SIZE);
 	r = arena_create(&seg_ops, NULL, shim.seg_size, &shim.arena);
+	if (r == 0 && use_heap) {
+		/* before our fork handlers: jemalloc's own go in first, and run around ours */
+		r = heap_create(&seg_ops);
+		if (r < 0)
+			shim_debug("no heap (%s): small blocks stay in glibc's", strerror(-r));
+		r = 0;
+	}
 	if (r == 0)
 		r = -pthread_atfork(fork_prepare, fork_parent, fork_child);
 	if (r < 0) {
@@ -526,9 +547,9 @@ __attribute__((constructor)) static void shim_init(void)
 	shim.pid = getpid();
 	shim.brk_start = (uintptr_t)__curbrk;
 	atomic_store_explicit(&shim.ready, true, memory_order_release);
-	shim_debug("client %llu, budget %llu, blocks from %zu bytes, segments of %zu",
+	shim_debug("client %llu, budget %llu, %s, segments of %zu",
 		   (unsigned long long)info.client_id, (unsigned long long)info.budget,
-		   shim.min_size, shim.seg_size);
+		   heap_on() ? "every block from the heap" : "big blocks only", shim.seg_size);
 out:
 	shim_busy--;
 }

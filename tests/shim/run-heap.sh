@@ -7,7 +7,8 @@
 # swap and come back:
 #   own_alloc_shared  a program linked to an allocator library of its own
 #                     (malloc_usable_size and all), which the shim replaces
-#                     (said once: its small blocks are in glibc's heap)
+#                     (RSS and paging with the heap, SHIM_HEAP=1; without
+#                     it, said once: its small blocks are in glibc's heap)
 #   jemalloc_next     python with Debian's libjemalloc.so.2 loaded after the
 #                     shim (the shim's malloc wins, jemalloc is next)
 #   redis             Debian's redis-server (linked to libjemalloc.so.2):
@@ -23,7 +24,8 @@
 #                     mmap(MAP_FIXED), decommit and commit again (RSS, paging)
 #
 # Environment: UVMPAGERD, UVMPAGER_PRELOAD, and the test programs
-# OWN_ALLOC_SHARED, OWN_ALLOC_STATIC, RESERVE_PROG, BRK_PROG (built by meson).
+# OWN_ALLOC_SHARED, OWN_ALLOC_STATIC, RESERVE_PROG, BRK_PROG (built by meson);
+# SHIM_HEAP=1 when the shim was built with jemalloc.
 # Exits 77 when it cannot run.
 set -u
 
@@ -160,8 +162,14 @@ for i in range(0, 1500000, 3):
 print(len(b), hashlib.sha256(b).hexdigest(), len(d), h.hexdigest())
 PY
 
-# its small blocks are in glibc's heap, outside the budget: said once
-run --warns own_alloc_shared "$OWN_ALLOC_SHARED"
+# the shim's own malloc in its place: with the heap (jemalloc over managed
+# segments) every block is managed; without it, the small blocks are in
+# glibc's heap, outside the budget, and that is said once
+if [ "${SHIM_HEAP:-0}" = 1 ]; then
+	run --rss --paging own_alloc_shared env ALLOC_PROG_MB=96 "$OWN_ALLOC_SHARED"
+else
+	run --warns own_alloc_shared env ALLOC_PROG_MB=96 "$OWN_ALLOC_SHARED"
+fi
 run --warns brk "$BRK_PROG"
 run --rss --paging own_alloc_static env ALLOC_PROG_MB=96 "$OWN_ALLOC_STATIC"
 run --rss --paging reserve env RESERVE_PROG_MB=128 "$RESERVE_PROG"
