@@ -76,7 +76,7 @@ static bool arena_ptr(const void *p)
 static void *big(size_t size, size_t align, bool zero)
 {
 	if (heap_on())
-		return shim_can_alloc() ? heap_alloc(size, align, zero) : NULL;
+		return shim_heap_can_alloc() ? heap_alloc(size, align, zero) : NULL;
 	/* arena memory reads as zeros already */
 	return size >= shim.min_size ? shim_alloc(size, align) : NULL;
 }
@@ -94,11 +94,10 @@ EXPORT void free(void *p)
 
 	if (heap_owns(p)) {
 		/*
-		 * Not in a child without its parent's memory (vfork), nor once
-		 * the daemon is gone: jemalloc's metadata may be in swap then.
-		 * The block is left where it is.
+		 * Not once the daemon is gone: jemalloc's metadata may be in
+		 * swap then. The block is left where it is.
 		 */
-		if (shim_owner() && !atomic_load(&shim.gone))
+		if (!atomic_load_explicit(&shim.gone, memory_order_relaxed))
 			heap_free(p);
 		return;
 	}
@@ -176,18 +175,14 @@ static void *realloc_heap(void *p, size_t size)
 		free(p);
 		return NULL;
 	}
-	if (!shim_owner()) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	if (!shim_busy && !atomic_load(&shim.gone) && (q = heap_realloc(p, size)))
+	if (shim_heap_can_alloc() && (q = heap_realloc(p, size)))
 		return q;
 	old = heap_usable_size(p);
 	q = __libc_malloc(size);
 	if (!q)
 		return NULL;
 	memcpy(q, p, MIN(old, size));
-	if (!atomic_load(&shim.gone))
+	if (!atomic_load_explicit(&shim.gone, memory_order_relaxed))
 		heap_free(p);
 	return q;
 }

@@ -259,6 +259,18 @@ bool shim_can_alloc(void)
 	return true;
 }
 
+bool shim_heap_can_alloc(void)
+{
+	if (shim_busy || !atomic_load_explicit(&shim.ready, memory_order_acquire) ||
+	    atomic_load_explicit(&shim.gone, memory_order_relaxed))
+		return false;
+	if (!uvmpager_alive(shim.client)) {
+		daemon_gone();
+		return false;
+	}
+	return true;
+}
+
 void *shim_alloc(size_t len, size_t align)
 {
 	void *p;

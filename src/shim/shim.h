@@ -51,6 +51,14 @@ static inline bool shim_owner(void)
 
 /* May this thread take new memory from the arena now? */
 bool shim_can_alloc(void);
+/*
+ * The same for the heap, at every malloc, without shim_owner's getpid()
+ * (a system call): a vfork child shares its parent's memory, heap
+ * included; a child that skipped the fork handlers altogether (a raw
+ * clone without CLONE_VM) would find holes where the heap was, and is
+ * not supported.
+ */
+bool shim_heap_can_alloc(void);
 
 /* len bytes of arena memory (zeros), or NULL: the caller falls back. */
 void *shim_alloc(size_t len, size_t align);
