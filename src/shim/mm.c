@@ -198,6 +198,17 @@ EXPORT int madvise(void *addr, size_t len, int advice)
 	uintptr_t cur = (uintptr_t)addr, end, piece;
 	int err = 0;
 
+	/*
+	 * The program's advice on its own heap blocks: zeroing advice makes
+	 * them read zeros (on the shared segment the kernel would only drop
+	 * PTEs and bring the data back); the rest is the daemon's business.
+	 */
+	if (len && !shim_busy && heap_owns(addr) && heap_owns((char *)addr + len - 1) &&
+	    page_range(addr, len, &end)) {
+		if (zeroing(advice))
+			shim_zero(addr, end - (uintptr_t)addr);
+		return 0;
+	}
 	if (!involved(addr, len))
 		return raw_madvise(addr, len, advice);
 	if (!page_range(addr, len, &end)) {

@@ -285,7 +285,7 @@ void shim_zero(void *addr, size_t len)
 	unsigned char vec[256];
 	bool alive;
 
-	if (arena_zero(shim.arena, addr, len) == 0)
+	if (arena_zero(heap_owns(addr) ? heap_arena() : shim.arena, addr, len) == 0)
 		return;
 	alive = uvmpager_alive(shim.client);
 	if (alive) {

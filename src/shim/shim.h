@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "shim/arena.h"
+#include "shim/heap.h"
 
 struct uvmpager;
 
@@ -67,6 +68,12 @@ void *shim_alloc(size_t len, size_t align);
 static inline bool shim_maybe(const void *p, size_t len)
 {
 	return shim.arena && arena_maybe(shim.arena, p, len);
+}
+
+/* Does [p, p + len) overlap the heap's reservation (heap.h)? Lock-free. */
+static inline bool shim_heap_maybe(const void *p, size_t len)
+{
+	return heap_range.hi && (uintptr_t)p < heap_range.hi && (uintptr_t)p + len > heap_range.lo;
 }
 
 /*
