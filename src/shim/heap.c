@@ -49,7 +49,7 @@ static int seg_create(void *ctx, size_t size, void **addr)
 		return r;
 	}
 	*addr = (void *)heap.next;
-	heap.next += size;
+	__atomic_store_n(&heap.next, heap.next + size, __ATOMIC_RELEASE);
 	shim_debug("heap segment %p, %zu bytes: object %llu", *addr, size, (unsigned long long)id);
 	return 0;
 }
@@ -192,6 +192,19 @@ struct arena *heap_arena(void)
 	return heap.arena;
 }
 
+size_t heap_span(void)
+{
+	uintptr_t next = __atomic_load_n(&heap.next, __ATOMIC_ACQUIRE);
+
+	return heap_range.hi ? next - heap_range.lo : 0;
+}
+
+void heap_fork_child(void)
+{
+	if (heap.arena)
+		arena_fork_child(heap.arena);
+}
+
 void *heap_alloc(size_t size, size_t align, bool zero)
 {
 	int flags = heap.flags | (zero ? MALLOCX_ZERO : 0);
@@ -243,6 +256,15 @@ int heap_create(const struct arena_ops *seg_ops)
 struct arena *heap_arena(void)
 {
 	return NULL;
+}
+
+size_t heap_span(void)
+{
+	return 0;
+}
+
+void heap_fork_child(void)
+{
 }
 
 void *heap_alloc(size_t size, size_t align, bool zero)

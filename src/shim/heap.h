@@ -46,6 +46,15 @@ int heap_create(const struct arena_ops *seg_ops);
 
 /* The heap's segments, for fork(2) (see shim.c). NULL without a heap. */
 struct arena *heap_arena(void);
+/* Bytes of the reservation holding segments, from its start (lock-free). */
+size_t heap_span(void);
+/*
+ * In a forked child, from the fork handler: the heap arena's lock may
+ * have been held by a thread that is not there (its tree is whole: a
+ * segment is linked in only after it is made, and making one waits for
+ * the client's lock, held across the fork). Made anew.
+ */
+void heap_fork_child(void);
 
 /* NULL when jemalloc cannot: the caller falls back to glibc. */
 void *heap_alloc(size_t size, size_t align, bool zero);

@@ -51,6 +51,15 @@ static uint64_t seg_retry_at;       /* under the arena's lock */
  * initialised anew; the arena's lock is released by this same thread.
  */
 static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
+/*
+ * The heap's arena is not locked across fork: jemalloc calls its hooks
+ * (which take that lock) with its own locks held, and its fork handler,
+ * registered before ours, runs after our prepare: holding the heap's
+ * lock there deadlocked against a thread inside a hook (torture seed
+ * 674644097). Heap segments are only ever added, each under the client's
+ * lock, which uvmpager_fork_prepare holds: the child's table and the
+ * daemon's clones agree. See heap_fork_child for the lock in the child.
+ */
 
 /* What the prepare handler left for the parent and child handlers; under fork_lock. */
 static struct {
@@ -335,16 +344,13 @@ static void fork_prepare(void)
 	if (shim_busy || !shim_owner())
 		return;
 	arena_lock(shim.arena);
-	if (heap_arena())
-		arena_lock(heap_arena());
 	fk.locked = true;
 	fk.alive = uvmpager_alive(shim.client);
 	if (!fk.alive)
 		return;
 	/* a shell forking for each command should not pay for the protocol */
 	arena_for_each_segment_locked(shim.arena, count, &segments);
-	if (heap_arena())
-		arena_for_each_segment_locked(heap_arena(), count, &segments);
+	segments += heap_span() != 0;
 	if (!segments) {
 		fk.fresh = true;
 		return;
@@ -395,8 +401,6 @@ static void parent_done(void)
 			   (unsigned long long)fk.token);
 	}
 	fk.locked = fk.armed = fk.fresh = false;
-	if (heap_arena())
-		arena_unlock(heap_arena());
 	arena_unlock(shim.arena);
 }
 
@@ -455,12 +459,11 @@ static void child_done(void)
 		 */
 		shim.client = NULL;
 		arena_for_each_segment_locked(shim.arena, reserve, &segments);
-		if (heap_arena())
-			arena_for_each_segment_locked(heap_arena(), reserve, &segments);
+		if (heap_span())
+			reserve(&segments, (void *)heap_range.lo, heap_span());
 		atomic_store(&shim.gone, true);
 	}
-	if (heap_arena())
-		arena_unlock(heap_arena());
+	heap_fork_child();
 	arena_unlock(shim.arena);
 	if (r < 0) {
 		arena_close(shim.arena);
