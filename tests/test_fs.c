@@ -420,6 +420,9 @@ START_TEST(test_layout)
 	t = slurp(mnt_file(path, sizeof(path), "clients/%d/stat", w.pid), NULL);
 	ck_assert_int_eq(key_of(t, "objects"), 1);
 	ck_assert_int_eq(key_of(t, "resident_bytes") + key_of(t, "swapped_bytes"), res + swp);
+	/* its stack and glibc's heap at least; its object is not in it */
+	ck_assert_int_gt(key_of(t, "outside_bytes"), 0);
+	ck_assert_int_lt(key_of(t, "outside_bytes"), 1LL << 30);
 	free(t);
 	t = slurp(mnt_file(path, sizeof(path), "clients/%d/cmdline", w.pid), NULL);
 	ck_assert_int_gt(strlen(t), 1);

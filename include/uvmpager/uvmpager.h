@@ -123,6 +123,14 @@ int uvmpager_object_at(struct uvmpager *c, const void *addr, uint64_t *object_id
 int uvmpager_anon_create(struct uvmpager *c, size_t len, uint64_t budget,
 			 void **addr, uint64_t *object_id);
 int uvmpager_anon_destroy(struct uvmpager *c, void *addr);
+/*
+ * The same at a place of the caller's choosing: [addr, addr + len),
+ * page-aligned, must be a reservation of the caller's own (PROT_NONE,
+ * say), which the object replaces (MAP_FIXED); on failure the range is
+ * left PROT_NONE. uvmpager_anon_destroy unmaps it.
+ */
+int uvmpager_anon_create_at(struct uvmpager *c, void *addr, size_t len, uint64_t budget,
+			    uint64_t *object_id);
 
 /*
  * Convenience: the first len bytes of the file fd seen through a bounded

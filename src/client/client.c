@@ -244,10 +244,11 @@ static int handshake(struct uvmpager *c)
 	c->stop_efd = eventfd(0, EFD_CLOEXEC);
 	if (c->stop_efd < 0)
 		return -errno;
-	return agent_start(c);
+	return 0;
 }
 
-int client_open(const char *socket_path, uint64_t budget, struct uvmpager **out)
+int client_open(const char *socket_path, uint64_t budget, bool start_agent,
+		struct uvmpager **out)
 {
 	struct uvmpager *c;
 	const char *path = socket_path;
@@ -274,6 +275,8 @@ int client_open(const char *socket_path, uint64_t budget, struct uvmpager **out)
 		goto fail;
 	}
 	r = handshake(c);
+	if (r == 0 && start_agent)
+		r = agent_start(c);
 	if (r < 0)
 		goto fail;
 	*out = c;
@@ -306,7 +309,7 @@ void client_free(struct uvmpager *c)
 
 int uvmpager_connect(const char *socket_path, uint64_t budget, struct uvmpager **out)
 {
-	return client_open(socket_path, budget, out);
+	return client_open(socket_path, budget, true, out);
 }
 
 void uvmpager_disconnect(struct uvmpager *c)

@@ -51,7 +51,12 @@ struct uvmpager {
 };
 
 /* client.c */
-int client_open(const char *socket_path, uint64_t budget, struct uvmpager **out);
+/*
+ * start_agent false: the caller starts it (agent_start) once the memory a
+ * new thread may touch is in place (a forked child, after adopting).
+ */
+int client_open(const char *socket_path, uint64_t budget, bool start_agent,
+		struct uvmpager **out);
 /* Stops the agent and closes everything; frees c. */
 void client_free(struct uvmpager *c);
 /*

@@ -224,11 +224,18 @@ int uvmpager_fork_child(struct uvmpager **cp, uint64_t token)
 		r = -EINVAL;
 		goto out;
 	}
-	r = client_open(old->socket_path, old->budget_asked, &c);
+	/*
+	 * The agent's threads start once the parent's memory is mapped: a
+	 * new thread reads glibc's state (its locale, say), which the shim
+	 * may have put in that memory, holes until adopt() fills them.
+	 */
+	r = client_open(old->socket_path, old->budget_asked, false, &c);
 	if (r < 0)
 		goto out;
 	/* the parent held regions_lock across the fork: the table is whole */
 	r = adopt(c, token, old->regions, old->nregions);
+	if (r == 0)
+		r = agent_start(c);
 	if (r < 0) {
 		client_free(c);
 		goto out;

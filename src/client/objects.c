@@ -153,7 +153,10 @@ int uvmpager_object_at(struct uvmpager *c, const void *addr, uint64_t *object_id
 	return 0;
 }
 
-/* A memfd of len mapped MAP_SHARED, ready to be registered. */
+/*
+ * A memfd of len mapped MAP_SHARED, ready to be registered: at *addr if
+ * it is set (over the caller's own reservation), anywhere otherwise.
+ */
 static int memfd_region(size_t len, int prot, int *memfd, void **addr)
 {
 	void *p;
@@ -166,7 +169,7 @@ static int memfd_region(size_t len, int prot, int *memfd, void **addr)
 		r = -errno;
 		goto fail;
 	}
-	p = raw_mmap(NULL, len, prot, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	p = raw_mmap(*addr, len, prot, MAP_SHARED | MAP_NORESERVE | (*addr ? MAP_FIXED : 0), fd, 0);
 	if (p == MAP_FAILED) {
 		r = -errno;
 		goto fail;
@@ -186,14 +189,15 @@ fail:
 	return r;
 }
 
+/* want: where to map (the caller's reservation, given back as it was on failure), or NULL. */
 static int create(struct uvmpager *c, size_t len, uint64_t budget, enum uvmp_obj_type type,
-		  int backing_fd, void **addr, uint64_t *object_id)
+		  int backing_fd, void *want, void **addr, uint64_t *object_id)
 {
 	int prot = type == UVMP_OBJ_DEVICE ? PROT_READ : PROT_READ | PROT_WRITE;
 	int memfd = -1, r;
-	void *p = NULL;
+	void *p = want;
 
-	if (!c || !addr || !len || len > SIZE_MAX - PAGE_SIZE)
+	if (!c || !addr || !len || len > SIZE_MAX - PAGE_SIZE || ((uintptr_t)want & (PAGE_SIZE - 1)))
 		return -EINVAL;
 	len = ALIGN_UP(len, PAGE_SIZE);
 	r = memfd_region(len, prot, &memfd, &p);
@@ -203,7 +207,11 @@ static int create(struct uvmpager *c, size_t len, uint64_t budget, enum uvmp_obj
 	/* the daemon has its own reference, the mapping keeps ours alive */
 	close(memfd);
 	if (r < 0) {
-		raw_munmap(p, len);
+		if (want)
+			raw_mmap(want, len, PROT_NONE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+		else
+			raw_munmap(p, len);
 		return r;
 	}
 	*addr = p;
@@ -213,7 +221,17 @@ static int create(struct uvmpager *c, size_t len, uint64_t budget, enum uvmp_obj
 int uvmpager_anon_create(struct uvmpager *c, size_t len, uint64_t budget,
 			 void **addr, uint64_t *object_id)
 {
-	return create(c, len, budget, UVMP_OBJ_ANON, -1, addr, object_id);
+	return create(c, len, budget, UVMP_OBJ_ANON, -1, NULL, addr, object_id);
+}
+
+int uvmpager_anon_create_at(struct uvmpager *c, void *addr, size_t len, uint64_t budget,
+			    uint64_t *object_id)
+{
+	void *p;
+
+	if (!addr)
+		return -EINVAL;
+	return create(c, len, budget, UVMP_OBJ_ANON, -1, addr, &p, object_id);
 }
 
 int uvmpager_file_map(struct uvmpager *c, int fd, size_t len, uint64_t budget,
@@ -222,7 +240,7 @@ int uvmpager_file_map(struct uvmpager *c, int fd, size_t len, uint64_t budget,
 	if (fd < 0)
 		return -EINVAL;
 	return create(c, len, budget, read_only ? UVMP_OBJ_DEVICE : UVMP_OBJ_FILE, fd,
-		      addr, object_id);
+		      NULL, addr, object_id);
 }
 
 static int destroy(struct uvmpager *c, void *addr)

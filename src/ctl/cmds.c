@@ -146,7 +146,7 @@ int cmd_objects(const struct ctl_opts *o)
 int cmd_clients(const struct ctl_opts *o)
 {
 	struct ctl_snap s;
-	char b[4][32];
+	char b[5][32];
 	int r = daemon_check(o->mnt);
 
 	if (r)
@@ -169,18 +169,21 @@ int cmd_clients(const struct ctl_opts *o)
 		snap_free(&s);
 		return 0;
 	}
-	printf("%8s %6s %7s %11s %11s %11s %11s %10s %10s %10s  %s\n", "PID", "UID", "OBJECTS",
-	       "SIZE", "RESIDENT", "SWAPPED", "BUDGET", "FAULTS", "SWAPINS", "SWAPOUTS", "COMMAND");
+	/* OUTSIDE: resident memory outside every object, which the budget does not cover */
+	printf("%8s %6s %7s %11s %11s %11s %11s %11s %10s %10s %10s  %s\n", "PID", "UID", "OBJECTS",
+	       "SIZE", "RESIDENT", "SWAPPED", "BUDGET", "OUTSIDE", "FAULTS", "SWAPINS", "SWAPOUTS",
+	       "COMMAND");
 	for (size_t i = 0; i < s.nclients; i++) {
 		const struct ctl_client *c = &s.clients[i];
 		uint64_t budget = kv_u64(&c->stat, "budget_bytes");
 
-		printf("%8d %6u %7llu %11s %11s %11s %11s %10llu %10llu %10llu  %s\n", (int)c->pid,
+		printf("%8d %6u %7llu %11s %11s %11s %11s %11s %10llu %10llu %10llu  %s\n", (int)c->pid,
 		       c->uid, (unsigned long long)kv_u64(&c->stat, "objects"),
 		       fmt_bytes(kv_u64(&c->stat, "size_bytes"), b[0], 32),
 		       fmt_bytes(kv_u64(&c->stat, "resident_bytes"), b[1], 32),
 		       fmt_bytes(kv_u64(&c->stat, "swapped_bytes"), b[2], 32),
 		       budget ? fmt_bytes(budget, b[3], 32) : "none",
+		       fmt_bytes(kv_u64(&c->stat, "outside_bytes"), b[4], 32),
 		       (unsigned long long)kv_u64(&c->stat, "faults"),
 		       (unsigned long long)kv_u64(&c->stat, "swapins"),
 		       (unsigned long long)kv_u64(&c->stat, "swapouts"), c->cmdline);

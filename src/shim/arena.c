@@ -731,6 +731,11 @@ void arena_unlock(struct arena *a)
 	pthread_mutex_unlock(&a->lock);
 }
 
+void arena_fork_child(struct arena *a)
+{
+	pthread_mutex_init(&a->lock, NULL);
+}
+
 void arena_for_each_segment_locked(struct arena *a,
 				   void (*fn)(void *ctx, void *addr, size_t size), void *ctx)
 {

@@ -95,6 +95,11 @@ bool arena_closed(struct arena *a);
 /* Held across fork(2), so the child finds the arena in one piece. */
 void arena_lock(struct arena *a);
 void arena_unlock(struct arena *a);
+/*
+ * In a forked child whose parent did not hold the lock across the fork:
+ * the lock is made anew (a thread of the parent may have held it).
+ */
+void arena_fork_child(struct arena *a);
 /* With the lock held. */
 void arena_for_each_segment_locked(struct arena *a,
 				   void (*fn)(void *ctx, void *addr, size_t size), void *ctx);

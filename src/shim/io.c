@@ -72,7 +72,9 @@ static int pin(int fd, uintptr_t buf, size_t len)
 {
 	int saved = errno, slot;
 
-	if (!len || shim_busy || !shim_maybe((const void *)buf, len) || !shim_owner())
+	if (!len || shim_busy ||
+	    !(shim_maybe((const void *)buf, len) || shim_heap_maybe((const void *)buf, len)) ||
+	    !shim_owner())
 		return -1;
 	if (!pins_buffer(fd)) {
 		errno = saved;
@@ -94,12 +96,13 @@ static int pin_iov(int fd, const struct iovec *iov, int n)
 {
 	uintptr_t lo = UINTPTR_MAX, hi = 0;
 
-	if (n <= 0 || shim_busy || !shim.arena)
+	if (n <= 0 || shim_busy || (!shim.arena && !heap_on()))
 		return -1;
 	for (int i = 0; i < n; i++) {
 		uintptr_t b = (uintptr_t)iov[i].iov_base;
 
-		if (!iov[i].iov_len || !shim_maybe(iov[i].iov_base, iov[i].iov_len))
+		if (!iov[i].iov_len || !(shim_maybe(iov[i].iov_base, iov[i].iov_len) ||
+					 shim_heap_maybe(iov[i].iov_base, iov[i].iov_len)))
 			continue;
 		lo = b < lo ? b : lo;
 		hi = b + iov[i].iov_len > hi ? b + iov[i].iov_len : hi;

@@ -1,9 +1,12 @@
 /*
- * The malloc family. glibc's malloc maps big blocks with its internal
- * mmap, which no interposer sees, so big requests must be caught here.
- * Blocks of at least shim.min_size come from the arena; the rest, and
- * everything while the shim is not ready, from glibc's own functions.
- * Arena blocks are recognised by address: page-aligned, in a segment.
+ * The malloc family. With the heap (heap.h: jemalloc over managed
+ * segments) every block comes from it. Without it, glibc's malloc maps
+ * big blocks with its internal mmap, which no interposer sees, so big
+ * requests must be caught here: blocks of at least shim.min_size come
+ * from the arena, the rest from glibc. Everything while the shim is not
+ * ready (or busy, or without a daemon) comes from glibc's own functions.
+ * Blocks are recognised by address: the heap's reservation; arena blocks
+ * are page-aligned, in a segment.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -12,6 +15,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "shim/heap.h"
 #include "shim/shim.h"
 
 extern void *__libc_malloc(size_t size);
@@ -24,14 +28,43 @@ extern void *__libc_pvalloc(size_t size);
 
 #define EXPORT __attribute__((visibility("default")))
 
+/*
+ * glibc's malloc_usable_size, which exports no __libc_ name. Looked up in
+ * libc.so.6 itself, not with RTLD_NEXT: a program linked to an allocator
+ * of its own (libjemalloc.so.2, loaded after us) has that allocator's
+ * next, which cannot size a block of glibc's heap and crashes on it.
+ */
 static size_t libc_usable_size(void *p)
 {
 	static size_t (*real)(void *);
+	size_t (*f)(void *) = __atomic_load_n(&real, __ATOMIC_ACQUIRE);
+	void *libc;
 
-	/* glibc exports no __libc_ name for it; dlsym's own allocations are small */
-	if (!real)
-		real = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
-	return real ? real(p) : 0;
+	if (!f) {
+		shim_busy++;
+		libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+		if (libc) {
+			f = (size_t (*)(void *))dlsym(libc, "malloc_usable_size");
+			/* NOLOAD took a reference; libc stays loaded anyway */
+			dlclose(libc);
+		}
+		shim_busy--;
+		__atomic_store_n(&real, f, __ATOMIC_RELEASE);
+	}
+	return f ? f(p) : 0;
+}
+
+/*
+ * A block glibc serves is outside the budget: one such call in 4096 per
+ * thread lets the shim look at how much memory that has come to.
+ */
+static void *watched(void *p)
+{
+	static __thread unsigned calls __attribute__((tls_model("initial-exec")));
+
+	if (!(++calls & 4095))
+		shim_watch();
+	return p;
 }
 
 static bool arena_ptr(const void *p)
@@ -39,22 +72,35 @@ static bool arena_ptr(const void *p)
 	return p && !((uintptr_t)p & (PAGE_SIZE - 1)) && shim_maybe(p, 1);
 }
 
-static void *big(size_t size, size_t align)
+/* A block of managed memory, or NULL: the caller goes to glibc. */
+static void *big(size_t size, size_t align, bool zero)
 {
+	if (heap_on())
+		return shim_heap_can_alloc() ? heap_alloc(size, align, zero) : NULL;
+	/* arena memory reads as zeros already */
 	return size >= shim.min_size ? shim_alloc(size, align) : NULL;
 }
 
 EXPORT void *malloc(size_t size)
 {
-	void *p = big(size, 0);
+	void *p = big(size, 0, false);
 
-	return p ? p : __libc_malloc(size);
+	return p ? p : watched(__libc_malloc(size));
 }
 
 EXPORT void free(void *p)
 {
 	int r;
 
+	if (heap_owns(p)) {
+		/*
+		 * Not once the daemon is gone: jemalloc's metadata may be in
+		 * swap then. The block is left where it is.
+		 */
+		if (!atomic_load_explicit(&shim.gone, memory_order_relaxed))
+			heap_free(p);
+		return;
+	}
 	if (!arena_ptr(p) || shim_busy) {
 		__libc_free(p);
 		return;
@@ -80,15 +126,14 @@ EXPORT void *calloc(size_t n, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	/* arena memory reads as zeros already */
-	p = big(total, 0);
-	return p ? p : __libc_calloc(n, size);
+	p = big(total, 0, true);
+	return p ? p : watched(__libc_calloc(n, size));
 }
 
 /* Moves an arena block to a new arena block, or to glibc. */
 static void *move(void *p, size_t old, size_t size)
 {
-	void *q = big(size, 0);
+	void *q = big(size, 0, false);
 
 	if (!q)
 		q = __libc_malloc(size);
@@ -120,6 +165,28 @@ static void *realloc_arena(void *p, size_t size, size_t len)
 	return move(p, len, size);
 }
 
+/* realloc of a heap block: jemalloc's, or a copy in glibc's heap when it cannot. */
+static void *realloc_heap(void *p, size_t size)
+{
+	size_t old;
+	void *q;
+
+	if (!size) {
+		free(p);
+		return NULL;
+	}
+	if (shim_heap_can_alloc() && (q = heap_realloc(p, size)))
+		return q;
+	old = heap_usable_size(p);
+	q = __libc_malloc(size);
+	if (!q)
+		return NULL;
+	memcpy(q, p, MIN(old, size));
+	if (!atomic_load_explicit(&shim.gone, memory_order_relaxed))
+		heap_free(p);
+	return q;
+}
+
 EXPORT void *realloc(void *p, size_t size)
 {
 	size_t len, old;
@@ -127,6 +194,8 @@ EXPORT void *realloc(void *p, size_t size)
 
 	if (!p)
 		return malloc(size);
+	if (heap_owns(p))
+		return realloc_heap(p, size);
 	if (arena_ptr(p) && !shim_busy) {
 		if (!shim_owner()) {
 			/* a child without its parent's memory: the block cannot be read */
@@ -141,9 +210,10 @@ EXPORT void *realloc(void *p, size_t size)
 			return NULL;
 		}
 	}
-	/* growing past the threshold: into the arena, once */
-	if (size >= shim.min_size && !shim_busy && size > (old = libc_usable_size(p))) {
-		void *q = big(size, 0);
+	/* growing past the threshold (any growth, with the heap): into managed memory, once */
+	if ((heap_on() || size >= shim.min_size) && !shim_busy &&
+	    size > (old = libc_usable_size(p))) {
+		void *q = big(size, 0, false);
 
 		if (q) {
 			memcpy(q, p, old);
@@ -151,7 +221,7 @@ EXPORT void *realloc(void *p, size_t size)
 			return q;
 		}
 	}
-	return __libc_realloc(p, size);
+	return watched(__libc_realloc(p, size));
 }
 
 EXPORT void *reallocarray(void *p, size_t n, size_t size)
@@ -172,7 +242,7 @@ static void *aligned(size_t align, size_t size)
 	/* glibc rounds an alignment that is no power of two up to one */
 	if (align & (align - 1))
 		align = align > SIZE_MAX / 2 ? 0 : 1UL << (64 - __builtin_clzl(align));
-	p = align ? big(size, align) : NULL;
+	p = align ? big(size, align, false) : NULL;
 	return p ? p : __libc_memalign(align, size);
 }
 
@@ -201,14 +271,14 @@ EXPORT void *memalign(size_t align, size_t size)
 
 EXPORT void *valloc(size_t size)
 {
-	void *p = big(size, PAGE_SIZE);
+	void *p = big(size, PAGE_SIZE, false);
 
 	return p ? p : __libc_valloc(size);
 }
 
 EXPORT void *pvalloc(size_t size)
 {
-	void *p = size <= SIZE_MAX - PAGE_SIZE ? big(ALIGN_UP(size, PAGE_SIZE), PAGE_SIZE) : NULL;
+	void *p = size <= SIZE_MAX - PAGE_SIZE ? big(ALIGN_UP(size, PAGE_SIZE), PAGE_SIZE, false) : NULL;
 
 	return p ? p : __libc_pvalloc(size);
 }
@@ -219,6 +289,8 @@ EXPORT size_t malloc_usable_size(void *p)
 
 	if (!p)
 		return 0;
+	if (heap_owns(p))
+		return heap_usable_size(p);
 	if (arena_ptr(p) && !shim_busy && shim_owner() &&
 	    arena_block_len(shim.arena, p, &len) == 0)
 		return len;

@@ -1,9 +1,13 @@
 /*
- * The mmap family. Private anonymous read-write mappings of at least
- * shim.min_size, with no address wanted, come from the arena; munmap,
- * mremap, madvise and mprotect of arena memory act on the arena instead
- * of the kernel. A range is handled piece by piece: what is not arena
- * memory (or was mapped over, FOREIGN) goes to the kernel as asked.
+ * The mmap family. Private anonymous mappings of any size from one page
+ * (shim.map_min) and without a fixed address come from the arena,
+ * read-write or PROT_NONE: an allocator mapping small pieces is managed
+ * like one mapping big blocks, and a runtime reserving its heap with
+ * PROT_NONE finds it managed when it commits it, with mprotect or with
+ * mmap(MAP_FIXED) over the reservation (commit below). munmap, mremap,
+ * madvise and mprotect of arena memory act on the arena instead of the
+ * kernel. A range is handled piece by piece: what is not arena memory
+ * (or was mapped over, FOREIGN) goes to the kernel as asked.
  */
 /*
  * Built with _FILE_OFFSET_BITS=64 the header would rename our mmap to
@@ -14,6 +18,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "client/rawsys.h"
 #include "common/util.h"
@@ -28,11 +33,24 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-/* Is this mapping request one the arena serves? */
-static bool managed(void *addr, size_t len, int prot, int flags)
+extern void *__sbrk(intptr_t inc);
+
+/*
+ * The largest mapping served: beyond it the daemon's per-object work
+ * (walks over every page of an object at fork or stat) would cost more
+ * than the memory is worth. Reservations of address space this big
+ * (sanitizer shadows, sandboxes) pass through, and the program is told.
+ */
+#define MAP_MAX (64ULL << 30)
+
+/*
+ * Private anonymous memory the arena can stand in for, wherever the
+ * address comes from: read-write, or PROT_NONE (a reservation).
+ */
+static bool anon_private(int prot, int flags)
 {
-	return !addr && len >= shim.min_size && prot == (PROT_READ | PROT_WRITE) &&
-	       (flags & ~MAP_NORESERVE) == (MAP_PRIVATE | MAP_ANONYMOUS);
+	return (prot == (PROT_READ | PROT_WRITE) || prot == PROT_NONE) &&
+	       (flags & ~(MAP_NORESERVE | MAP_FIXED)) == (MAP_PRIVATE | MAP_ANONYMOUS);
 }
 
 /* Should a call on [addr, addr + len) look at the arena at all? */
@@ -59,15 +77,71 @@ static void hold(uintptr_t start, uintptr_t end)
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 }
 
+/*
+ * A new mapping from the arena, or NULL: the kernel's then. An address
+ * hint is not kept, as the kernel need not keep it: callers that want
+ * their hint check the answer (jemalloc, HotSpot) and try again.
+ */
+static void *serve(size_t len, int prot)
+{
+	void *p;
+
+	if (len < shim.map_min || !shim_owner())
+		return NULL;
+	if (len > MAP_MAX) {
+		shim_unmanaged("a mapping of %zu MiB (more than the %llu GiB managed at once)",
+			       len >> 20, MAP_MAX >> 30);
+		return NULL;
+	}
+	p = shim_alloc(len, 0);
+	if (p && prot != (PROT_READ | PROT_WRITE)) {
+		/* marked first: once freed, the pages are made read-write again */
+		arena_mark_protect(shim.arena, p, ALIGN_UP(len, PAGE_SIZE));
+		raw_mprotect(p, len, prot);
+	}
+	return p;
+}
+
+/*
+ * mmap(MAP_FIXED) of private anonymous memory over [addr, end), where the
+ * program has arena blocks: the reserve-then-commit pattern (and its
+ * reverse, decommitting with PROT_NONE). The pages stay managed: they
+ * read as zeros, as a fresh mapping would, and take the new protection.
+ * -ENOENT when some of the range is not a block (the kernel maps it).
+ */
+static int commit(uintptr_t addr, uintptr_t end, int prot)
+{
+	uintptr_t cur, piece;
+
+	for (cur = addr; cur < end; cur = piece)
+		if (arena_lookup(shim.arena, (void *)cur, &piece) != ARENA_USED)
+			return -ENOENT;
+	/* writable while zeroed: without the daemon, shim_zero writes */
+	raw_mprotect((void *)addr, end - addr, PROT_READ | PROT_WRITE);
+	shim_zero((void *)addr, end - addr);
+	if (prot != (PROT_READ | PROT_WRITE)) {
+		arena_mark_protect(shim.arena, (void *)addr, end - addr);
+		raw_mprotect((void *)addr, end - addr, prot);
+	}
+	return 0;
+}
+
 EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	uintptr_t end;
 	void *p;
 
-	if (managed(addr, len, prot, flags) && (p = shim_alloc(len, 0)))
-		return p;
-	if ((flags & MAP_FIXED) && involved(addr, len) && page_range(addr, len, &end))
+	if (!(flags & MAP_FIXED)) {
+		/* MAP_FIXED_NOREPLACE is not among anon_private's flags */
+		if (!shim_busy && anon_private(prot, flags) && (p = serve(len, prot)))
+			return p;
+	} else if (involved(addr, len) && page_range(addr, len, &end)) {
+		if (anon_private(prot, flags) && commit((uintptr_t)addr, end, prot) == 0)
+			return addr;
 		arena_take_over(shim.arena, addr, end - (uintptr_t)addr);
+	}
+	if ((flags & MAP_ANONYMOUS) && !shim_busy)
+		shim_watch();
 	return raw_mmap(addr, len, prot, flags, fd, off);
 }
 
@@ -124,6 +198,17 @@ EXPORT int madvise(void *addr, size_t len, int advice)
 	uintptr_t cur = (uintptr_t)addr, end, piece;
 	int err = 0;
 
+	/*
+	 * The program's advice on its own heap blocks: zeroing advice makes
+	 * them read zeros (on the shared segment the kernel would only drop
+	 * PTEs and bring the data back); the rest is the daemon's business.
+	 */
+	if (len && !shim_busy && heap_owns(addr) && heap_owns((char *)addr + len - 1) &&
+	    page_range(addr, len, &end)) {
+		if (zeroing(advice))
+			shim_zero(addr, end - (uintptr_t)addr);
+		return 0;
+	}
 	if (!involved(addr, len))
 		return raw_madvise(addr, len, advice);
 	if (!page_range(addr, len, &end)) {
@@ -264,4 +349,35 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 			hold((uintptr_t)old + ALIGN_UP(new_len, PAGE_SIZE), end);
 	}
 	return q;
+}
+
+/*
+ * The program's own brk heap: glibc's malloc grows its heap through
+ * internal calls that never come here, so these are the program's (or its
+ * own allocator's). A heap cannot be a segment of the arena: not managed,
+ * and said.
+ */
+extern void *__curbrk;
+
+EXPORT void *sbrk(intptr_t inc)
+{
+	if (inc > 0 && !shim_busy && shim_owner())
+		shim_unmanaged("the heap grown with sbrk(2)");
+	return __sbrk(inc);
+}
+
+EXPORT int brk(void *addr)
+{
+	void *now;
+
+	if (!shim_busy && shim_owner())
+		shim_unmanaged("the heap grown with brk(2)");
+	/* glibc exports no other name for it: what its brk does */
+	now = (void *)syscall(SYS_brk, addr);
+	__curbrk = now;
+	if (now < addr) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
 }

@@ -12,20 +12,26 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "client/rawsys.h"
 #include "common/util.h"
+#include "shim/heap.h"
 #include "shim/shim.h"
 #include "uvmpager/uvmpager.h"
 
 #define DEFAULT_MIN_SIZE (1UL << 20)
 #define DEFAULT_SEG_SIZE (1UL << 30)
+/* How often shim_watch looks at the resident memory outside the budget. */
+#define WATCH_NS (1000ULL * 1000 * 1000)
+/* The least of it warned about (a quarter of the budget if that is more). */
+#define DEFAULT_OUTSIDE_MAX (64ULL << 20)
 /* After a segment could not be made, do not ask again for a while. */
 #define SEG_RETRY_NS (1000ULL * 1000 * 1000)
 
-struct shim shim = { .min_size = SIZE_MAX };
+struct shim shim = { .min_size = SIZE_MAX, .map_min = SIZE_MAX };
 __thread unsigned shim_busy __attribute__((tls_model("initial-exec")));
 
 static uint64_t seg_retry_at;       /* under the arena's lock */
@@ -45,6 +51,15 @@ static uint64_t seg_retry_at;       /* under the arena's lock */
  * initialised anew; the arena's lock is released by this same thread.
  */
 static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
+/*
+ * The heap's arena is not locked across fork: jemalloc calls its hooks
+ * (which take that lock) with its own locks held, and its fork handler,
+ * registered before ours, runs after our prepare: holding the heap's
+ * lock there deadlocked against a thread inside a hook (torture seed
+ * 674644097). Heap segments are only ever added, each under the client's
+ * lock, which uvmpager_fork_prepare holds: the child's table and the
+ * daemon's clones agree. See heap_fork_child for the lock in the child.
+ */
 
 /* What the prepare handler left for the parent and child handlers; under fork_lock. */
 static struct {
@@ -94,6 +109,76 @@ static void __attribute__((format(printf, 1, 2))) warn(const char *fmt, ...)
 	va_start(ap, fmt);
 	say(fmt, ap);
 	va_end(ap);
+}
+
+void shim_unmanaged(const char *what_fmt, ...)
+{
+	static atomic_bool said;
+	char what[256];
+	va_list ap;
+
+	if (atomic_load_explicit(&said, memory_order_relaxed) || atomic_exchange(&said, true))
+		return;
+	va_start(ap, what_fmt);
+	vsnprintf(what, sizeof(what), what_fmt, ap);
+	va_end(ap);
+	warn("%s is not managed: it runs outside the %llu MiB budget (said once)", what,
+	     (unsigned long long)(shim.budget_granted >> 20));
+}
+
+/* glibc's end of the brk heap */
+extern void *__curbrk;
+
+/* The program's private anonymous resident memory (RssAnon), in bytes; 0 if unknown. */
+static uint64_t rss_anon(void)
+{
+	char buf[2048], *at;
+	long n;
+	int fd;
+
+	/* not read(2): ours is interposed (io.c) */
+	fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	at = strstr(buf, "RssAnon:");
+	return at ? strtoull(at + 8, NULL, 10) << 10 : 0;
+}
+
+/*
+ * Managed pages are shared memory, so RssAnon is what the budget does
+ * not cover: glibc's heap of small blocks, memory mapped by raw system
+ * calls or with flags the arena does not serve, stacks. Looked at from
+ * slow paths, once a second at most; past shim.outside_max, said once.
+ */
+void shim_watch(void)
+{
+	static _Atomic uint64_t next;
+	uint64_t now, at, rss;
+	uintptr_t heap;
+
+	if (shim_busy || !shim_owner())
+		return;
+	/* glibc's main heap, without a system call: a short program is told too */
+	heap = (uintptr_t)__curbrk - shim.brk_start;
+	if (shim.brk_start && heap > shim.outside_max && heap < (1ULL << 46)) {
+		shim_unmanaged("glibc's heap of %llu MiB (blocks under %zu bytes)",
+			       (unsigned long long)(heap >> 20), shim.min_size);
+		return;
+	}
+	now = now_ns();
+	at = atomic_load_explicit(&next, memory_order_relaxed);
+	if (now < at || !atomic_compare_exchange_strong(&next, &at, now + WATCH_NS))
+		return;
+	rss = rss_anon();
+	if (rss > shim.outside_max)
+		shim_unmanaged("%llu MiB of this program's memory (glibc's heap of blocks under %zu "
+			       "bytes, or memory mapped behind the shim's back)",
+			       (unsigned long long)(rss >> 20), shim.min_size);
 }
 
 /* --- the arena's segments: one anonymous object each --- */
@@ -183,6 +268,18 @@ bool shim_can_alloc(void)
 	return true;
 }
 
+bool shim_heap_can_alloc(void)
+{
+	if (shim_busy || !atomic_load_explicit(&shim.ready, memory_order_acquire) ||
+	    atomic_load_explicit(&shim.gone, memory_order_relaxed))
+		return false;
+	if (!uvmpager_alive(shim.client)) {
+		daemon_gone();
+		return false;
+	}
+	return true;
+}
+
 void *shim_alloc(size_t len, size_t align)
 {
 	void *p;
@@ -197,7 +294,7 @@ void shim_zero(void *addr, size_t len)
 	unsigned char vec[256];
 	bool alive;
 
-	if (arena_zero(shim.arena, addr, len) == 0)
+	if (arena_zero(heap_owns(addr) ? heap_arena() : shim.arena, addr, len) == 0)
 		return;
 	alive = uvmpager_alive(shim.client);
 	if (alive) {
@@ -253,6 +350,7 @@ static void fork_prepare(void)
 		return;
 	/* a shell forking for each command should not pay for the protocol */
 	arena_for_each_segment_locked(shim.arena, count, &segments);
+	segments += heap_span() != 0;
 	if (!segments) {
 		fk.fresh = true;
 		return;
@@ -361,8 +459,11 @@ static void child_done(void)
 		 */
 		shim.client = NULL;
 		arena_for_each_segment_locked(shim.arena, reserve, &segments);
+		if (heap_span())
+			reserve(&segments, (void *)heap_range.lo, heap_span());
 		atomic_store(&shim.gone, true);
 	}
+	heap_fork_child();
 	arena_unlock(shim.arena);
 	if (r < 0) {
 		arena_close(shim.arena);
@@ -402,16 +503,20 @@ static int env_size(const char *name, uint64_t *out)
 
 __attribute__((constructor)) static void shim_init(void)
 {
-	uint64_t min_size = 0, seg_size = DEFAULT_SEG_SIZE;
+	uint64_t min_size = 0, seg_size = DEFAULT_SEG_SIZE, outside_max = 0;
 	struct uvmpager_info info;
 	const char *v, *sock;
-	int have_min, r;
+	int have_min, have_outside, r;
+	bool use_heap;
 
 	shim_busy++;
 	v = secure_getenv("UVMPAGER_DEBUG");
 	shim.debug = v && *v && strcmp(v, "0");
+	v = secure_getenv("UVMPAGER_HEAP");
+	use_heap = !v || strcmp(v, "0");
 	if (env_size("UVMPAGER_BUDGET", &shim.budget) < 0 ||
 	    (have_min = env_size("UVMPAGER_MIN_SIZE", &min_size)) < 0 ||
+	    (have_outside = env_size("UVMPAGER_WARN_OUTSIDE", &outside_max)) < 0 ||
 	    env_size("UVMPAGER_SEGMENT_SIZE", &seg_size) < 0)
 		goto out;
 	r = uvmpager_connect(NULL, shim.budget, &shim.client);
@@ -433,22 +538,33 @@ __attribute__((constructor)) static void shim_init(void)
 	if (!have_min)
 		min_size = MAX(DEFAULT_MIN_SIZE, info.min_size);
 	shim.min_size = MAX(min_size, PAGE_SIZE);
+	shim.map_min = PAGE_SIZE;
+	shim.budget_granted = info.budget;
+	shim.outside_max = have_outside ? outside_max : MAX(DEFAULT_OUTSIDE_MAX, info.budget / 4);
 	shim.seg_size = ALIGN_UP(MAX(seg_size, 2UL << 20), PAGE_SIZE);
 	r = arena_create(&seg_ops, NULL, shim.seg_size, &shim.arena);
+	if (r == 0 && use_heap) {
+		/* before our fork handlers: jemalloc's own go in first, and run around ours */
+		r = heap_create(&seg_ops);
+		if (r < 0)
+			shim_debug("no heap (%s): small blocks stay in glibc's", strerror(-r));
+		r = 0;
+	}
 	if (r == 0)
 		r = -pthread_atfork(fork_prepare, fork_parent, fork_child);
 	if (r < 0) {
 		warn("cannot set up (%s); running unmanaged", strerror(-r));
 		uvmpager_disconnect(shim.client);
 		shim.client = NULL;
-		shim.min_size = SIZE_MAX;
+		shim.min_size = shim.map_min = SIZE_MAX;
 		goto out;
 	}
 	shim.pid = getpid();
+	shim.brk_start = (uintptr_t)__curbrk;
 	atomic_store_explicit(&shim.ready, true, memory_order_release);
-	shim_debug("client %llu, budget %llu, blocks from %zu bytes, segments of %zu",
+	shim_debug("client %llu, budget %llu, %s, segments of %zu",
 		   (unsigned long long)info.client_id, (unsigned long long)info.budget,
-		   shim.min_size, shim.seg_size);
+		   heap_on() ? "every block from the heap" : "big blocks only", shim.seg_size);
 out:
 	shim_busy--;
 }

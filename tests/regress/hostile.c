@@ -227,9 +227,14 @@ static __attribute__((noinline)) bool touch_raises_sigbus(volatile char *q)
 static int reread(double secs)
 {
 	size_t len = 64 * MiB, n = len / PG;
-	char *p = malloc(len);
-	/* which pages raised SIGBUS, in memory the shim does not manage */
-	uint8_t *lost = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* page by page: a page's SIGBUS must come from that page's touch */
+	char *p = aligned_alloc(PG, len);
+	/*
+	 * which pages raised SIGBUS, in memory the shim does not manage (a
+	 * raw mapping: the shim manages every anonymous mmap it sees)
+	 */
+	uint8_t *lost = (uint8_t *)syscall(SYS_mmap, NULL, n, PROT_READ | PROT_WRITE,
+					   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	struct sigaction sa = { .sa_sigaction = rr_sigbus, .sa_flags = SA_SIGINFO | SA_NODEFER };
 	size_t wrong = 0, zeros = 0, sigbus = 0, checked = 0;
 	unsigned passes = 0;
@@ -237,6 +242,11 @@ static int reread(double secs)
 
 	if (!p || lost == MAP_FAILED)
 		return 2;
+	/*
+	 * stdout's buffer would be a heap block, managed: after the daemon's
+	 * death it may be in swap only, and raise SIGBUS in printf
+	 */
+	setvbuf(stdout, NULL, _IONBF, 0);
 	sigaction(SIGBUS, &sa, NULL);
 	for (size_t pg = 0; pg < n; pg++)
 		fill_page(p + pg * PG, pg, 7);

@@ -3,7 +3,8 @@
 # malloc; python: its arenas and realloc growth; perl: a huge array and
 # hash; dd: a big aligned buffer filled and drained by the kernel; awk: a
 # huge associative array; mmap_prog and fork_prog: tests/shim/*.c) against a uvmpagerd
-# of our own: each runs once plain and once managed with a 32 MiB budget;
+# of our own: each runs once plain and once managed with a 32 MiB budget
+# (perl and awk: more, see run);
 # stdout, stderr and exit status must match byte for byte, and the
 # daemon's stat file must show that pages went to swap and came back.
 #
@@ -98,9 +99,14 @@ failed=0
 
 # run [--any-paging] NAME CMD...: plain, then under the shim; same output,
 # and pages went out and came back (--any-paging: whatever the program's
-# big blocks needed; most of awk's memory is small blocks glibc keeps)
+# big blocks needed; without the heap most of awk's memory is small
+# blocks glibc keeps). BUDGET: the program's budget (32M). With the heap
+# (issue 15: every block managed) perl's 439 MiB of scalars and hash and
+# awk's 262 MiB array are paged at random: at 32M (and at 160M for awk)
+# they thrash for many minutes on 2 cores, so they get a budget near
+# their peak (perl still pages; awk may not).
 run() {
-	local check=both name outs ins rc_plain rc_shim why=
+	local check=both name outs ins rc_plain rc_shim why= budget=${BUDGET:-32M}
 	if [ "$1" = --any-paging ]; then
 		check=any
 		shift
@@ -113,17 +119,20 @@ run() {
 	t1=$EPOCHREALTIME
 	outs=$(stat_of swapouts)
 	ins=$(stat_of swapins)
-	env LD_PRELOAD="$UVMPAGER_PRELOAD" UVMPAGER_SOCKET="$dir/sock" UVMPAGER_BUDGET=32M \
+	env LD_PRELOAD="$UVMPAGER_PRELOAD" UVMPAGER_SOCKET="$dir/sock" UVMPAGER_BUDGET="$budget" \
 		"$@" >"$dir/$name.out.shim" 2>"$dir/$name.err.shim" </dev/null
 	rc_shim=$?
 	t2=$EPOCHREALTIME
 	outs=$(( $(stat_of swapouts) - outs ))
 	ins=$(( $(stat_of swapins) - ins ))
+	# the shim's one line for memory outside the budget (glibc's heap of
+	# small blocks, here) is no difference in the program's behaviour
+	grep -v '^uvmpager\[[0-9]*\]: .* is not managed: ' "$dir/$name.err.shim" >"$dir/$name.err.cmp"
 	if [ "$rc_plain" != "$rc_shim" ]; then
 		why="exit status $rc_shim, plain $rc_plain"
 	elif ! cmp -s "$dir/$name.out.plain" "$dir/$name.out.shim"; then
 		why="stdout differs: $(cmp "$dir/$name.out.plain" "$dir/$name.out.shim" 2>&1 | head -1)"
-	elif ! cmp -s "$dir/$name.err.plain" "$dir/$name.err.shim"; then
+	elif ! cmp -s "$dir/$name.err.plain" "$dir/$name.err.cmp"; then
 		why="stderr differs: $(head -c 300 "$dir/$name.err.shim")"
 	elif [ "$check" = both ] && { [ "$outs" -le 0 ] || [ "$ins" -le 0 ]; }; then
 		why="no paging (swapouts +$outs, swapins +$ins)"
@@ -133,7 +142,7 @@ run() {
 	if [ -z "$why" ]; then
 		echo "PASS $name (exit $rc_plain; swapouts +$outs, swapins +$ins;" \
 			"plain $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s," \
-			"managed (32 MiB budget) $(awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.2f", b - a }') s)"
+			"managed ($budget budget) $(awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.2f", b - a }') s)"
 		passed=$((passed + 1))
 	else
 		echo "FAIL $name: $why"
@@ -145,9 +154,9 @@ export LC_ALL=C
 run sort sort -S 200M "$dir/lines.txt"
 run python "$python" "$dir/prog.py"
 run mmap_prog "$mmap_prog"
-run perl perl -e "$perl_prog"
+BUDGET=384M run perl perl -e "$perl_prog"
 run dd sh -c "dd if='$dir/lines.txt' bs=64M status=none | md5sum"
-run --any-paging awk awk "$awk_prog"
+BUDGET=320M run --any-paging awk awk "$awk_prog"
 run fork_prog "$fork_prog"
 
 if [ "$failed" -gt 0 ]; then

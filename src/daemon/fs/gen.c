@@ -161,6 +161,28 @@ static int sum_obj(struct engine *e, struct uobj *o, const struct srv_obj_info *
 	return 0;
 }
 
+/*
+ * The client's resident memory outside every object: its private
+ * anonymous pages (managed pages are shared memory), from
+ * /proc/PID/smaps_rollup. 0 if the process cannot be read.
+ */
+static uint64_t outside_bytes(pid_t pid)
+{
+	char path[64], line[256];
+	uint64_t kib = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Anonymous: %" SCNu64, &kib) == 1)
+			break;
+	fclose(f);
+	return kib << 10;
+}
+
 /* The client's figures, summed over its objects (each read at its own instant). */
 static int gen_client(struct fs *fs, const struct node *n, FILE *f)
 {
@@ -189,10 +211,10 @@ static int gen_client(struct fs *fs, const struct node *n, FILE *f)
 	fprintf(f, "objects %u\nsize_bytes %" PRIu64 "\nresident_bytes %" PRIu64 "\n"
 		"swapped_bytes %" PRIu64 "\ndirty_bytes %" PRIu64 "\nbad_bytes %" PRIu64 "\n"
 		"budget_bytes %" PRIu64 "\nfaults %" PRIu64 "\nswapins %" PRIu64 "\n"
-		"swapouts %" PRIu64 "\nuid %u\n",
+		"swapouts %" PRIu64 "\nuid %u\noutside_bytes %" PRIu64 "\n",
 		cs.objects, cs.total.size, cs.total.resident_bytes, cs.total.swapped_bytes,
 		cs.total.dirty_bytes, cs.total.bad_bytes, me->budget, cs.total.faults,
-		cs.total.swapins, cs.total.swapouts, (unsigned)me->uid);
+		cs.total.swapins, cs.total.swapouts, (unsigned)me->uid, outside_bytes(n->pid));
 out:
 	free(cl);
 	free(objs);
