@@ -920,12 +920,11 @@ int pager_sync_dirty(struct uobj *o, size_t start, size_t n, bool collect)
 void pager_sync_unfenced(struct uobj *o, size_t idx)
 {
 	struct client *c = o->client;
-	uint64_t written;
+	uint64_t written = 1;   /* not answered: written */
 
 	if (!c || c->dead || !c->tr || o->ops->read_only || o->eng->track == TRACK_WP_SYNC ||
 	    pg_state(uobj_get(o, idx)) != PG_CLEAN)
 		return;
-	/* an error sets the bit: written */
 	tracker_unprotected(c->tr, uobj_caddr(o, idx), 1, &written);
 	if (written & 1)
 		pager_page_dirtied(o, idx);
