@@ -203,6 +203,8 @@ int pager_sync_dirty(struct uobj *o, size_t start, size_t n, bool collect);
 /* The same; the collect's "written" bits are also ORed into *written. */
 int pager_sync_dirty_map(struct uobj *o, size_t start, size_t n, bool collect,
 			 uint64_t *written);
+/* A clean page the engine did not fence faulted: see pager.c. */
+void pager_sync_unfenced(struct uobj *o, size_t idx);
 
 /* One line to the configured log (engine_config.log). */
 void engine_log(struct engine *e, int level, const char *fmt, ...)

@@ -434,6 +434,35 @@ START_TEST(fence_exact)
 END_TEST
 
 /*
+ * A page not fenced whose pte may be gone (pager_sync_unfenced): the
+ * uffd-wp bit, on the present pte or on the marker a zap left, proves it
+ * unwritten since the last collect; a written page reads written whether
+ * its pte is still there or was zapped.
+ */
+START_TEST(unprotected_exact)
+{
+	static const size_t before[] = { 2, 9 };
+	static const size_t after[] = { 1, 5, 40, 64, 127 };
+	uint64_t bits[WORDS(NPAGES)];
+	struct fix f;
+
+	if (!fix_init(&f, kernel_modes[_i]))
+		return;
+	fix_install(&f, 0, NPAGES);
+	write_pages(&f, before, ARRAY_SIZE(before));
+	ck_assert_int_eq(tracker_collect(f.t, f.ufd, (uintptr_t)f.client, NPAGES, bits), 0);
+	write_pages(&f, after, ARRAY_SIZE(after));
+	ck_assert_int_eq(tracker_unprotected(f.t, (uintptr_t)f.client, NPAGES, bits), 0);
+	expect_bits(bits, after, ARRAY_SIZE(after), "mapped");
+	/* half of them zapped behind the engine's back */
+	ck_assert_int_eq(madvise(f.client, LEN / 2, MADV_DONTNEED), 0);
+	ck_assert_int_eq(tracker_unprotected(f.t, (uintptr_t)f.client, NPAGES, bits), 0);
+	expect_bits(bits, after, ARRAY_SIZE(after), "half zapped");
+	fix_fini(&f);
+}
+END_TEST
+
+/*
  * Pages in the page cache but never mapped in the client view have no
  * pte to prove anything with: written. Once a collect has put markers
  * on them (wp-async), they read clean.
@@ -760,6 +789,7 @@ static Suite *track_suite(void)
 	tcase_add_test(kernel, create_args);
 	tcase_add_loop_test(kernel, collect_exact, 0, n);
 	tcase_add_loop_test(kernel, fence_exact, 0, n);
+	tcase_add_loop_test(kernel, unprotected_exact, 0, n);
 	tcase_add_loop_test(kernel, unmapped_reads_written, 0, n);
 	tcase_add_loop_test(kernel, fence_race, 0, n);
 	tcase_add_loop_test(kernel, collect_race, 0, n);

@@ -101,11 +101,16 @@ static void map_resident(struct engine *e, struct uobj *o, size_t idx, bool writ
 	/*
 	 * A fenced page's writes before the fence show only as a missing
 	 * marker, and mapping it back write-protected would erase that:
-	 * read the evidence first.
+	 * read the evidence first. So for a page not fenced, whose pte went
+	 * some other way (pager_sync_unfenced); a read-ahead marker page was
+	 * never mapped, and a fresh one is fenced.
 	 */
-	if (pg_has(w, PGF_INACTIVE) && !pg_has(w, PGF_FRESH) && pg_state(w) == PG_CLEAN &&
-	    !write)
-		pager_sync_dirty(o, idx, 1, false);
+	if (pg_state(w) == PG_CLEAN && !write && !pg_has(w, PGF_FRESH)) {
+		if (pg_has(w, PGF_INACTIVE))
+			pager_sync_dirty(o, idx, 1, false);
+		else if (!pg_has(w, PGF_RAMARK))
+			pager_sync_unfenced(o, idx);
+	}
 	/* mapped writable, it can be written unseen: it counts as dirty */
 	if ((write || !e->continue_wp) && !o->ops->read_only &&
 	    pg_state(uobj_get(o, idx)) == PG_CLEAN)

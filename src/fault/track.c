@@ -394,6 +394,37 @@ int tracker_fenced_written(struct tracker *t, int ufd, uintptr_t addr, size_t np
 	return r;
 }
 
+int tracker_unprotected(struct tracker *t, uintptr_t addr, size_t npages, uint64_t *written)
+{
+	uint64_t entries[PAGEMAP_CHUNK];
+	int r = 0;
+
+	if (!t || !written || (addr & (PAGE_SIZE - 1)))
+		return -EINVAL;
+	/* Written until proven otherwise. */
+	bits_fill(written, 0, npages, true);
+	if (t->mode != TRACK_WP_ASYNC && t->mode != TRACK_WP_SYNC)
+		return 0;
+	for (size_t done = 0; done < npages;) {
+		size_t n = MIN(npages - done, (size_t)PAGEMAP_CHUNK);
+		off_t off = (off_t)((addr / PAGE_SIZE + done) * sizeof(uint64_t));
+		ssize_t got = pread(t->pagemap, entries, n * sizeof(uint64_t), off);
+
+		if (got < 0 || (size_t)got < n * sizeof(uint64_t)) {
+			r = got < 0 ? -errno : -EIO;
+			break;
+		}
+		/* present or a marker, the bit is the pte's own uffd-wp */
+		for (size_t i = 0; i < n; i++)
+			if (entries[i] & PM_ENTRY_UFFD_WP)
+				bitmap_clear(written, done + i);
+		done += n;
+	}
+	if (r < 0)
+		bits_fill(written, 0, npages, true);
+	return r;
+}
+
 int tracker_mapped(struct tracker *t, uintptr_t addr, size_t npages, uint64_t *mapped)
 {
 	uint64_t entries[PAGEMAP_CHUNK];

@@ -103,6 +103,21 @@ int tracker_fenced_written(struct tracker *t, int ufd, uintptr_t addr, size_t np
 			   uint64_t *written);
 
 /*
+ * For pages whose ptes something other than the engine's fence may have
+ * dropped since they were write-protected (a fault on a page the engine
+ * did not fence): sets bit i unless page i provably was not written
+ * since its last collect or write-protected install, which its pte, or
+ * the uffd-wp marker a zap left for it, shows by still carrying the
+ * uffd-wp bit. Unlike tracker_fenced_written, a present pte that is
+ * still write-protected is proof too: nothing installs one over a
+ * written page without asking here or there first. No pte at all reads
+ * as written. On error every bit is set.
+ *   wp-async, wp-sync: /proc/pid/pagemap bit 57.
+ *   soft-dirty: every bit set.
+ */
+int tracker_unprotected(struct tracker *t, uintptr_t addr, size_t npages, uint64_t *written);
+
+/*
  * Sets bit i unless page i provably has no pte left that maps it: a zap
  * (MADV_DONTNEED) leaves pte_none, or a uffd-wp marker for a pte that
  * was write-protected. A present pte, and any other swap-type entry (a

@@ -905,6 +905,31 @@ int pager_sync_dirty(struct uobj *o, size_t start, size_t n, bool collect)
 	return pager_sync_dirty_map(o, start, n, collect, NULL);
 }
 
+/*
+ * A read fault on a CLEAN page the engine did not fence: its pte went
+ * some other way. A fence that failed part-way zapped the ranges before
+ * its failing one, and the engine took none of them as fenced (a range
+ * the program had just moved away by raw mremap: torture seed
+ * 480537895). A write through the write-protected pte before such a zap
+ * shows only as the missing uffd-wp bit, and serving the fault maps the
+ * page write-protected over that: read it first, as for a fenced page
+ * (pager_sync_dirty), but a pte still protected proves the page unwritten
+ * too (another fault of the same page mapped it meanwhile). With wp-sync
+ * the page states know every write already. Lock held.
+ */
+void pager_sync_unfenced(struct uobj *o, size_t idx)
+{
+	struct client *c = o->client;
+	uint64_t written = 1;   /* not answered: written */
+
+	if (!c || c->dead || !c->tr || o->ops->read_only || o->eng->track == TRACK_WP_SYNC ||
+	    pg_state(uobj_get(o, idx)) != PG_CLEAN)
+		return;
+	tracker_unprotected(c->tr, uobj_caddr(o, idx), 1, &written);
+	if (written & 1)
+		pager_page_dirtied(o, idx);
+}
+
 int pager_sync_dirty_map(struct uobj *o, size_t start, size_t n, bool collect,
 			 uint64_t *written)
 {
