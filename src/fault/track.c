@@ -336,8 +336,13 @@ int tracker_collect(struct tracker *t, int ufd, uintptr_t addr, size_t npages, u
 	return r;
 }
 
-/* Kernels before PAGEMAP_SCAN: the same test, one pagemap entry per page. */
-static int fenced_from_pagemap(struct tracker *t, uintptr_t addr, size_t npages, uint64_t *written)
+/*
+ * Clears bit i of bits for every page of [addr, addr + npages pages)
+ * whose /proc/pid/pagemap entry passes clear(); stops at the first
+ * failed read and returns its error (the caller then sets every bit).
+ */
+static int pagemap_clear_if(struct tracker *t, uintptr_t addr, size_t npages, uint64_t *bits,
+			    bool (*clear)(uint64_t entry))
 {
 	uint64_t entries[PAGEMAP_CHUNK];
 
@@ -350,16 +355,30 @@ static int fenced_from_pagemap(struct tracker *t, uintptr_t addr, size_t npages,
 			return -errno;
 		if ((size_t)got < n * sizeof(uint64_t))
 			return -EIO;
-		for (size_t i = 0; i < n; i++) {
-			bool marker = (entries[i] & PM_ENTRY_UFFD_WP) &&
-				      !(entries[i] & PM_ENTRY_PRESENT);
-
-			if (marker)
-				bitmap_clear(written, done + i);
-		}
+		for (size_t i = 0; i < n; i++)
+			if (clear(entries[i]))
+				bitmap_clear(bits, done + i);
 		done += n;
 	}
 	return 0;
+}
+
+/* A uffd-wp marker: zapped while still write-protected (kernels before PAGEMAP_SCAN). */
+static bool is_marker(uint64_t v)
+{
+	return (v & PM_ENTRY_UFFD_WP) && !(v & PM_ENTRY_PRESENT);
+}
+
+/* Present or a marker, the bit is the pte's own uffd-wp. */
+static bool is_protected(uint64_t v)
+{
+	return v & PM_ENTRY_UFFD_WP;
+}
+
+/* No pte, or only the marker a zap left. */
+static bool is_zapped(uint64_t v)
+{
+	return !(v & PM_ENTRY_PRESENT) && (!(v & PM_ENTRY_SWAPPED) || (v & PM_ENTRY_UFFD_WP));
 }
 
 int tracker_fenced_written(struct tracker *t, int ufd, uintptr_t addr, size_t npages,
@@ -377,7 +396,7 @@ int tracker_fenced_written(struct tracker *t, int ufd, uintptr_t addr, size_t np
 	case TRACK_WP_ASYNC:
 	case TRACK_WP_SYNC:
 		if (!t->have_scan) {
-			r = fenced_from_pagemap(t, addr, npages, written);
+			r = pagemap_clear_if(t, addr, npages, written, is_marker);
 			break;
 		}
 		/* Proven clean: a swap-type entry (the marker) still write-protected. */
@@ -396,8 +415,7 @@ int tracker_fenced_written(struct tracker *t, int ufd, uintptr_t addr, size_t np
 
 int tracker_unprotected(struct tracker *t, uintptr_t addr, size_t npages, uint64_t *written)
 {
-	uint64_t entries[PAGEMAP_CHUNK];
-	int r = 0;
+	int r;
 
 	if (!t || !written || (addr & (PAGE_SIZE - 1)))
 		return -EINVAL;
@@ -405,21 +423,7 @@ int tracker_unprotected(struct tracker *t, uintptr_t addr, size_t npages, uint64
 	bits_fill(written, 0, npages, true);
 	if (t->mode != TRACK_WP_ASYNC && t->mode != TRACK_WP_SYNC)
 		return 0;
-	for (size_t done = 0; done < npages;) {
-		size_t n = MIN(npages - done, (size_t)PAGEMAP_CHUNK);
-		off_t off = (off_t)((addr / PAGE_SIZE + done) * sizeof(uint64_t));
-		ssize_t got = pread(t->pagemap, entries, n * sizeof(uint64_t), off);
-
-		if (got < 0 || (size_t)got < n * sizeof(uint64_t)) {
-			r = got < 0 ? -errno : -EIO;
-			break;
-		}
-		/* present or a marker, the bit is the pte's own uffd-wp */
-		for (size_t i = 0; i < n; i++)
-			if (entries[i] & PM_ENTRY_UFFD_WP)
-				bitmap_clear(written, done + i);
-		done += n;
-	}
+	r = pagemap_clear_if(t, addr, npages, written, is_protected);
 	if (r < 0)
 		bits_fill(written, 0, npages, true);
 	return r;
@@ -427,31 +431,12 @@ int tracker_unprotected(struct tracker *t, uintptr_t addr, size_t npages, uint64
 
 int tracker_mapped(struct tracker *t, uintptr_t addr, size_t npages, uint64_t *mapped)
 {
-	uint64_t entries[PAGEMAP_CHUNK];
-	int r = 0;
+	int r;
 
 	if (!t || !mapped || (addr & (PAGE_SIZE - 1)))
 		return -EINVAL;
 	bits_fill(mapped, 0, npages, true);
-	for (size_t done = 0; done < npages;) {
-		size_t n = MIN(npages - done, (size_t)PAGEMAP_CHUNK);
-		off_t off = (off_t)((addr / PAGE_SIZE + done) * sizeof(uint64_t));
-		ssize_t got = pread(t->pagemap, entries, n * sizeof(uint64_t), off);
-
-		if (got < 0 || (size_t)got < n * sizeof(uint64_t)) {
-			r = got < 0 ? -errno : -EIO;
-			break;
-		}
-		for (size_t i = 0; i < n; i++) {
-			uint64_t v = entries[i];
-			bool zapped = !(v & PM_ENTRY_PRESENT) &&
-				      (!(v & PM_ENTRY_SWAPPED) || (v & PM_ENTRY_UFFD_WP));
-
-			if (zapped)
-				bitmap_clear(mapped, done + i);
-		}
-		done += n;
-	}
+	r = pagemap_clear_if(t, addr, npages, mapped, is_zapped);
 	if (r < 0)
 		bits_fill(mapped, 0, npages, true);
 	return r;
