@@ -537,19 +537,7 @@ static int raw_dontneed_case(double secs)
  * A page may read zeros between the madvise and the rewrite (one the
  * daemon had fenced goes), never after.
  */
-static _Atomic bool rf_stop;
-
-static void *rf_sweeper(void *arg)
-{
-	char *other = arg;
-
-	for (unsigned round = 0; !atomic_load(&rf_stop); round++) {
-		for (size_t off = 0; off < 48 * MiB; off += PG)
-			other[off] = (char)round;
-	}
-	return NULL;
-}
-
+/* The sweeper of raw-dontneed keeps the page daemon fencing here too. */
 static int raw_free_case(double secs)
 {
 	char *p = malloc(DN_LEN), *other = malloc(48 * MiB);
@@ -570,7 +558,8 @@ static int raw_free_case(double secs)
 			fill_page(p + c * DN_CHUNK + k, c * 16 + k / PG, gen[c]);
 	}
 	memset(other, 1, 48 * MiB);
-	pthread_create(&th, NULL, rf_sweeper, other);
+	atomic_store(&dn_stop, false);
+	pthread_create(&th, NULL, dn_sweeper, other);
 	end = now() + secs;
 	while (now() < end) {
 		size_t c;
@@ -595,7 +584,7 @@ static int raw_free_case(double secs)
 				wrong++;
 		rounds++;
 	}
-	atomic_store(&rf_stop, true);
+	atomic_store(&dn_stop, true);
 	pthread_join(th, NULL);
 	for (size_t c = 0; c < nchunks; c++)
 		for (size_t k = 0; k < DN_CHUNK; k += PG)
