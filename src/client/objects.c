@@ -202,20 +202,23 @@ static int create(struct uvmpager *c, size_t len, uint64_t budget, enum uvmp_obj
 	len = ALIGN_UP(len, PAGE_SIZE);
 	r = memfd_region(len, prot, &memfd, &p);
 	if (r < 0)
-		return r;
+		goto fail;
 	r = map_region(c, memfd, p, len, type, prot, backing_fd, budget, true, object_id);
 	/* the daemon has its own reference, the mapping keeps ours alive */
 	close(memfd);
-	if (r < 0) {
-		if (want)
-			raw_mmap(want, len, PROT_NONE,
-				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
-		else
-			raw_munmap(p, len);
-		return r;
-	}
+	if (r < 0)
+		goto fail;
 	*addr = p;
 	return 0;
+
+fail:
+	/* a failed MAP_FIXED may have unmapped the reservation already: make it again */
+	if (want)
+		raw_mmap(want, len, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+	else if (memfd >= 0)
+		raw_munmap(p, len);
+	return r;
 }
 
 int uvmpager_anon_create(struct uvmpager *c, size_t len, uint64_t budget,
