@@ -141,6 +141,9 @@ void client_free(struct client *c)
 		munmap((void *)c->pintab, UVMP_PIN_ENTRIES * sizeof(*c->pintab));
 	pins_destroy(c->pins);
 	free(c->pinned);
+	for (size_t i = 0; i < c->nmoved; i++)
+		close(c->moved[i].memfd);
+	free(c->moved);
 	tracker_destroy(c->tr);
 	if (c->ufd >= 0)
 		close(c->ufd);
@@ -815,6 +818,14 @@ int engine_client_journal(struct engine *e, struct client *c, int *memfd)
 	c->journal = p;
 	pthread_mutex_unlock(&e->lock);
 	return 0;
+}
+
+void engine_client_settle_moved(struct engine *e, struct client *c)
+{
+	pthread_mutex_lock(&e->lock);
+	if (c->nmoved)
+		moved_settle(e, c);
+	pthread_mutex_unlock(&e->lock);
 }
 
 void engine_client_dead(struct engine *e, struct client *c)

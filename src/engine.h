@@ -148,6 +148,12 @@ int engine_client_journal(struct engine *e, struct client *c, int *memfd);
  * the client writes it, the page daemon reads it. *memfd is the caller's.
  */
 int engine_client_pintab(struct engine *e, struct client *c, int *memfd);
+/*
+ * Before the client forks: parts of its memory it moved out of an object
+ * by a raw mremap while the kernel held them pinned become the private
+ * memory a child inherits, if the pin went since. Talks to the agent.
+ */
+void engine_client_settle_moved(struct engine *e, struct client *c);
 /* The client's process is gone: stop touching its address space. */
 void engine_client_dead(struct engine *e, struct client *c);
 /* False once the client's address space is gone (exit, or exec). */

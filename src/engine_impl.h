@@ -85,6 +85,21 @@ struct client {
 	size_t npinned, cappinned;
 	uint64_t fences, pins_at;
 	bool pins_unknown;
+	/*
+	 * Parts moved out of an object by a raw mremap whose hand-over to
+	 * private memory waits for the kernel's pin on them to go (the pin
+	 * holds the memfd's pages: a copy would orphan what the kernel
+	 * writes). Each keeps a memfd of its own, since its object may go
+	 * first. Shared, unregistered and unbudgeted meanwhile (service.c).
+	 */
+	struct moved_part {
+		uintptr_t addr;
+		size_t len;
+		int memfd;
+		uint64_t off;
+	} *moved;
+	size_t nmoved;
+	bool moved_warned;
 };
 
 /* Frees c and what it holds (its uffd, tracker, journal, backlog, pin state). */
@@ -238,6 +253,12 @@ int fault_service_add_client(struct engine *e, struct client *c);
 void fault_service_remove_client(struct engine *e, struct client *c);
 /* A fault thread looks for clients with a backlog to serve. */
 void fault_service_kick(struct engine *e);
+/*
+ * Hand the parts in c->moved whose pin went to the program as private
+ * memory; drop those the program unmapped or replaced. Lock held; talks
+ * to the agent (the lock is held throughout, as for every fence).
+ */
+void moved_settle(struct engine *e, struct client *c);
 
 /* resolving faults from the page states (src/fault/resolve.c) */
 /* Resolve parked faults on pages whose I/O ended; lock held. */

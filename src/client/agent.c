@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -27,14 +28,21 @@
 #include "common/util.h"
 #include "fault/uffd.h"
 
+/* One line of /proc/self/maps, clipped to the range asked for. */
+struct mapping {
+	uintptr_t s, t;
+	int prot;
+	uint64_t off;         /* file offset of s */
+	unsigned long ino;    /* 0: anonymous */
+};
+
 /*
  * Calls fn for each mapping of /proc/self/maps that overlaps [lo, hi),
- * clipped to it, with its protections. No stdio: a program thread may
- * hold libc's (or the shim's) allocator lock while it waits on a fault
- * that waits on us.
+ * clipped to it. No stdio: a program thread may hold libc's (or the
+ * shim's) allocator lock while it waits on a fault that waits on us.
  */
 static int each_mapping(uintptr_t lo, uintptr_t hi,
-			int (*fn)(uintptr_t s, uintptr_t t, int prot, void *arg), void *arg)
+			int (*fn)(const struct mapping *m, void *arg), void *arg)
 {
 	char buf[4096];
 	size_t have = 0;
@@ -54,16 +62,22 @@ static int each_mapping(uintptr_t lo, uintptr_t hi,
 		have += (size_t)got;
 		buf[have] = 0;
 		while ((nl = strchr(line, '\n'))) {
-			unsigned long a, b;
+			unsigned long a, b, off, ino;
+			unsigned dmaj, dmin;
 			char perm[5];
 
 			*nl = 0;
-			if (sscanf(line, "%lx-%lx %4s", &a, &b, perm) == 3 && b > lo && a < hi) {
-				int prot = (perm[0] == 'r' ? PROT_READ : 0) |
-					   (perm[1] == 'w' ? PROT_WRITE : 0) |
-					   (perm[2] == 'x' ? PROT_EXEC : 0);
+			if (sscanf(line, "%lx-%lx %4s %lx %x:%x %lu", &a, &b, perm, &off, &dmaj, &dmin,
+				   &ino) == 7 && b > lo && a < hi) {
+				struct mapping m = {
+					.s = MAX(a, lo), .t = MIN(b, hi),
+					.prot = (perm[0] == 'r' ? PROT_READ : 0) |
+						(perm[1] == 'w' ? PROT_WRITE : 0) |
+						(perm[2] == 'x' ? PROT_EXEC : 0),
+					.off = off + (MAX(a, lo) - a), .ino = ino,
+				};
 
-				r = fn(MAX(a, lo), MIN(b, hi), prot, arg);
+				r = fn(&m, arg);
 				if (r < 0)
 					goto out;
 			}
@@ -82,11 +96,48 @@ struct private_copy {
 	char *copy;
 };
 
-static int protect_piece(uintptr_t s, uintptr_t t, int prot, void *arg)
+static int protect_piece(const struct mapping *m, void *arg)
 {
 	const struct private_copy *pc = arg;
 
-	return raw_mprotect(pc->copy + (s - pc->start), t - s, prot) < 0 ? -errno : 0;
+	return raw_mprotect(pc->copy + (m->s - pc->start), m->t - m->s, m->prot) < 0 ? -errno : 0;
+}
+
+struct same_view {
+	uintptr_t next;       /* where the next piece must begin */
+	uint64_t off;         /* the memfd offset it must have */
+	unsigned long ino;
+};
+
+static int check_piece(const struct mapping *m, void *arg)
+{
+	struct same_view *v = arg;
+
+	if (m->s != v->next || m->ino != v->ino || m->off != v->off)
+		return -ESTALE;
+	v->off += m->t - m->s;
+	v->next = m->t;
+	return 0;
+}
+
+/*
+ * Whether [r->addr, + r->len) is still a mapping of fd at off, whole. A
+ * hand-over the daemon retries later (a pinned part) finds the range as
+ * the program left it, which may be memory of its own by now.
+ */
+static int still_view(const struct uvmp_range *r, int fd, uint64_t off)
+{
+	struct same_view v = { r->addr, off, 0 };
+	struct stat st;
+	int ret;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	v.ino = (unsigned long)st.st_ino;
+	ret = each_mapping(r->addr, r->addr + r->len, check_piece, &v);
+	if (ret < 0)
+		return ret;
+	return v.next == r->addr + r->len ? 0 : -ESTALE;
 }
 
 /*
@@ -94,6 +145,8 @@ static int protect_piece(uintptr_t s, uintptr_t t, int prot, void *arg)
  * memory from now on, and must behave as the private anonymous memory it
  * was: a forked child gets a copy, MADV_DONTNEED reads zeros. So it is
  * replaced by anonymous memory holding the same bytes:
+ *   - it must still map the memfd at off, whole (-ESTALE if not: the
+ *     daemon retries a pinned part later, when it may be gone);
  *   - its PTEs are dropped first (the range is still registered): from
  *     then on every touch by the program waits in the daemon, which is
  *     busy with this hand-over, so no write can slip past the copy;
@@ -111,6 +164,9 @@ static int hand_over(const struct uvmp_range *r, int fd, uint64_t off)
 
 	if (fd < 0)
 		return -EBADF;
+	ret = still_view(r, fd, off);
+	if (ret < 0)
+		return ret;
 	pc.copy = raw_mmap(NULL, r->len, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (pc.copy == MAP_FAILED)

@@ -85,6 +85,7 @@ int do_fork_prepare(struct server *s, struct conn *c, const struct uvmp_hdr *h,
 
 	if (!payload(h, n, 0) || !dc || !dc->ec)
 		return -EPROTO;
+	engine_client_settle_moved(s->e, dc->ec);
 	for (struct dobj *d = dc->objs; d; d = d->next)
 		count++;
 	f = calloc(1, sizeof(*f));

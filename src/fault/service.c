@@ -8,6 +8,7 @@
  * pageout stay asynchronous.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -72,6 +73,114 @@ static void unmapped(struct engine *e, struct client *c, uintptr_t start, uintpt
 			continue;
 		pager_unmapped_range(o, (s - o->caddr) >> PAGE_SHIFT, (t - s) >> PAGE_SHIFT);
 	}
+}
+
+/* Whether the kernel may hold a pin on [addr, addr + len) of c now. */
+static bool range_pinned(struct engine *e, struct client *c, uintptr_t addr, size_t len)
+{
+	if (pinned_refresh(e, c, true) < 0)
+		return true;   /* unknown is pinned */
+	for (size_t i = 0; i < c->npinned; i++)
+		if (c->pinned[i].addr < addr + len && addr < c->pinned[i].addr + c->pinned[i].len)
+			return true;
+	return false;
+}
+
+/*
+ * The agent's hand-over of [addr, addr + len), a registered mapping of
+ * memfd at off, to the program as private memory (agent.c hand_over),
+ * unless the kernel holds a pin on it: a pin taken before the move keeps
+ * the memfd's pages, and whatever the kernel writes through it (an
+ * io_uring READ_FIXED) would miss the copy. So the PTEs go first and the
+ * pins are read after: a pin taken since had to fault, and waits for us.
+ * -EBUSY when pinned (nothing handed over). Lock held.
+ */
+static int hand_over(struct engine *e, struct client *c, uintptr_t addr, size_t len, int memfd,
+		     uint64_t off)
+{
+	struct engine_range r = { addr, len };
+	int ret = c->ext_fence(c->priv, &r, 1, 0, -1, 0);
+
+	if (ret < 0)
+		return ret;
+	if (range_pinned(e, c, addr, len))
+		return -EBUSY;
+	return c->ext_fence(c->priv, &r, 1, ENGINE_FENCE_PRIVATE, memfd, off);
+}
+
+/*
+ * Remember a pinned moved part for later (moved_settle). Its pages stay
+ * in the memfd (the object turned them GONE without a punch), so the
+ * program reads and writes them as before, shared and unbudgeted; a
+ * fork child does not inherit it (it was MADV_DONTFORK as a view).
+ * Without memory to remember it, it stays so for good.
+ */
+static void moved_keep(struct engine *e, struct client *c, uintptr_t addr, size_t len,
+		       int memfd, uint64_t off)
+{
+	struct moved_part *nm = realloc(c->moved, (c->nmoved + 1) * sizeof(*nm));
+	int fd = fcntl(memfd, F_DUPFD_CLOEXEC, 0);
+
+	if (!c->moved_warned) {
+		engine_log(e, 4, "pid %d: %#lx-%#lx, moved out of a managed object by a raw mremap, "
+			   "is pinned by the kernel (an io_uring buffer or direct I/O): it stays "
+			   "shared, unbudgeted memory that fork children do not inherit until the "
+			   "pin goes", (int)c->pid, (unsigned long)addr, (unsigned long)(addr + len));
+		c->moved_warned = true;
+	}
+	if (!nm || fd < 0) {
+		if (nm)
+			c->moved = nm;
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	c->moved = nm;
+	c->moved[c->nmoved++] = (struct moved_part){ addr, len, fd, off };
+}
+
+/* Whether [addr, addr + len) overlaps a view of c's objects. */
+static bool overlaps_view(struct engine *e, struct client *c, uintptr_t addr, size_t len)
+{
+	for (struct uobj *o = e->objects; o; o = o->next)
+		if (o->client == c && addr < o->caddr + (o->npages << PAGE_SHIFT) &&
+		    o->caddr < addr + len)
+			return true;
+	return false;
+}
+
+void moved_settle(struct engine *e, struct client *c)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < c->nmoved; i++) {
+		struct moved_part m = c->moved[i];
+		int ret = -ESTALE;
+
+		/*
+		 * Registered again for the hand-over, so that a touch waits
+		 * for it. A range the program unmapped, or replaced with its
+		 * own memory, is not ours: registration fails on private
+		 * memory, and the agent checks the mapping is still this
+		 * memfd at this offset before it copies.
+		 */
+		if (!c->dead && c->ext_fence && !overlaps_view(e, c, m.addr, m.len) &&
+		    uffd_register(c->ufd, (void *)m.addr, m.len, UFFD_MISSING | UFFD_MINOR,
+				  NULL) == 0) {
+			ret = hand_over(e, c, m.addr, m.len, m.memfd, m.off);
+			uffd_unregister(c->ufd, (void *)m.addr, m.len);
+		}
+		if (ret == -EBUSY) {
+			c->moved[k++] = m;
+			continue;
+		}
+		if (ret < 0 && ret != -ESTALE)
+			engine_log(e, 3, "pid %d: the hand-over of %#lx-%#lx failed (%s): it stays "
+				   "shared memory", (int)c->pid, (unsigned long)m.addr,
+				   (unsigned long)(m.addr + m.len), strerror(-ret));
+		close(m.memfd);
+	}
+	c->nmoved = k;
 }
 
 /*
@@ -144,15 +253,13 @@ static void remap_part(struct engine *e, struct client *c, struct uobj *o, size_
 	 */
 	for (size_t i = 0; c->ext_fence && !nomem && i < n; i++) {
 		size_t t = i;
-		struct engine_range r;
 
 		while (t < n && !(lost && (lost[t / 64] >> (t % 64) & 1)))
 			t++;
-		if (t > i) {
-			r = (struct engine_range){ to + (i << PAGE_SHIFT), (t - i) << PAGE_SHIFT };
-			c->ext_fence(c->priv, &r, 1, ENGINE_FENCE_PRIVATE, o->memfd,
-				     (uint64_t)(first + i) << PAGE_SHIFT);
-		}
+		if (t > i && hand_over(e, c, to + (i << PAGE_SHIFT), (t - i) << PAGE_SHIFT,
+				       o->memfd, (uint64_t)(first + i) << PAGE_SHIFT) == -EBUSY)
+			moved_keep(e, c, to + (i << PAGE_SHIFT), (t - i) << PAGE_SHIFT, o->memfd,
+				   (uint64_t)(first + i) << PAGE_SHIFT);
 		i = t;
 	}
 	free(lost);

@@ -104,6 +104,9 @@ void pinned_round(struct engine *e, struct client *c)
 {
 	bool known = pinned_refresh(e, c, false) == 0;
 
+	if (c->nmoved)
+		moved_settle(e, c);
+
 	/* every entry queued now was fenced before the answer, so it covers them */
 	for (struct uobj *o = e->objects; o; o = o->next)
 		if (o->client == c)

@@ -32,6 +32,10 @@
  *   uring-fixed   a managed buffer registered with io_uring (a long-term
  *                 pin), evicted by pressure, then READ_FIXED into: the
  *                 program must see what was read, not the old contents
+ *   mremap-pinned part of a block moved by syscall and registered with
+ *                 io_uring at once, before the daemon took in the move:
+ *                 READ_FIXED must land in the program's memory, and a
+ *                 fork after the pin went must give the child a copy
  *   odirect SECS  O_DIRECT preads into a managed buffer, alternating two
  *                 file regions of different generations and checking each
  *                 read, while another thread sweeps a large block: a page
@@ -654,10 +658,122 @@ static int uring_fixed(void)
 	io_uring_queue_exit(&ring);
 	return bad ? 1 : 0;
 }
+
+/*
+ * mremap-pinned: part of a managed block moved by syscall, its resident
+ * tail registered with io_uring at once, before the daemon took in the
+ * move (it is busy paging in the swapped head), then READ_FIXED into: the
+ * program must read what the kernel wrote. The daemon's hand-over to
+ * private memory copied the pages away from under the pin, which kept
+ * the memfd's: the read landed there, the program read the old data.
+ * Once the pin is gone, a fork child must get a copy of its own.
+ */
+static int mremap_pinned(void)
+{
+	size_t len = 8 * MiB, tail = MiB, big = 64 * MiB, bad = 0, stale = 0, leaked = 0;
+	char path[] = "/var/tmp/uvmpager-hostile-XXXXXX";
+	char *a = malloc(len + PG), *other = malloc(big), *dst, *q, *src;
+	struct io_uring ring;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	struct iovec iov;
+	int fd, r, st;
+	pid_t kid;
+
+	if (!a || !other)
+		return 2;
+	a = (char *)(((uintptr_t)a + PG - 1) & ~(PG - 1));
+	fd = mkstemp(path);
+	src = mmap(NULL, tail, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (fd < 0 || src == MAP_FAILED)
+		return 2;
+	unlink(path);
+	for (size_t off = 0; off < tail; off += PG)
+		fill_page(src + off, (len - tail + off) / PG, 7);
+	if (pwrite(fd, src, tail, 0) != (ssize_t)tail)
+		return 2;
+	if (io_uring_queue_init(8, &ring, 0) < 0)
+		return 2;
+	for (size_t off = 0; off < len; off += PG)
+		fill_page(a + off, off / PG, 5);
+	memset(other, 1, big);
+	sweep(other, big);
+	/* the head in swap, the tail written again: present, writable PTEs to pin */
+	for (size_t off = len - tail; off < len; off += PG)
+		fill_page(a + off, off / PG, 6);
+	dst = (char *)syscall(SYS_mmap, NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (dst == MAP_FAILED)
+		return 2;
+	q = (char *)syscall(SYS_mremap, a, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+	if (q != dst) {
+		printf("mremap-pinned: mremap: %s\n", strerror(errno));
+		return 2;
+	}
+	iov = (struct iovec){ q + len - tail, tail };
+	r = io_uring_register_buffers(&ring, &iov, 1);
+	if (r < 0) {
+		printf("mremap-pinned: io_uring_register_buffers: %s\n", strerror(-r));
+		return 2;
+	}
+	/* the daemon hands the moved part over meanwhile, and pressure goes on */
+	for (int round = 0; round < 2; round++) {
+		memset(other, round + 2, big);
+		sweep(other, big);
+	}
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_read_fixed(sqe, fd, q + len - tail, tail, 0, 0);
+	io_uring_submit(&ring);
+	r = io_uring_wait_cqe(&ring, &cqe);
+	if (r < 0 || cqe->res != (int)tail) {
+		printf("mremap-pinned: read %d\n", r < 0 ? r : cqe->res);
+		return 2;
+	}
+	io_uring_cqe_seen(&ring, cqe);
+	for (size_t off = 0; off < len; off += PG) {
+		bool ok = page_ok(q + off, off / PG, off < len - tail ? 5 : 7);
+
+		if (!ok && off >= len - tail && page_ok(q + off, off / PG, 6))
+			stale++;
+		else if (!ok)
+			bad++;
+	}
+	io_uring_unregister_buffers(&ring);
+	io_uring_queue_exit(&ring);
+	/* the pin is gone: the part is private memory by the fork, a child gets a copy */
+	kid = fork();
+	if (kid == 0) {
+		size_t cbad = 0;
+
+		for (size_t off = 0; off < len; off += PG) {
+			if (!page_ok(q + off, off / PG, off < len - tail ? 5 : 7))
+				cbad++;
+			fill_page(q + off, off / PG, 10);
+		}
+		_exit(cbad ? 1 : 0);
+	}
+	if (kid < 0)
+		return 2;
+	if (waitpid(kid, &st, 0) != kid || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		printf("mremap-pinned: the child found wrong pages (status %#x)\n", st);
+		bad++;
+	}
+	for (size_t off = 0; off < len; off += PG)
+		if (!page_ok(q + off, off / PG, off < len - tail ? 5 : 7))
+			leaked++;
+	printf("result mremap-pinned pages %zu wrong %zu stale %zu changed_by_child %zu\n",
+	       len / PG, bad, stale, leaked);
+	return bad || stale || leaked ? 1 : 0;
+}
 #else
 static int uring_fixed(void)
 {
 	printf("result uring-fixed skipped: built without liburing\n");
+	return 0;
+}
+
+static int mremap_pinned(void)
+{
+	printf("result mremap-pinned skipped: built without liburing\n");
 	return 0;
 }
 #endif
@@ -763,9 +879,11 @@ int main(int argc, char **argv)
 		return raw_mremap_case();
 	if (argc >= 2 && strcmp(argv[1], "uring-fixed") == 0)
 		return uring_fixed();
+	if (argc >= 2 && strcmp(argv[1], "mremap-pinned") == 0)
+		return mremap_pinned();
 	if (argc >= 3 && strcmp(argv[1], "odirect") == 0)
 		return odirect(atof(argv[2]));
 	fprintf(stderr, "usage: hostile fork-writer | reread SECS | raw-munmap | raw-mremap | raw-dontneed [SECS] |\n"
-		"       raw-free [SECS] | uring-fixed | odirect SECS\n");
+		"       raw-free [SECS] | uring-fixed | mremap-pinned | odirect SECS\n");
 	return 2;
 }

@@ -232,6 +232,21 @@ case_uring_fixed() {
 	fi
 }
 
+# mremap-pinned MODE: a moved part pinned before the daemon took in the move
+case_mremap_pinned() {
+	local mode=$1 rc
+	start_daemon --tracking "$mode" || { fail "mremap-pinned $mode: no daemon"; return; }
+	timeout 120 env LD_PRELOAD="$UVMPAGER_PRELOAD" UVMPAGER_SOCKET="$dir/sock" \
+		UVMPAGER_BUDGET=16M "$HOSTILE" mremap-pinned >"$dir/out" 2>&1
+	rc=$?
+	if [ $rc -eq 0 ] && [ "$(stat_of swapouts)" -gt 0 ]; then
+		pass "mremap-pinned $mode: $(grep result "$dir/out"), swapouts $(stat_of swapouts), $(pin_stats)"
+	else
+		fail "mremap-pinned $mode: exit $rc, swapouts $(stat_of swapouts), $(pin_stats)"
+		head -20 "$dir/out"
+	fi
+}
+
 # odirect MODE: O_DIRECT preads into managed memory under eviction pressure
 # (HOSTILE_ODIRECT_SECS of them, default 20)
 case_odirect() {
@@ -260,7 +275,7 @@ if [ -z "$modes" ]; then
 		fi
 	done
 fi
-cases=${HOSTILE_CASES:-fork-writer daemon-kill corrupt raw-munmap raw-mremap raw-dontneed raw-free uring-fixed odirect}
+cases=${HOSTILE_CASES:-fork-writer daemon-kill corrupt raw-munmap raw-mremap raw-dontneed raw-free uring-fixed mremap-pinned odirect}
 for c in $cases; do
 	case $c in
 	fork-writer) for m in $modes; do
@@ -270,6 +285,7 @@ for c in $cases; do
 	daemon-kill) for m in $modes; do case_daemon_kill "$m"; done ;;
 	corrupt) case_corrupt ;;
 	uring-fixed) for m in $modes; do case_uring_fixed "$m"; done ;;
+	mremap-pinned) for m in $modes; do case_mremap_pinned "$m"; done ;;
 	odirect) for m in $modes; do case_odirect "$m"; done ;;
 	# the arena's rule for a block the program raw-unmapped in part: never
 	# handed out again. With the heap, jemalloc owns the freed range and
