@@ -715,6 +715,22 @@ static int mremap_pinned(void)
 		printf("mremap-pinned: io_uring_register_buffers: %s\n", strerror(-r));
 		return 2;
 	}
+	/*
+	 * While the pin lasts the part stays shared memory a child does not
+	 * inherit (libuvmpager-preload(7)): it faults there, it never reads
+	 * the parent's memory.
+	 */
+	kid = fork();
+	if (kid == 0) {
+		struct sigaction sa = { .sa_sigaction = rr_sigbus, .sa_flags = SA_SIGINFO };
+
+		sigaction(SIGSEGV, &sa, NULL);
+		_exit(touch_raises_sigbus(q + len - tail) ? 0 : 1);
+	}
+	if (kid < 0 || waitpid(kid, &st, 0) != kid || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		printf("mremap-pinned: a child forked while pinned read the part (status %#x)\n", st);
+		bad++;
+	}
 	/* the daemon hands the moved part over meanwhile, and pressure goes on */
 	for (int round = 0; round < 2; round++) {
 		memset(other, round + 2, big);
