@@ -234,7 +234,7 @@ int cmd_set(const struct ctl_opts *o, const char *key, const char *value)
 		       sscanf(key, "clients/%llu/%15s", &id, tail) == 2) && strcmp(tail, "budget") == 0)
 		known = true;
 	if (!known) {
-		fprintf(stderr, "uvmpagerctl: set: unknown key '%s' (see uvmpagerctl(8))\n", key);
+		fprintf(stderr, "uvmpagerctl: set: unknown key '%s' (see uvmpagerctl(1))\n", key);
 		return EXIT_USAGE;
 	}
 	if (size ? parse_size(value, &v) < 0 : (strspn(value, "0123456789") != strlen(value) || !*value)) {

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-/* Exit statuses (documented in uvmpagerctl(8)). */
+/* Exit statuses (documented in uvmpagerctl(1)). */
 enum { EXIT_ERR = 1, EXIT_USAGE = 2, EXIT_NODAEMON = 3 };
 
 #define KV_MAX 64

@@ -33,7 +33,7 @@ check "uvmpager-run loads the installed shim" \
 
 # every man page: there, clean, with its sections
 pages="uvmpagerd.8 uvmpager.conf.5 uvmpager.7 uvmpager-run.1 uvmpager-probe.8 uvmpager.3
-libuvmpager-preload.7 uvmpagerctl.8 uvmpagerfs.5"
+libuvmpager-preload.7 uvmpagerctl.1 uvmpagerfs.5"
 for p in $pages; do
 	f=$d$mandir/man${p##*.}/$p
 	check "man page $p installed" [ -f "$f" ]
