@@ -615,6 +615,7 @@ void engine_get_stats(struct engine *e, struct engine_stats *st)
 	st->pin_scans = e->pin_scans;
 	st->pin_scan_us = e->pin_scan_ns / 1000;
 	st->pin_unknown = e->pin_unknown;
+	st->fences_deferred = e->fences_deferred;
 	st->pinned_kept = e->pinned_kept;
 	st->clean_mapping = e->continue_wp;
 	st->objects = e->nobjects;
@@ -669,6 +670,7 @@ void engine_print_stats(struct engine *e, FILE *f)
 	P(pin_scans);
 	P(pin_scan_us);
 	P(pin_unknown);
+	P(fences_deferred);
 	P(pinned_kept);
 	P(swap_slots_total);
 	P(swap_slots_used);

@@ -86,6 +86,7 @@ struct engine_stats {
 	uint64_t faults_minor, faults_major, faults_wait, faults_first, faults_wp;
 	/* pinned pages (pinned.c): scans, their total time, unknown answers, pages kept */
 	uint64_t pin_scans, pin_scan_us, pin_unknown, pinned_kept;
+	uint64_t fences_deferred;
 	uint64_t clean_mapping;   /* 1: pages read back are mapped clean (re-evicting them is free) */
 	uint64_t swap_read_bytes, swap_write_bytes, read_ops, write_ops;
 	uint64_t swap_slots_total, swap_slots_used, swap_slots_bad;

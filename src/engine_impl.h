@@ -71,6 +71,14 @@ struct client {
 	unsigned nstale;
 	struct uffd_msg *backlog;
 	unsigned nbacklog, capbacklog;
+	/*
+	 * The messages of the batch its fault thread is working through
+	 * that are not handled yet (batch[0..nbatch), the one at hand
+	 * first): the thread lets go of the lock between them, and a fence
+	 * must not name a range an UNMAP or REMAP among them took away.
+	 */
+	const struct uffd_msg *batch;
+	unsigned nbatch;
 	unsigned serving;           /* the fault thread working on it (one at most) */
 	bool missed;                /* an epoll event came while served: arm again after */
 	/*
@@ -187,6 +195,7 @@ struct engine {
 	uint64_t ra_hits, ra_misses;
 	/* pin scans (pinned.c): how many, their time, unknown answers, pages kept for a pin */
 	uint64_t pin_scans, pin_scan_ns, pin_unknown, pinned_kept;
+	uint64_t fences_deferred;   /* not sent: an unmap of their range was not handled yet */
 	/* engine_log's rate limit, under the lock */
 	uint64_t log_sec;
 	unsigned log_lines, log_suppressed;

@@ -358,12 +358,53 @@ static void keep_stale(struct client *c, const struct engine_range *r, unsigned 
 	c->nstale += n;
 }
 
+/* Does m take [r, r + n) away from the object's view (an UNMAP, or the old place of a REMAP)? */
+static bool takes_view(const struct uffd_msg *m, const struct engine_range *r, unsigned n)
+{
+	uintptr_t s, t;
+
+	if (m->event == UFFD_EVENT_UNMAP) {
+		s = m->arg.remove.start;
+		t = m->arg.remove.end;
+	} else if (m->event == UFFD_EVENT_REMAP) {
+		s = m->arg.remap.from;
+		t = s + m->arg.remap.len;
+	} else {
+		return false;
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (s < r[i].addr + r[i].len && r[i].addr < t)
+			return true;
+	return false;
+}
+
+/*
+ * A raw munmap (or mremap) returns once its event is read, not handled:
+ * the program may have mapped memory of its own there already, which a
+ * fence would zap. Until the event is handled, a fence that names such
+ * a range is not sent.
+ */
+static bool view_in_flux(const struct client *c, const struct engine_range *r, unsigned n)
+{
+	for (unsigned k = 0; k < c->nbacklog; k++)
+		if (takes_view(&c->backlog[k], r, n))
+			return true;
+	for (unsigned k = 0; k < c->nbatch; k++)
+		if (takes_view(&c->batch[k], r, n))
+			return true;
+	return false;
+}
+
 int fence_call(struct client *c, const struct engine_range *r, unsigned n)
 {
 	size_t pages = 0;
 	int ret;
 
 	n = MIN(n, (unsigned)ENGINE_FENCE_MAX);
+	if (view_in_flux(c, r, n)) {
+		c->eng->fences_deferred++;
+		return -EAGAIN;
+	}
 	memcpy(c->fencing, r, n * sizeof(*r));
 	for (unsigned i = 0; i < n; i++) {
 		c->fence_first[i] = pages;

@@ -469,11 +469,15 @@ static void serve_client(struct engine *e, struct client *c, uint32_t events)
 		}
 		pager_defer_begin(&reads);
 		for (int j = 0; j < k && !c->dead; j++) {
+			c->batch = &msgs[j];
+			c->nbatch = (unsigned)(k - j);
 			if (msgs[j].event != UFFD_EVENT_PAGEFAULT)
 				run_deferred_now(e, &reads);
 			if (!c->dead)
 				handle_msg(e, c, &msgs[j]);
 		}
+		c->batch = NULL;
+		c->nbatch = 0;
 		pager_defer_end();
 		pager_unplug(e);
 		pthread_mutex_unlock(&e->lock);

@@ -27,6 +27,9 @@
  *                 memory (shared) after telling the daemon of a discard,
  *                 then write the pages again: no write may be punched
  *                 away by the daemon's late discard
+ *   raw-unmap-race SECS  cold managed pages unmapped by syscall, private
+ *                 memory mapped and filled there at once, again and again,
+ *                 while the daemon fences: no fence may zap the new memory
  *   raw-mremap    move part of a managed segment by syscall after some of
  *                 it went to swap: it arrives whole, its neighbours stay
  *   uring-fixed   a managed buffer registered with io_uring (a long-term
@@ -598,6 +601,69 @@ static int raw_free_case(double secs)
 	return wrong ? 1 : 0;
 }
 
+/*
+ * raw-unmap-race SECS: again and again, cold managed pages are unmapped
+ * by syscall and private memory of the program's own is mapped and
+ * filled there at once, while a thread keeps the daemon fencing. The
+ * munmap returns once its UNMAP event is read, not handled: a fence of
+ * the old range sent in between zapped the program's new memory (zeros).
+ */
+static int raw_unmap_race(double secs)
+{
+	size_t len = 256 * 1024, rounds = 0, wrong = 0, bad_rounds = 0;
+	char *other = malloc(48 * MiB);
+	pthread_t th;
+	double end;
+
+	if (!other)
+		return 2;
+	memset(other, 1, 48 * MiB);
+	pthread_create(&th, NULL, dn_sweeper, other);
+	end = now() + secs;
+	while (now() < end) {
+		char *p = aligned_alloc(PG, len), *q;
+
+		if (!p)
+			return 2;
+		for (size_t off = 0; off < len; off += PG)
+			fill_page(p + off, off / PG, 1);
+		/* cold enough to be fenced soon */
+		usleep(20 * 1000);
+		if (syscall(SYS_munmap, p, len) < 0)
+			return 2;
+		q = (char *)syscall(SYS_mmap, p, len, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		if (q != p)
+			return 2;
+		for (size_t off = 0; off < len; off += PG)
+			fill_page(q + off, off / PG, 2);
+		size_t before = wrong;
+
+		for (int look = 0; look < 3; look++) {
+			usleep(2000);
+			for (size_t off = 0; off < len; off += PG)
+				if (!page_ok(q + off, off / PG, 2)) {
+					uint64_t w0;
+
+					memcpy(&w0, q + off, sizeof(w0));
+					if (wrong++ < 5)
+						printf("raw-unmap-race: round %zu page %zu look %d reads %s\n",
+						       rounds, off / PG, look,
+						       !w0 ? "zeros" : page_ok(q + off, off / PG, 1)
+								   ? "the unmapped data" : "other data");
+					fill_page(q + off, off / PG, 2);
+				}
+		}
+		bad_rounds += wrong > before;
+		rounds++;
+	}
+	atomic_store(&dn_stop, true);
+	pthread_join(th, NULL);
+	printf("result raw-unmap-race rounds %zu pages %zu wrong %zu (in %zu rounds)\n", rounds,
+	       rounds * len / PG, wrong, bad_rounds);
+	return wrong ? 1 : 0;
+}
+
 /* --- uring-fixed --------------------------------------------------------- */
 
 #ifdef HAVE_LIBURING
@@ -893,6 +959,8 @@ int main(int argc, char **argv)
 		return raw_free_case(argc >= 3 ? atof(argv[2]) : 10);
 	if (argc >= 2 && strcmp(argv[1], "raw-mremap") == 0)
 		return raw_mremap_case();
+	if (argc >= 2 && strcmp(argv[1], "raw-unmap-race") == 0)
+		return raw_unmap_race(argc >= 3 ? atof(argv[2]) : 10);
 	if (argc >= 2 && strcmp(argv[1], "uring-fixed") == 0)
 		return uring_fixed();
 	if (argc >= 2 && strcmp(argv[1], "mremap-pinned") == 0)
@@ -900,6 +968,6 @@ int main(int argc, char **argv)
 	if (argc >= 3 && strcmp(argv[1], "odirect") == 0)
 		return odirect(atof(argv[2]));
 	fprintf(stderr, "usage: hostile fork-writer | reread SECS | raw-munmap | raw-mremap | raw-dontneed [SECS] |\n"
-		"       raw-free [SECS] | uring-fixed | mremap-pinned | odirect SECS\n");
+		"       raw-free [SECS] | raw-unmap-race [SECS] | uring-fixed | mremap-pinned | odirect SECS\n");
 	return 2;
 }

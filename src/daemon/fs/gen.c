@@ -61,6 +61,7 @@ static void gen_events(struct fs *fs, FILE *f)
 	P("clean_mismatches", s.clean_mismatches);
 	P("pin_scans", s.pin_scans);
 	P("pinned_kept", s.pinned_kept);
+	P("fences_deferred", s.fences_deferred);
 #undef P
 }
 
