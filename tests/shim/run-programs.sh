@@ -94,6 +94,20 @@ perl_prog='my @a; push @a, $_ * 2 for 1 .. 4_000_000;
 	my $s = 0; $s += $_ for @a; $s += $_ for values %h;
 	print "$s ", scalar(@a), " ", scalar(keys %h), "\n";'
 
+# V8: its heap is reserved and committed in pieces (issue 15), an
+# ArrayBuffer is a big block of its own
+cat >"$dir/prog.js" <<'JS'
+const n = 12e6, a = new Float64Array(n);
+for (let i = 0; i < n; i++) a[i] = (i * 2654435761) % 1000003;
+let s = 0;
+for (let i = 0; i < n; i += 7) s += a[i];
+const objs = [];
+for (let i = 0; i < 600000; i++) objs.push({ k: i, v: 'x' + i });
+let t = 0;
+for (const o of objs) t += o.k + o.v.length;
+console.log(s, t);
+JS
+
 passed=0
 failed=0
 
@@ -158,6 +172,11 @@ BUDGET=384M run perl perl -e "$perl_prog"
 run dd sh -c "dd if='$dir/lines.txt' bs=64M status=none | md5sum"
 BUDGET=320M run --any-paging awk awk "$awk_prog"
 run fork_prog "$fork_prog"
+if command -v node >/dev/null; then
+	BUDGET=64M run node node "$dir/prog.js"
+else
+	echo "SKIP node: not installed"
+fi
 
 if [ "$failed" -gt 0 ]; then
 	echo "--- uvmpagerd log"
