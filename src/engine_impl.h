@@ -16,6 +16,7 @@
 #include "uvmpager/protocol.h"
 
 #define FENCE_LOG 4   /* fences whose ranges a late REMOVE can look up */
+#define PIN_MOVES 64  /* raw moves a registered buffer's address is followed through */
 
 /*
  * A process whose memory the engine serves. In-process use has one, the
@@ -91,6 +92,16 @@ struct client {
 	const struct uvmp_pin *pintab;
 	struct pin_range *pinned;
 	size_t npinned, cappinned;
+	/*
+	 * The last PIN_MOVES moves by raw mremap, oldest first: the kernel
+	 * prints a registered buffer at the address it had when registered,
+	 * and its pages may live elsewhere since (pinned.c).
+	 */
+	struct pin_move {
+		uintptr_t from, to;
+		size_t len;
+	} pin_moves[PIN_MOVES];
+	unsigned npin_moves;
 	uint64_t fences, pins_at;
 	bool pins_unknown;
 	/*
@@ -286,6 +297,8 @@ void fault_handle(struct engine *e, struct uobj *o, size_t idx, bool write, bool
  * unknown: then no page of c may be dropped. Lock held; reads /proc.
  */
 int pinned_refresh(struct engine *e, struct client *c, bool force);
+/* The program moved [from, from + len) to `to` by a raw mremap. Lock held. */
+void pinned_moved(struct client *c, uintptr_t from, uintptr_t to, size_t len);
 /*
  * Start of a reclaim round for c: refresh its pins, and let the pages
  * fenced so far (each object's inactive queue now) be evicted this round;

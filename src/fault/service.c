@@ -75,10 +75,14 @@ static void unmapped(struct engine *e, struct client *c, uintptr_t start, uintpt
 	}
 }
 
-/* Whether the kernel may hold a pin on [addr, addr + len) of c now. */
-static bool range_pinned(struct engine *e, struct client *c, uintptr_t addr, size_t len)
+/*
+ * Whether the kernel may hold a pin on [addr, addr + len) of c: now
+ * (fresh: a scan of its own), or as of the last scan.
+ */
+static bool range_pinned(struct engine *e, struct client *c, uintptr_t addr, size_t len,
+			 bool fresh)
 {
-	if (pinned_refresh(e, c, true) < 0)
+	if (pinned_refresh(e, c, fresh) < 0)
 		return true;   /* unknown is pinned */
 	for (size_t i = 0; i < c->npinned; i++)
 		if (c->pinned[i].addr < addr + len && addr < c->pinned[i].addr + c->pinned[i].len)
@@ -101,11 +105,16 @@ static int hand_over(struct engine *e, struct client *c, uintptr_t addr, size_t 
 	struct engine_range r = { addr, len };
 	int ret = c->ext_fence(c->priv, &r, 1, 0, -1, 0);
 
-	if (ret < 0)
-		return ret;
-	if (range_pinned(e, c, addr, len))
-		return -EBUSY;
-	return c->ext_fence(c->priv, &r, 1, ENGINE_FENCE_PRIVATE, memfd, off);
+	if (ret == 0)
+		ret = range_pinned(e, c, addr, len, true) ? -EBUSY
+			: c->ext_fence(c->priv, &r, 1, ENGINE_FENCE_PRIVATE, memfd, off);
+	/*
+	 * The fences pumped the client's messages into its backlog and
+	 * drained the uffd: its epoll event may never come (fence_call).
+	 */
+	if (c->nbacklog)
+		fault_service_kick(e);
+	return ret;
 }
 
 /*
@@ -164,6 +173,11 @@ void moved_settle(struct engine *e, struct client *c)
 		 * memory, and the agent checks the mapping is still this
 		 * memfd at this offset before it copies.
 		 */
+		/* still pinned by the last scan: nothing to do this time, no zap */
+		if (!c->dead && range_pinned(e, c, m.addr, m.len, false)) {
+			c->moved[k++] = m;
+			continue;
+		}
 		if (!c->dead && c->ext_fence && !overlaps_view(e, c, m.addr, m.len) &&
 		    uffd_register(c->ufd, (void *)m.addr, m.len, UFFD_MISSING | UFFD_MINOR,
 				  NULL) == 0) {
@@ -271,6 +285,7 @@ static void remap_part(struct engine *e, struct client *c, struct uobj *o, size_
 static void remapped(struct engine *e, struct client *c, uintptr_t from, uintptr_t to,
 		     size_t len)
 {
+	pinned_moved(c, from, to, len);
 	for (struct uobj *o = e->objects; o; o = o->next) {
 		uintptr_t oend = o->caddr + (o->npages << PAGE_SHIFT);
 

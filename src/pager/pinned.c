@@ -100,6 +100,48 @@ static void mark(struct engine *e, struct client *c, const struct pin_range *r, 
 	}
 }
 
+void pinned_moved(struct client *c, uintptr_t from, uintptr_t to, size_t len)
+{
+	if (c->npin_moves == PIN_MOVES) {
+		memmove(c->pin_moves, c->pin_moves + 1, (PIN_MOVES - 1) * sizeof(c->pin_moves[0]));
+		c->npin_moves--;
+	}
+	c->pin_moves[c->npin_moves++] = (struct pin_move){ from, to, len };
+	c->pins_at = UINT64_MAX;   /* the next scan is not the last one's answer */
+}
+
+/*
+ * A buffer registered before a move is printed where it was: follow the
+ * moves, oldest first, so that a range moved twice is found where it is
+ * now. The old ranges stay too (something else may be pinned there).
+ */
+static int add_moved(const struct client *c, struct pin_range **r, size_t *n, size_t *cap)
+{
+	for (unsigned m = 0; m < c->npin_moves; m++) {
+		const struct pin_move *mv = &c->pin_moves[m];
+		size_t had = *n;
+
+		for (size_t i = 0; i < had; i++) {
+			uintptr_t s = MAX((*r)[i].addr, mv->from);
+			uintptr_t t = MIN((*r)[i].addr + (*r)[i].len, mv->from + mv->len);
+
+			if (s >= t)
+				continue;
+			if (*n == *cap) {
+				size_t nc = *cap ? *cap * 2 : 16;
+				struct pin_range *nr = realloc(*r, nc * sizeof(*nr));
+
+				if (!nr)
+					return -ENOMEM;
+				*r = nr;
+				*cap = nc;
+			}
+			(*r)[(*n)++] = (struct pin_range){ mv->to + (s - mv->from), t - s };
+		}
+	}
+	return 0;
+}
+
 void pinned_round(struct engine *e, struct client *c)
 {
 	bool known = pinned_refresh(e, c, false) == 0;
@@ -139,6 +181,8 @@ int pinned_refresh(struct engine *e, struct client *c, bool force)
 	}
 	if (!err && c->pintab)
 		err = add_table(c->pintab, &r, &n, &cap);
+	if (!err && c->npin_moves)
+		err = add_moved(c, &r, &n, &cap);
 	e->pin_scan_ns += now_ns() - t0;
 	if (err) {
 		/*

@@ -39,6 +39,8 @@
  *                 io_uring at once, before the daemon took in the move:
  *                 READ_FIXED must land in the program's memory, and a
  *                 fork after the pin went must give the child a copy
+ *   mremap-pinned-before  the same with the buffer registered before the
+ *                 move (the kernel prints it at its old address)
  *   odirect SECS  O_DIRECT preads into a managed buffer, alternating two
  *                 file regions of different generations and checking each
  *                 read, while another thread sweeps a large block: a page
@@ -790,11 +792,21 @@ static int mremap_pinned(void)
 	if (kid == 0) {
 		struct sigaction sa = { .sa_sigaction = rr_sigbus, .sa_flags = SA_SIGINFO };
 
+		/*
+		 * Or the daemon took in the move before the register, handed
+		 * the part over, and the pin is on the program's own copy:
+		 * then the child has its copy too.
+		 */
 		sigaction(SIGSEGV, &sa, NULL);
-		_exit(touch_raises_sigbus(q + len - tail) ? 0 : 1);
+		if (touch_raises_sigbus(q + len - tail))
+			_exit(0);
+		for (size_t off = len - tail; off < len; off += PG)
+			if (!page_ok(q + off, off / PG, 6))
+				_exit(1);
+		_exit(0);
 	}
 	if (kid < 0 || waitpid(kid, &st, 0) != kid || !WIFEXITED(st) || WEXITSTATUS(st)) {
-		printf("mremap-pinned: a child forked while pinned read the part (status %#x)\n", st);
+		printf("mremap-pinned: a child forked while pinned read wrong data (status %#x)\n", st);
 		bad++;
 	}
 	/* the daemon hands the moved part over meanwhile, and pressure goes on */
@@ -846,6 +858,80 @@ static int mremap_pinned(void)
 	       len / PG, bad, stale, leaked);
 	return bad || stale || leaked ? 1 : 0;
 }
+/*
+ * mremap-pinned-before: a buffer registered with io_uring first, its
+ * block moved by syscall after: the kernel still prints the buffer at the
+ * address it was registered at, and keeps writing the pages (now at the
+ * new place) through READ_FIXED at that address. The daemon must take the
+ * part as pinned there (it handed it over, and the read was lost).
+ */
+static int mremap_pinned_before(void)
+{
+	size_t len = 8 * MiB, tail = MiB, bad = 0, stale = 0;
+	char path[] = "/var/tmp/uvmpager-hostile-XXXXXX";
+	char *a = malloc(len + PG), *dst, *q, *src;
+	struct io_uring ring;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	struct iovec iov;
+	int fd, r;
+
+	if (!a)
+		return 2;
+	a = (char *)(((uintptr_t)a + PG - 1) & ~(PG - 1));
+	fd = mkstemp(path);
+	src = mmap(NULL, tail, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (fd < 0 || src == MAP_FAILED)
+		return 2;
+	unlink(path);
+	for (size_t off = 0; off < tail; off += PG)
+		fill_page(src + off, (len - tail + off) / PG, 7);
+	if (pwrite(fd, src, tail, 0) != (ssize_t)tail)
+		return 2;
+	if (io_uring_queue_init(8, &ring, 0) < 0)
+		return 2;
+	for (size_t off = 0; off < len; off += PG)
+		fill_page(a + off, off / PG, 6);
+	iov = (struct iovec){ a + len - tail, tail };
+	r = io_uring_register_buffers(&ring, &iov, 1);
+	if (r < 0) {
+		printf("mremap-pinned-before: io_uring_register_buffers: %s\n", strerror(-r));
+		return 2;
+	}
+	sleep(1);
+	dst = (char *)syscall(SYS_mmap, NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (dst == MAP_FAILED)
+		return 2;
+	q = (char *)syscall(SYS_mremap, a, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+	if (q != dst) {
+		printf("mremap-pinned-before: mremap: %s\n", strerror(errno));
+		return 2;
+	}
+	sleep(1);   /* the daemon takes in the move */
+	sqe = io_uring_get_sqe(&ring);
+	/* the registered address: io_uring checks against the ubuf it recorded */
+	io_uring_prep_read_fixed(sqe, fd, a + len - tail, tail, 0, 0);
+	io_uring_submit(&ring);
+	r = io_uring_wait_cqe(&ring, &cqe);
+	if (r < 0 || cqe->res != (int)tail) {
+		printf("mremap-pinned-before: read %d\n", r < 0 ? r : cqe->res);
+		return 2;
+	}
+	io_uring_cqe_seen(&ring, cqe);
+	for (size_t off = 0; off < len; off += PG) {
+		bool ok = page_ok(q + off, off / PG, off < len - tail ? 6 : 7);
+
+		if (!ok && off >= len - tail && page_ok(q + off, off / PG, 6))
+			stale++;
+		else if (!ok)
+			bad++;
+	}
+	printf("result mremap-pinned-before pages %zu wrong %zu stale %zu\n", len / PG, bad, stale);
+	io_uring_unregister_buffers(&ring);
+	io_uring_queue_exit(&ring);
+	return bad || stale ? 1 : 0;
+}
+
 #else
 static int uring_fixed(void)
 {
@@ -856,6 +942,12 @@ static int uring_fixed(void)
 static int mremap_pinned(void)
 {
 	printf("result mremap-pinned skipped: built without liburing\n");
+	return 0;
+}
+
+static int mremap_pinned_before(void)
+{
+	printf("result mremap-pinned-before skipped: built without liburing\n");
 	return 0;
 }
 #endif
@@ -965,9 +1057,11 @@ int main(int argc, char **argv)
 		return uring_fixed();
 	if (argc >= 2 && strcmp(argv[1], "mremap-pinned") == 0)
 		return mremap_pinned();
+	if (argc >= 2 && strcmp(argv[1], "mremap-pinned-before") == 0)
+		return mremap_pinned_before();
 	if (argc >= 3 && strcmp(argv[1], "odirect") == 0)
 		return odirect(atof(argv[2]));
 	fprintf(stderr, "usage: hostile fork-writer | reread SECS | raw-munmap | raw-mremap | raw-dontneed [SECS] |\n"
-		"       raw-free [SECS] | raw-unmap-race [SECS] | uring-fixed | mremap-pinned | odirect SECS\n");
+		"       raw-free [SECS] | raw-unmap-race [SECS] | uring-fixed | mremap-pinned[-before] | odirect SECS\n");
 	return 2;
 }
