@@ -23,7 +23,7 @@ sort_cmd() {
 }
 
 xz_prepare() {
-	awk -v n=$((3 * 1048576 * scale)) 'BEGIN { srand(2); for (i = 0; i < 4000; i++) { w = "";
+	awk -v n=$((1048576 * scale)) 'BEGIN { srand(2); for (i = 0; i < 4000; i++) { w = "";
 		l = 2 + int(rand() * 9); for (j = 0; j < l; j++) w = w sprintf("%c", 97 + int(rand() * 26)); v[i] = w }
 		s = 0; while (s < n) { x = v[int(rand() * rand() * 4000)]; printf "%s%s", x, (rand() < 0.08 ? "\n" : " "); s += length(x) + 1 } }' \
 		> "$data/xz.in"
@@ -31,10 +31,10 @@ xz_prepare() {
 xz_cmd() { argv=(xz -9 -T1 -c "$data/xz.in"); }
 
 numpy_prepare() { :; }
-numpy_cmd() { argv=(python3 "$here/numpy_work.py" $((12000000 * scale))); }
+numpy_cmd() { argv=(/usr/bin/python3 "$here/numpy_work.py" $((12000000 * scale))); }
 
 sqlite_prepare() {
-	local n=$((1000000 * scale)) l=$((50000 * scale))
+	local n=$((500000 * scale)) l=$((30000 * scale))
 	cat > "$data/sqlite.sql" <<SQL
 PRAGMA cache_size = -8000000;
 PRAGMA temp_store = MEMORY;
@@ -51,29 +51,29 @@ SQL
 }
 sqlite_cmd() { argv=(sqlite3 :memory:); stdin=$data/sqlite.sql; }
 
-kv_n() { echo $((150000 * scale)); }
-kv_q() { echo $((20000 * scale)); }
+kv_n() { echo $((100000 * scale)); }
+kv_q() { echo $((10000 * scale)); }
 memcached_prepare() { :; }
 memcached_cmd() {
 	local n
 	n=$(kv_n)
 	server="memcached -u root -l 127.0.0.1 -p $port -U 0 -t 2 -m $((n * 1300 / 1048576 + 64))"
-	argv=(python3 "$here/kvclient.py" mc "$port" "$n" "$(kv_q)")
+	argv=(/usr/bin/python3 "$here/kvclient.py" mc "$port" "$n" "$(kv_q)")
 }
 memcached-presized_prepare() { :; }
 memcached-presized_cmd() {
 	memcached_cmd
 	# buckets >= items: no hash table growth while loading
 	local hp
-	hp=$(python3 -c "print(($(kv_n) - 1).bit_length())")
+	hp=$(/usr/bin/python3 -c "print(($(kv_n) - 1).bit_length())")
 	server="$server -o hashpower=$hp"
 }
 
 redis_prepare() { :; }
 redis_cmd() {
 	server="redis-server --bind 127.0.0.1 --port $port --save '' --appendonly no --protected-mode no --daemonize no"
-	argv=(python3 "$here/kvclient.py" redis "$port" "$(kv_n)" "$(kv_q)")
+	argv=(/usr/bin/python3 "$here/kvclient.py" redis "$port" "$(kv_n)" "$(kv_q)")
 }
 
 node_prepare() { :; }
-node_cmd() { argv=(node "$here/node_work.js" $((12000000 * scale))); }
+node_cmd() { argv=(node "$here/node_work.js" $((6000000 * scale))); }

@@ -82,7 +82,7 @@ def main():
     P("machine: kernel %s, %s CPUs, %.0f GiB RAM; swap files on %s; vm.page-cluster %s"
       % (meta.get("kernel", "?"), meta.get("cpus", "?"), num(meta.get("mem_total_kb")) / 2**20,
          meta.get("fs", "?"), meta.get("page_cluster", "?")))
-    P("limits: tight %s, moderate %s of the plain run's peak RSS; a cell's timeout min(%s s, 10 x plain + 20 s)"
+    P("limits: tight %s, moderate %s of the plain run's peak RSS; a cell's timeout min(%s s, 8 x plain + 15 s)"
       % (meta.get("tight"), meta.get("moderate"), meta.get("timeout_cap_s")))
     P("noise: load average %s at start, %s at end; machine CPU busy %s%% over the run (ours included);"
       " run took %s s" % (meta.get("loadavg_start", "?"), meta.get("loadavg_end", "?"),
@@ -110,7 +110,8 @@ def main():
             for w, d in (("kernel", k), ("uvmpager", u)):
                 if d and d.get("output_same") not in ("same", "-", None):
                     outs.append("%s DIFFERENT" % w)
-            out = ", ".join(outs) or "same"
+            done = [d for d in (k, u) if d.get("output_same") in ("same", "DIFFERENT")]
+            out = ", ".join(outs) or ("same" if done else "-")
             if status(pl) != "ok":
                 out = "plain run: " + status(pl)
             r = dict(program=p, level=lev, limit_mib=mib(lim), plain_s=pw, kernel_s=kw, uvmpager_s=uw,
@@ -186,7 +187,7 @@ def main():
     with open(gp, "w") as f:
         f.write("""set terminal pngcairo size 1400,600 font ",9"
 set output "%s"
-set title "real programs: wall time / plain run's (log); crossed: OOM-killed or timed out (drawn at the time it ran)"
+set title "real programs: wall time / plain run's (log); hatched: OOM-killed or timed out (drawn at the time it ran)"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
