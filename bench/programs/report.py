@@ -192,7 +192,7 @@ set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set logscale y
-set yrange [0.5:*]
+set yrange [0.1:*]
 set grid ytics
 set xtics rotate by -35 font ",8"
 set key top left
