@@ -19,6 +19,7 @@
 #include "daemon/config.h"
 #include "daemon/log.h"
 #include "daemon/server_impl.h"
+#include "daemon/wire.h"
 #include "engine.h"
 
 /* The file behind fd, as /proc names it; NULL if it cannot be had. */
@@ -319,7 +320,7 @@ static int do_budget(struct server *s, struct conn *c, const struct uvmp_hdr *h,
 int srv_dispatch(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n,
 		    int *fds, unsigned nfds)
 {
-	if ((size_t)n < sizeof(*h) || h->len != (uint32_t)n || h->version != UVMP_PROTO_VERSION)
+	if (wire_decode(h, n) < 0)
 		return -EPROTO;
 	if (!c->client && h->type != UVMP_HELLO && h->type != UVMP_AGENT)
 		return -EPROTO;
