@@ -192,6 +192,57 @@ START_TEST(test_hostile)
 }
 END_TEST
 
+/* HELLO's reply: the budget granted, or -errno for anything else. */
+static int64_t hello_budget(int fd, uint64_t ask)
+{
+	struct uvmp_hello hello = { .pid = (uint32_t)getpid(), .budget = ask };
+	char buf[UVMP_MAX_MSG];
+	struct uvmp_hdr *h = (struct uvmp_hdr *)buf;
+	struct uvmp_hello_reply rep;
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	ssize_t n;
+
+	ck_assert_int_eq(send_req(fd, UVMP_HELLO, &hello, sizeof(hello), -1), 0);
+	ck_assert_int_gt(poll(&pfd, 1, 3000), 0);
+	n = recv(fd, buf, sizeof(buf), 0);
+	ck_assert_int_ge(n, (ssize_t)sizeof(*h));
+	if (h->status)
+		return h->status;
+	ck_assert_int_eq(n, (ssize_t)(sizeof(*h) + sizeof(rep)));
+	memcpy(&rep, h + 1, sizeof(rep));
+	return (int64_t)rep.budget;
+}
+
+/*
+ * client-budget-max is a clamp, documented and logged, never a silent
+ * grant of more: a client asking for more (even 2^63) gets exactly the
+ * maximum, and the reply says so; one asking for less gets what it asked;
+ * one asking for none gets client-budget.
+ */
+START_TEST(test_budget_max)
+{
+	struct test_daemon dm = { 0 };
+	int fd, r;
+
+	r = td_start(&dm, "64M", "--no-fs", "--client-budget-max=16M", "--client-budget=8M", NULL);
+	ck_assert_msg(r == 0, "daemon did not start: %s", strerror(-r));
+	fd = td_connect(dm.sock);
+	ck_assert_int_eq(hello_budget(fd, 1ULL << 63), 16 << 20);
+	close(fd);
+	fd = td_connect(dm.sock);
+	ck_assert_int_eq(hello_budget(fd, UINT64_MAX), 16 << 20);
+	close(fd);
+	fd = td_connect(dm.sock);
+	ck_assert_int_eq(hello_budget(fd, 4 << 20), 4 << 20);
+	close(fd);
+	fd = td_connect(dm.sock);
+	ck_assert_int_eq(hello_budget(fd, 0), 8 << 20);
+	close(fd);
+	ck_assert_int_eq(kill(dm.pid, 0), 0);
+	ck_assert_int_eq(td_stop(&dm), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("daemon_proto");
@@ -202,6 +253,10 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_garbage);
 	tcase_add_test(tc, test_hostile);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("limits");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_budget_max);
 	suite_add_tcase(s, tc);
 	return check_run(s, CK_VERBOSE);
 }

@@ -71,8 +71,18 @@ static int do_hello(struct server *s, struct conn *c, const struct uvmp_hdr *h, 
 	dc->agent_fd = -1;
 	dc->token = srv_random_u64();
 	dc->budget = p->budget ? p->budget : s->cfg->client_budget;
-	if (dc->budget > max)
+	if (dc->budget > max) {
+		/*
+		 * A clamp, not a refusal: a program started under the shim
+		 * should run rather than fail at its first allocation, and
+		 * the reply says what was granted (uvmpager-run(1) and
+		 * uvmpager(3) document it). The operator sees it here.
+		 */
+		log_info("pid %d uid %u asked for a budget of %" PRIu64 " MiB: granted the "
+			 "client-budget-max, %" PRIu64 " MiB", dc->pid, dc->uid, dc->budget >> 20,
+			 max >> 20);
 		dc->budget = max;
+	}
 	dc->pidfd = (int)syscall(SYS_pidfd_open, dc->pid, 0);
 	if (dc->pidfd < 0) {
 		r = -errno;
@@ -305,6 +315,10 @@ static int do_budget(struct server *s, struct conn *c, const struct uvmp_hdr *h,
 	if (!p || !dc || !dc->ec)
 		return -EPROTO;
 	if (!p->object_id) {
+		if (p->bytes > max)
+			log_info("pid %d uid %u asked for a budget of %" PRIu64 " MiB: granted the "
+				 "client-budget-max, %" PRIu64 " MiB", dc->pid, dc->uid,
+				 p->bytes >> 20, max >> 20);
 		pthread_mutex_lock(&s->lock);
 		dc->budget = p->bytes > max ? max : p->bytes;
 		pthread_mutex_unlock(&s->lock);
