@@ -195,8 +195,29 @@ static int do_map(struct server *s, struct conn *c, const struct uvmp_hdr *h, ss
 	case UVMP_OBJ_DEVICE: type = ENGINE_OBJ_DEVICE; break;
 	default: return -EINVAL;
 	}
-	if ((type == ENGINE_OBJ_ANON) != (nfds == 1) || p->offset)
+	if ((type == ENGINE_OBJ_ANON) != (nfds == 1) || p->offset || p->addr + p->len < p->addr)
 		return -EINVAL;
+	/*
+	 * Two objects over the same addresses would both answer its faults
+	 * and both write its pages back: one range, one object.
+	 */
+	for (struct dobj *o = dc->objs; o; o = o->next) {
+		uint64_t base = engine_object_addr(o->o);
+
+		if (p->addr < base + o->len && base < p->addr + p->len)
+			return -EEXIST;
+	}
+	/*
+	 * The engine maps the memfd and reads and writes its pages: a
+	 * client that shrank it afterwards would kill the daemon (SIGBUS)
+	 * and every other client's memory with it. It stays at least as
+	 * long as it is now, or it is not taken.
+	 */
+	if (fcntl(fds[0], F_ADD_SEALS, F_SEAL_SHRINK) < 0) {
+		log_info("pid %d: MAP refused: its memfd cannot be sealed against shrinking "
+			 "(created without MFD_ALLOW_SEALING?): %s", dc->pid, strerror(errno));
+		return -EINVAL;
+	}
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
