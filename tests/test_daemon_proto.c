@@ -12,6 +12,8 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/param.h>
+#include <sys/wait.h>
+#include <grp.h>
 
 #include "daemon_helpers.h"
 #include "uvmpager/protocol.h"
@@ -325,6 +327,7 @@ START_TEST(test_map_hostile)
 }
 END_TEST
 
+
 /* HELLO's reply: the budget granted, or -errno for anything else. */
 static int64_t hello_budget(int fd, uint64_t ask)
 {
@@ -376,6 +379,38 @@ START_TEST(test_budget_max)
 }
 END_TEST
 
+/*
+ * A user outside the socket's group (nobody) cannot connect at all: the
+ * socket's mode is the boundary (uvmpager(7), SECURITY MODEL).
+ */
+START_TEST(test_stranger_cannot_connect)
+{
+	struct test_daemon dm = { 0 };
+	pid_t pid;
+	int status, r, fd;
+
+	/* the test daemons' 0666 (other tests connect as other users) overridden */
+	r = td_start(&dm, "64M", "--no-fs", "--socket-mode=0600", NULL);
+	ck_assert_msg(r == 0, "daemon did not start: %s", strerror(-r));
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(3);
+		fd = td_connect(dm.sock);
+		_exit(fd >= 0 ? 1 : errno == EACCES || errno == EPERM ? 0 : 10 + errno);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "nobody could connect (or could not drop privileges): status %#x", status);
+	fd = td_connect(dm.sock);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(hello_budget(fd, 0), 0);
+	close(fd);
+	ck_assert_int_eq(td_stop(&dm), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("daemon_proto");
@@ -391,6 +426,7 @@ int main(void)
 	tc = tcase_create("limits");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_budget_max);
+	tcase_add_test(tc, test_stranger_cannot_connect);
 	suite_add_tcase(s, tc);
 	return check_run(s, CK_VERBOSE);
 }
