@@ -184,6 +184,20 @@ START_TEST(test_hostile)
 	close(p[0]);
 	close(p[1]);
 
+	/* an oversized datagram: an error reply, then the hang-up */
+	{
+		static char big[UVMP_MAX_MSG + 1000];
+		struct uvmp_hdr bh = { .len = sizeof(big), .type = UVMP_HELLO,
+				       .version = UVMP_PROTO_VERSION, .seq = 9 };
+
+		memcpy(big, &bh, sizeof(bh));
+		fd = td_connect(d.sock);
+		ck_assert_int_eq(send_raw(fd, big, sizeof(big), -1), 0);
+		ck_assert_int_eq(reply_status(fd), -EMSGSIZE);
+		ck_assert_int_eq(reply_status(fd), 1);
+		close(fd);
+	}
+
 	/* a truncated payload */
 	fd = td_connect(d.sock);
 	send_req(fd, UVMP_HELLO, &hello, sizeof(hello) - 4, -1);
