@@ -1095,12 +1095,13 @@ int engine_object_clone(struct engine *e, struct uobj *o, struct uobj **out, int
 	r = uobj_create(e, o->type, o->npages, &n);
 	if (r < 0)
 		return r;
-	fd = memfd_create(o->ops->name, MFD_CLOEXEC);
+	fd = memfd_create(o->ops->name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0) {
 		r = -errno;
 		goto fail;
 	}
-	if (ftruncate(fd, (off_t)len) < 0) {
+	/* the child gets this fd: it must not shrink it under our view (SIGBUS) */
+	if (ftruncate(fd, (off_t)len) < 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) < 0) {
 		r = -errno;
 		close(fd);
 		goto fail;

@@ -162,7 +162,8 @@ static int memfd_region(size_t len, int prot, int *memfd, void **addr)
 	void *p;
 	int fd, r;
 
-	fd = memfd_create("uvmpager", MFD_CLOEXEC);
+	/* the daemon seals it against shrinking (F_SEAL_SHRINK) before it takes it */
+	fd = memfd_create("uvmpager", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
 	if (ftruncate(fd, (off_t)len) < 0) {

@@ -19,6 +19,7 @@
 #include "daemon/config.h"
 #include "daemon/log.h"
 #include "daemon/server_impl.h"
+#include "daemon/wire.h"
 #include "engine.h"
 
 /* The file behind fd, as /proc names it; NULL if it cannot be had. */
@@ -70,8 +71,18 @@ static int do_hello(struct server *s, struct conn *c, const struct uvmp_hdr *h, 
 	dc->agent_fd = -1;
 	dc->token = srv_random_u64();
 	dc->budget = p->budget ? p->budget : s->cfg->client_budget;
-	if (dc->budget > max)
+	if (dc->budget > max) {
+		/*
+		 * A clamp, not a refusal: a program started under the shim
+		 * should run rather than fail at its first allocation, and
+		 * the reply says what was granted (uvmpager-run(1) and
+		 * uvmpager(3) document it). The operator sees it here.
+		 */
+		log_info("pid %d uid %u asked for a budget of %" PRIu64 " MiB: granted the "
+			 "client-budget-max, %" PRIu64 " MiB", dc->pid, dc->uid, dc->budget >> 20,
+			 max >> 20);
 		dc->budget = max;
+	}
 	dc->pidfd = (int)syscall(SYS_pidfd_open, dc->pid, 0);
 	if (dc->pidfd < 0) {
 		r = -errno;
@@ -184,8 +195,29 @@ static int do_map(struct server *s, struct conn *c, const struct uvmp_hdr *h, ss
 	case UVMP_OBJ_DEVICE: type = ENGINE_OBJ_DEVICE; break;
 	default: return -EINVAL;
 	}
-	if ((type == ENGINE_OBJ_ANON) != (nfds == 1) || p->offset)
+	if ((type == ENGINE_OBJ_ANON) != (nfds == 1) || p->offset || p->addr + p->len < p->addr)
 		return -EINVAL;
+	/*
+	 * Two objects over the same addresses would both answer its faults
+	 * and both write its pages back: one range, one object.
+	 */
+	for (struct dobj *o = dc->objs; o; o = o->next) {
+		uint64_t base = engine_object_addr(o->o);
+
+		if (p->addr < base + o->len && base < p->addr + p->len)
+			return -EEXIST;
+	}
+	/*
+	 * The engine maps the memfd and reads and writes its pages: a
+	 * client that shrank it afterwards would kill the daemon (SIGBUS)
+	 * and every other client's memory with it. It stays at least as
+	 * long as it is now, or it is not taken.
+	 */
+	if (fcntl(fds[0], F_ADD_SEALS, F_SEAL_SHRINK) < 0) {
+		log_info("pid %d: MAP refused: its memfd cannot be sealed against shrinking "
+			 "(created without MFD_ALLOW_SEALING?): %s", dc->pid, strerror(errno));
+		return -EINVAL;
+	}
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
@@ -304,6 +336,10 @@ static int do_budget(struct server *s, struct conn *c, const struct uvmp_hdr *h,
 	if (!p || !dc || !dc->ec)
 		return -EPROTO;
 	if (!p->object_id) {
+		if (p->bytes > max)
+			log_info("pid %d uid %u asked for a budget of %" PRIu64 " MiB: granted the "
+				 "client-budget-max, %" PRIu64 " MiB", dc->pid, dc->uid,
+				 p->bytes >> 20, max >> 20);
 		pthread_mutex_lock(&s->lock);
 		dc->budget = p->bytes > max ? max : p->bytes;
 		pthread_mutex_unlock(&s->lock);
@@ -319,7 +355,7 @@ static int do_budget(struct server *s, struct conn *c, const struct uvmp_hdr *h,
 int srv_dispatch(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n,
 		    int *fds, unsigned nfds)
 {
-	if ((size_t)n < sizeof(*h) || h->len != (uint32_t)n || h->version != UVMP_PROTO_VERSION)
+	if (wire_decode(h, n) < 0)
 		return -EPROTO;
 	if (!c->client && h->type != UVMP_HELLO && h->type != UVMP_AGENT)
 		return -EPROTO;

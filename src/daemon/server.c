@@ -239,9 +239,21 @@ static bool conn_readable(struct server *s, struct conn *c)
 	ssize_t n;
 	int r;
 
+	h->len = 0;
+	h->seq = 0;
 	n = wire_recv(c->fd, buf, sizeof(buf), fds, &nfds);
 	if (n == -EAGAIN || n == -EINTR)
 		return false;
+	if (n == -EMSGSIZE) {
+		/* too long, or too many fds: say so (with its seq if it had one), then hang up */
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
+		log_warn("pid %d sent an oversized message (or more than %d fds): closing",
+			 c->cred.pid, UVMP_MAX_FDS);
+		srv_reply(c, h, -EMSGSIZE, NULL, 0, NULL, 0);
+		conn_close(s, c);
+		return true;
+	}
 	if (n <= 0) {
 		for (unsigned i = 0; i < nfds; i++)
 			close(fds[i]);
@@ -250,7 +262,7 @@ static bool conn_readable(struct server *s, struct conn *c)
 		conn_close(s, c);
 		return true;
 	}
-	r = n == -EMSGSIZE ? -EPROTO : srv_dispatch(s, c, h, n, fds, nfds);
+	r = srv_dispatch(s, c, h, n, fds, nfds);
 	for (unsigned i = 0; i < nfds; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);

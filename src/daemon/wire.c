@@ -77,3 +77,15 @@ ssize_t wire_recv(int fd, void *buf, size_t len, int *fds, unsigned *nfds)
 	return n;
 }
 
+
+ssize_t wire_decode(const void *buf, ssize_t n)
+{
+	struct uvmp_hdr h;
+
+	if (n < (ssize_t)sizeof(h) || n > UVMP_MAX_MSG)
+		return -EPROTO;
+	memcpy(&h, buf, sizeof(h));
+	if (h.len != (uint32_t)n || h.version != UVMP_PROTO_VERSION)
+		return -EPROTO;
+	return n - (ssize_t)sizeof(h);
+}

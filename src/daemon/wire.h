@@ -18,4 +18,12 @@ int wire_send(int fd, uint16_t type, uint32_t seq, int32_t status,
  */
 ssize_t wire_recv(int fd, void *buf, size_t len, int *fds, unsigned *nfds);
 
+/*
+ * The header check every request passes before its handler: n bytes
+ * received in buf hold a whole header whose len is n and whose version is
+ * ours. Returns the payload's length, or -EPROTO. Pure (no state), so the
+ * fuzzer (tests/fuzz/fuzz_wire.c) calls it as the daemon does.
+ */
+ssize_t wire_decode(const void *buf, ssize_t n);
+
 #endif
