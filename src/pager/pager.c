@@ -709,6 +709,7 @@ static void put_done(struct engine *e, struct pager_io *pio)
 	err = pio->req.result < 0 ? (int)pio->req.result : -EIO;
 	o->cnt.write_errors++;
 	e->write_errors++;
+	e->last_write_error = err;
 	/*
 	 * EIO means the blocks themselves failed: those slots are marked bad
 	 * and never reused. Anything else (ENOSPC on a sparse file, ...) is

@@ -184,10 +184,130 @@ case_write_eio() {
 	stop_daemon
 }
 
-cases=${FAULTS_CASES:-write-eio}
+# 2. read-eio IO: once reread has filled its memory (most of it in swap),
+# reads of the first 16 MiB of the swap file fail with EIO. Each page there
+# raises SIGBUS in the program when touched (never zeros, never wrong
+# data), the daemon logs the object and offset, and lives.
+case_read_eio() {
+	local io=$1 t
+	t=$(secs 6)
+	start_failfs || { fail "read-eio $io: no failfs"; return; }
+	start_daemon "$dir/ff/swap" --swap-size 512M --io "$io" || { fail "read-eio $io: no daemon"; return; }
+	shim_bg "$dir/out" "$HOSTILE" reread "$t"
+	if ! wait_for "$dir/out" filled 60; then
+		kill -9 $prog 2>/dev/null
+		fail "read-eio $io: the program never filled its memory"
+		return
+	fi
+	ctl read-eio 4096 16777216
+	if ! wait_prog $prog $((t + 90)); then
+		fail "read-eio $io: the program hangs"
+		return
+	fi
+	local rerr sig wrong zeros logged
+	rerr=$(stat_of read_errors)
+	sig=$(result_of sigbus "$dir/out")
+	wrong=$(result_of wrong "$dir/out")
+	zeros=$(result_of zeros "$dir/out")
+	logged=$(grep -m1 "unreadable (read error)" "$dir/daemon.log")
+	if [ "$prog_rc" = 0 ] && [ "${sig:-0}" -gt 0 ] && [ "${wrong:-x}" = 0 ] && [ "${zeros:-x}" = 0 ] &&
+	   [ "${rerr:-0}" -gt 0 ] && [ -n "$logged" ] && kill -0 "$daemon" 2>/dev/null; then
+		pass "read-eio $io: $(grep result "$dir/out"); read_errors $rerr" \
+			"failfs injected_read $(ff_of injected_read); logged: ${logged#*: }"
+	else
+		fail "read-eio $io: exit $prog_rc sigbus ${sig:-none} wrong ${wrong:-none}" \
+			"read_errors ${rerr:-none} logged ${logged:-nothing}"
+	fi
+	stop_daemon
+}
+
+# 3a. short IO: every write stores at most 4 KiB of what it was given. The
+# thread engine sees the short count and writes the rest: no error at all.
+# io_uring's writes are asynchronous direct I/O, and the kernel's FUSE
+# turns a short asynchronous direct write into EIO (fuse_aio_complete): the
+# daemon sees a write error there, keeps the pages, marks the slots bad and
+# writes them elsewhere. Either way the data stays right.
+case_short() {
+	local io=$1 t
+	t=$(secs 5)
+	start_failfs || { fail "short $io: no failfs"; return; }
+	start_daemon "$dir/ff/swap" --swap-size 512M --io "$io" || { fail "short $io: no daemon"; return; }
+	ctl short 4096
+	shim_bg "$dir/out" "$HOSTILE" reread "$t"
+	if ! wait_prog $prog $((t + 90)); then
+		fail "short $io: the program hangs"
+		return
+	fi
+	local sig wrong nshort
+	sig=$(result_of sigbus "$dir/out")
+	wrong=$(result_of wrong "$dir/out")
+	nshort=$(ff_of injected_short)
+	if [ "$prog_rc" = 0 ] && [ "${sig:-x}" = 0 ] && [ "${wrong:-x}" = 0 ] &&
+	   [ "${nshort:-0}" -gt 0 ] && { [ "$io" = io_uring ] || [ "$(stat_of write_errors)" = 0 ]; } &&
+	   [ "$(stat_of swapins)" -gt 0 ]; then
+		pass "short $io: $(grep result "$dir/out"); failfs injected_short $nshort," \
+			"write_errors $(stat_of write_errors), swapouts $(stat_of swapouts) swapins $(stat_of swapins)"
+	else
+		fail "short $io: exit $prog_rc sigbus ${sig:-none} wrong ${wrong:-none}" \
+			"injected_short ${nshort:-none} write_errors $(stat_of write_errors)"
+	fi
+	stop_daemon
+}
+
+# 3b. enospc IO: the filesystem is full past 8 MiB of the (sparse) swap
+# file: writes there fail with ENOSPC. The program keeps running over
+# budget with every page right; stat counts the errors and the log says
+# so; when space returns (the rule cleared mid-run) pages go to swap again
+# without anyone's help and the log says that too.
+case_enospc() {
+	local io=$1 t
+	t=$(secs 8)
+	start_failfs || { fail "enospc $io: no failfs"; return; }
+	start_daemon "$dir/ff/swap" --swap-size 512M --io "$io" || { fail "enospc $io: no daemon"; return; }
+	ctl enospc 8388608
+	shim_bg "$dir/out" "$HOSTILE" reread "$t"
+	if ! wait_for "$dir/out" filled 60; then
+		kill -9 $prog 2>/dev/null
+		fail "enospc $io: the program never filled its memory"
+		return
+	fi
+	sleep 2
+	local werr over res_full outs_full
+	werr=$(stat_of write_errors)
+	over=$(stat_of budget_overruns)
+	res_full=$(stat_of resident_bytes)
+	outs_full=$(stat_of swapouts)
+	ctl clear
+	if ! wait_prog $prog $((t + 90)); then
+		fail "enospc $io: the program hangs"
+		return
+	fi
+	local sig wrong outs_after
+	sig=$(result_of sigbus "$dir/out")
+	wrong=$(result_of wrong "$dir/out")
+	outs_after=$(stat_of swapouts)
+	if [ "$prog_rc" = 0 ] && [ "${sig:-x}" = 0 ] && [ "${wrong:-x}" = 0 ] &&
+	   [ "${werr:-0}" -gt 0 ] && [ "$outs_after" -gt "$outs_full" ] &&
+	   grep -q "swap writes failing" "$dir/daemon.log" && grep -q "swap writes succeed again" "$dir/daemon.log"; then
+		pass "enospc $io: $(grep result "$dir/out"); while full: write_errors $werr" \
+			"budget_overruns $over resident_bytes $res_full swapouts $outs_full;" \
+			"after: swapouts $outs_after; failfs injected_enospc $(ff_of injected_enospc);" \
+			"logged: $(grep -m1 'swap writes failing' "$dir/daemon.log" | sed 's/.*: swap/swap/')" \
+			"/ $(grep -m1 'swap writes succeed again' "$dir/daemon.log" | sed 's/.*: swap/swap/')"
+	else
+		fail "enospc $io: exit $prog_rc sigbus ${sig:-none} wrong ${wrong:-none} write_errors ${werr:-none}" \
+			"budget_overruns ${over:-none} swapouts $outs_full then $outs_after"
+	fi
+	stop_daemon
+}
+
+cases=${FAULTS_CASES:-write-eio read-eio short enospc}
 for c in $cases; do
 	case $c in
 	write-eio) for io in $ios; do case_write_eio "$io"; done ;;
+	read-eio) for io in $ios; do case_read_eio "$io"; done ;;
+	short) for io in $ios; do case_short "$io"; done ;;
+	enospc) for io in $ios; do case_enospc "$io"; done ;;
 	*) echo "unknown case $c"; failed=$((failed + 1)) ;;
 	esac
 done
