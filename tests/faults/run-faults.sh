@@ -51,7 +51,8 @@ stop_failfs() {
 	ffs=
 }
 cleanup() {
-	[ -n "$prog" ] && kill -9 "$prog" 2>/dev/null
+	# shellcheck disable=SC2086
+	[ -n "$prog" ] && kill -9 $prog 2>/dev/null
 	stop_daemon
 	stop_failfs
 	umount -l "$dir/ro" 2>/dev/null
@@ -301,13 +302,102 @@ case_enospc() {
 	stop_daemon
 }
 
-cases=${FAULTS_CASES:-write-eio read-eio short enospc}
+# 3c. swap-full IO: a swap file of 8 MiB under 64 MiB of data (48 MiB over
+# the program's budget): the slots run out. The program keeps running over
+# budget with every page right; stat counts swap_full and the log says so.
+case_swap_full() {
+	local io=$1 t
+	t=$(secs 5)
+	start_failfs || { fail "swap-full $io: no failfs"; return; }
+	start_daemon "$dir/ff/swap" --swap-size 8M --io "$io" || { fail "swap-full $io: no daemon"; return; }
+	shim_bg "$dir/out" "$HOSTILE" reread "$t"
+	if ! wait_prog $prog $((t + 90)); then
+		fail "swap-full $io: the program hangs"
+		return
+	fi
+	local sig wrong full logged
+	sig=$(result_of sigbus "$dir/out")
+	wrong=$(result_of wrong "$dir/out")
+	full=$(stat_of swap_full_events)
+	logged=$(grep -m1 "swap writes failing" "$dir/daemon.log")
+	if [ "$prog_rc" = 0 ] && [ "${sig:-x}" = 0 ] && [ "${wrong:-x}" = 0 ] &&
+	   [ "${full:-0}" -gt 0 ] && [ -n "$logged" ]; then
+		pass "swap-full $io: $(grep result "$dir/out"); swap_full_events $full budget_overruns" \
+			"$(stat_of budget_overruns) swapouts $(stat_of swapouts); logged: ${logged#*: }"
+	else
+		fail "swap-full $io: exit $prog_rc sigbus ${sig:-none} wrong ${wrong:-none}" \
+			"swap_full ${full:-none} logged ${logged:-nothing}"
+	fi
+	stop_daemon
+}
+
+# 4. stall IO: every swap read and write waits 4 s. A program working
+# through swap (budget 16 MiB) and one whose 64 MiB are resident (budget
+# 128 MiB) run meanwhile: the resident one must keep going (its longest
+# gap between two passes over its memory is measured), the daemon's stat
+# file must answer, and the swapping one must end with all its data right.
+case_stall() {
+	local io=$1 t stall=4 a b
+	t=$(secs 12)
+	start_failfs || { fail "stall $io: no failfs"; return; }
+	start_daemon "$dir/ff/swap" --swap-size 512M --io "$io" || { fail "stall $io: no daemon"; return; }
+	shim_bg "$dir/out" "$HOSTILE" reread "$t"
+	a=$prog
+	env LD_PRELOAD="$UVMPAGER_PRELOAD" UVMPAGER_SOCKET="$dir/sock" UVMPAGER_BUDGET=128M \
+		HOSTILE_PROGRESS=1 "$HOSTILE" reread "$t" >"$dir/out.resident" 2>&1 &
+	b=$!
+	prog="$a $b"
+	if ! wait_for "$dir/out" filled 60 || ! wait_for "$dir/out.resident" filled 60; then
+		kill -9 $a $b 2>/dev/null
+		fail "stall $io: the programs never filled their memory"
+		return
+	fi
+	sleep 1
+	local s0 s1 stat_ms
+	s0=$(awk '{ print $1 }' /proc/uptime)
+	ctl stall $stall
+	sleep 0.5
+	local t0=$EPOCHREALTIME
+	timeout 5 cat "$dir/mnt/stat" >/dev/null
+	local stat_rc=$?
+	stat_ms=$(echo "$t0 $EPOCHREALTIME" | awk '{ printf "%d", ($2 - $1) * 1000 }')
+	local okb=0 oka=0
+	wait_prog $b $((t + 90)) && okb=1
+	local rcb=$prog_rc
+	wait_prog $a $((t + 90)) && oka=1
+	local rca=$prog_rc
+	prog=
+	# the resident program's longest gap between passes, from when it filled
+	local gap sig wrong passes_b stalled
+	gap=$(awk '/^pass/ { if (last) { g = $4 - last; if (g > max) max = g } last = $4 } END { printf "%.2f", max }' \
+		"$dir/out.resident")
+	sig=$(result_of sigbus "$dir/out")
+	wrong=$(result_of wrong "$dir/out")
+	passes_b=$(result_of passes "$dir/out.resident")
+	stalled=$(ff_of stalled)
+	if [ $oka = 1 ] && [ $okb = 1 ] && [ "$rca" = 0 ] && [ "$rcb" = 0 ] &&
+	   [ "${sig:-x}" = 0 ] && [ "${wrong:-x}" = 0 ] && [ "$stat_rc" = 0 ] && [ "$stat_ms" -lt 1000 ] &&
+	   [ "${stalled:-0}" -gt 0 ] && awk -v g="$gap" 'BEGIN { exit !(g < 1.5) }'; then
+		pass "stall $io: ${stall} s stall, $stalled requests held; swapping program: $(grep result "$dir/out");" \
+			"resident program: $passes_b passes, longest gap between passes $gap s;" \
+			"stat answered in $stat_ms ms during the stall"
+	else
+		fail "stall $io: swapping ended ${oka} exit ${rca:-none} sigbus ${sig:-none} wrong ${wrong:-none};" \
+			"resident ended $okb exit ${rcb:-none} longest gap $gap s; stat rc $stat_rc in $stat_ms ms; stalled ${stalled:-none}"
+		head -5 "$dir/out.resident"
+	fi
+	stop_daemon
+}
+
+cases=${FAULTS_CASES:-write-eio read-eio short enospc swap-full stall}
 for c in $cases; do
 	case $c in
 	write-eio) for io in $ios; do case_write_eio "$io"; done ;;
 	read-eio) for io in $ios; do case_read_eio "$io"; done ;;
 	short) for io in $ios; do case_short "$io"; done ;;
 	enospc) for io in $ios; do case_enospc "$io"; done ;;
+	swap-full) for io in $ios; do case_swap_full "$io"; done ;;
+	stall) for io in $ios; do case_stall "$io"; done ;;
 	*) echo "unknown case $c"; failed=$((failed + 1)) ;;
 	esac
 done
