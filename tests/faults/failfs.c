@@ -10,6 +10,7 @@
  *   read-eio START END    reads touching [START, END): EIO
  *   short N               each write stores at most N bytes and says so
  *   enospc SIZE           writes and fallocates ending past SIZE: ENOSPC
+ *                         (statfs says about SIZE is free)
  *   stall SECS            reads and writes arriving in the next SECS
  *                         seconds wait until then
  *   clear                 no fault any more
@@ -300,10 +301,21 @@ static int ff_unlink(const char *path)
 	return unlinkat(st.backing, rel(path), 0) < 0 ? -errno : 0;
 }
 
+/* With an enospc rule, the free space is what the rule leaves (about). */
 static int ff_statfs(const char *path, struct statvfs *s)
 {
 	(void)path;
-	return fstatvfs(st.backing, s) < 0 ? -errno : 0;
+	if (fstatvfs(st.backing, s) < 0)
+		return -errno;
+	pthread_mutex_lock(&st.lock);
+	if (st.enospc_at && s->f_bsize) {
+		fsblkcnt_t left = st.enospc_at / s->f_bsize;
+
+		if (left < s->f_bavail)
+			s->f_bavail = s->f_bfree = left;
+	}
+	pthread_mutex_unlock(&st.lock);
+	return 0;
 }
 
 static int ff_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)

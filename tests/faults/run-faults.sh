@@ -389,9 +389,90 @@ case_stall() {
 	stop_daemon
 }
 
-cases=${FAULTS_CASES:-write-eio read-eio short enospc swap-full stall}
+# start_fails NAME PATTERN DAEMON-ARGS...: the daemon must exit non-zero
+# within 20 s, with an error line naming the file and matching PATTERN
+start_fails() {
+	local name=$1 pat=$2 rc line
+	shift 2
+	stop_daemon
+	mkdir -p "$dir/mnt"
+	timeout 20 "$UVMPAGERD" --foreground --socket "$dir/sock" --mount "$dir/mnt" --budget 64M \
+		"$@" >"$dir/daemon.log" 2>&1
+	rc=$?
+	line=$(grep -m1 "error:" "$dir/daemon.log")
+	umount -l "$dir/mnt" 2>/dev/null
+	if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [[ "$line" == *"$swap"* ]] && [[ "$line" == *$pat* ]]; then
+		pass "start $name: exit $rc, \"$line\""
+	else
+		fail "start $name: exit $rc, wanted an error naming $swap and saying $pat"
+	fi
+}
+
+# start_warns NAME PATTERN DAEMON-ARGS...: the daemon starts and warns
+start_warns() {
+	local name=$1 pat=$2 line
+	shift 2
+	if ! start_daemon "$@"; then
+		fail "start $name: no daemon"
+		return
+	fi
+	line=$(grep -m1 "warning: swap file" "$dir/daemon.log")
+	if [[ "$line" == *$pat* ]]; then
+		pass "start $name: starts, \"$line\""
+	else
+		fail "start $name: no warning saying $pat"
+	fi
+	stop_daemon
+}
+
+# 5. the swap file at start: on a full filesystem (sparse, preallocated,
+# and one with less room than the sparse file may need), on a read-only
+# filesystem (file missing, file there), on tmpfs. Each says what file and
+# why, and the daemon refuses to start, or starts and warns where it can
+# still work.
+case_start() {
+	local swap
+	start_failfs || { fail "start: no failfs"; return; }
+	swap=$dir/ff/swap
+	ctl enospc 1
+	start_fails "full disk, sparse" "No space left on device" --swap-file "$swap" --swap-size 64M
+	rm -f "$dir/back/swap"
+	start_fails "full disk, preallocated" "not enough space" --swap-file "$swap" --swap-size 64M \
+		--swap-preallocate
+	rm -f "$dir/back/swap"
+	ctl enospc 8388608
+	start_warns "8 MiB free, 64 MiB sparse" "has 8 MiB free" "$swap" --swap-size 64M
+	ctl clear
+	stop_failfs
+
+	mkdir -p "$dir/ro"
+	if mount -t tmpfs -o size=70M tmpfs "$dir/ro"; then
+		truncate -s 64M "$dir/ro/there"
+		mount -o remount,ro "$dir/ro"
+		swap=$dir/ro/swap
+		start_fails "read-only, missing" "Read-only file system" --swap-file "$swap" --swap-size 64M
+		swap=$dir/ro/there
+		start_fails "read-only, there" "Read-only file system" --swap-file "$swap"
+		umount "$dir/ro"
+		# tmpfs has taken O_DIRECT since Linux 6.6: there it starts and warns
+		mount -t tmpfs -o size=70M tmpfs "$dir/ro"
+		swap=$dir/ro/swap
+		if start_daemon "$swap" --swap-size 64M; then
+			stop_daemon
+			start_warns "tmpfs" "is on tmpfs" "$swap" --swap-size 64M
+		else
+			start_fails "tmpfs" "does not support O_DIRECT" --swap-file "$swap" --swap-size 64M
+		fi
+		umount "$dir/ro"
+	else
+		fail "start: cannot mount a tmpfs"
+	fi
+}
+
+cases=${FAULTS_CASES:-start write-eio read-eio short enospc swap-full stall}
 for c in $cases; do
 	case $c in
+	start) case_start ;;
 	write-eio) for io in $ios; do case_write_eio "$io"; done ;;
 	read-eio) for io in $ios; do case_read_eio "$io"; done ;;
 	short) for io in $ios; do case_short "$io"; done ;;
