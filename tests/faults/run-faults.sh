@@ -222,6 +222,39 @@ case_read_eio() {
 	stop_daemon
 }
 
+# 2b. read-one IO: one 4 KiB block of the swap file (slot 100) cannot be
+# read. Only the page stored there may be lost (SIGBUS), not the pages read
+# with it in the same read-around cluster: those must read right.
+case_read_one() {
+	local io=$1 t
+	t=$(secs 6)
+	start_failfs || { fail "read-one $io: no failfs"; return; }
+	start_daemon "$dir/ff/swap" --swap-size 512M --io "$io" || { fail "read-one $io: no daemon"; return; }
+	shim_bg "$dir/out" "$HOSTILE" reread "$t"
+	if ! wait_for "$dir/out" filled 60; then
+		kill -9 $prog 2>/dev/null
+		fail "read-one $io: the program never filled its memory"
+		return
+	fi
+	ctl read-eio 409600 413696
+	if ! wait_prog $prog $((t + 90)); then
+		fail "read-one $io: the program hangs"
+		return
+	fi
+	local sig wrong rerr
+	sig=$(result_of sigbus "$dir/out")
+	wrong=$(result_of wrong "$dir/out")
+	rerr=$(stat_of read_errors)
+	if [ "$prog_rc" = 0 ] && [ "${sig:-x}" -le 1 ] && [ "${wrong:-x}" = 0 ] && [ "${rerr:-x}" -le 1 ]; then
+		pass "read-one $io: $(grep result "$dir/out"); read_errors $rerr," \
+			"failfs injected_read $(ff_of injected_read)"
+	else
+		fail "read-one $io: exit $prog_rc sigbus ${sig:-none} (at most 1) wrong ${wrong:-none}" \
+			"read_errors ${rerr:-none}"
+	fi
+	stop_daemon
+}
+
 # 3a. short IO: every write stores at most 4 KiB of what it was given. The
 # thread engine sees the short count and writes the rest: no error at all.
 # io_uring's writes are asynchronous direct I/O, and the kernel's FUSE
@@ -469,12 +502,13 @@ case_start() {
 	fi
 }
 
-cases=${FAULTS_CASES:-start write-eio read-eio short enospc swap-full stall}
+cases=${FAULTS_CASES:-start write-eio read-eio read-one short enospc swap-full stall}
 for c in $cases; do
 	case $c in
 	start) case_start ;;
 	write-eio) for io in $ios; do case_write_eio "$io"; done ;;
 	read-eio) for io in $ios; do case_read_eio "$io"; done ;;
+	read-one) for io in $ios; do case_read_one "$io"; done ;;
 	short) for io in $ios; do case_short "$io"; done ;;
 	enospc) for io in $ios; do case_enospc "$io"; done ;;
 	swap-full) for io in $ios; do case_swap_full "$io"; done ;;
