@@ -13,6 +13,8 @@
  *                         (statfs says about SIZE is free)
  *   stall SECS            reads and writes arriving in the next SECS
  *                         seconds wait until then
+ *   nodirect              opens with O_DIRECT fail with EINVAL, as on a
+ *                         filesystem without O_DIRECT
  *   clear                 no fault any more
  * Reading it gives the counters: "injected_read N", "injected_write N",
  * "injected_short N", "injected_enospc N", "stalled N".
@@ -54,6 +56,7 @@ static struct {
 	int n_write_eio, n_read_eio;
 	uint64_t short_max;             /* 0: whole writes */
 	uint64_t enospc_at;             /* 0: no limit */
+	bool no_direct;
 	struct timespec stall_until;
 	uint64_t injected_read, injected_write, injected_short, injected_enospc, stalled;
 } st = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -125,7 +128,10 @@ static int control_command(const char *cmd)
 	} else if (sscanf(cmd, "stall %llu", &a) == 1) {
 		clock_gettime(CLOCK_MONOTONIC, &st.stall_until);
 		st.stall_until.tv_sec += (time_t)a;
+	} else if (strncmp(cmd, "nodirect", 8) == 0) {
+		st.no_direct = true;
 	} else if (strncmp(cmd, "clear", 5) == 0) {
+		st.no_direct = false;
 		st.n_write_eio = st.n_read_eio = 0;
 		st.short_max = st.enospc_at = 0;
 		st.stall_until = (struct timespec){ 0 };
@@ -170,6 +176,14 @@ static int ff_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
 	return 0;
 }
 
+static bool direct_refused(void)
+{
+	pthread_mutex_lock(&st.lock);
+	bool r = st.no_direct;
+	pthread_mutex_unlock(&st.lock);
+	return r;
+}
+
 static int ff_open(const char *path, struct fuse_file_info *fi)
 {
 	fi->direct_io = 1;
@@ -177,6 +191,8 @@ static int ff_open(const char *path, struct fuse_file_info *fi)
 		fi->fh = (uint64_t)-1;
 		return 0;
 	}
+	if ((fi->flags & O_DIRECT) && direct_refused())
+		return -EINVAL;
 	/* O_DIRECT is ours to honour (direct_io); the backing file need not. */
 	int fd = openat(st.backing, rel(path), (fi->flags & ~(O_DIRECT | O_CREAT | O_EXCL)) | O_CLOEXEC);
 	if (fd < 0)
@@ -188,6 +204,8 @@ static int ff_open(const char *path, struct fuse_file_info *fi)
 static int ff_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	fi->direct_io = 1;
+	if ((fi->flags & O_DIRECT) && direct_refused())
+		return -EINVAL;
 	int fd = openat(st.backing, rel(path), (fi->flags & ~O_DIRECT) | O_CREAT | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -errno;

@@ -473,6 +473,11 @@ case_start() {
 	start_fails "full disk, preallocated" "not enough space" --swap-file "$swap" --swap-size 64M \
 		--swap-preallocate
 	rm -f "$dir/back/swap"
+	ctl clear
+	ctl nodirect
+	start_fails "no O_DIRECT" "does not support O_DIRECT" --swap-file "$swap" --swap-size 64M
+	rm -f "$dir/back/swap"
+	ctl clear
 	ctl enospc 8388608
 	start_warns "8 MiB free, 64 MiB sparse" "has 8 MiB free" "$swap" --swap-size 64M
 	ctl clear
