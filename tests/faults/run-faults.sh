@@ -174,10 +174,10 @@ case_write_eio() {
 	wrong=$(result_of wrong "$dir/out")
 	if [ "$prog_rc" = 0 ] && [ "${sig:-x}" = 0 ] && [ "${wrong:-x}" = 0 ] &&
 	   [ "${werr:-0}" -gt 0 ] && [ "${bad:-0}" -gt 0 ] && [ "$(stat_of swapouts)" -gt 0 ] &&
-	   kill -0 "$daemon" 2>/dev/null; then
+	   kill -0 "$daemon" 2>/dev/null && grep -q "swap writes failing (Input/output error)" "$dir/daemon.log"; then
 		pass "write-eio $io: $(grep result "$dir/out"); write_errors $werr swap_slots_bad $bad" \
 			"swapouts $(stat_of swapouts) swapins $(stat_of swapins)" \
-			"failfs injected_write $(ff_of injected_write)"
+			"failfs injected_write $(ff_of injected_write); logged: $(grep -m1 'swap writes failing' "$dir/daemon.log" | sed 's/.*: swap/swap/')"
 	else
 		fail "write-eio $io: exit $prog_rc sigbus ${sig:-none} wrong ${wrong:-none}" \
 			"write_errors ${werr:-none} swap_slots_bad ${bad:-none} swapouts $(stat_of swapouts)"
