@@ -391,6 +391,9 @@ case_stall() {
 	ctl stall $stall
 	sleep 0.5
 	local t0=$EPOCHREALTIME
+	if [ -n "${FAULTS_DEBUG:-}" ]; then
+		(sleep 1; for t in /proc/$daemon/task/*; do echo "$(cat $t/comm) $(cat $t/wchan)"; cat $t/stack; done > "$dir/../faults-stacks.txt" 2>&1) &
+	fi
 	timeout 5 cat "$dir/mnt/stat" >/dev/null
 	local stat_rc=$?
 	stat_ms=$(echo "$t0 $EPOCHREALTIME" | awk '{ printf "%d", ($2 - $1) * 1000 }')
