@@ -45,20 +45,10 @@ static void prep(struct io_uring_sqe *sqe, struct io_req *req)
 		io_uring_prep_readv(sqe, req->fd, &req->iov[req->cur],
 				    (unsigned)(req->iovcnt - req->cur),
 				    req->offset + req->xfered);
-	else {
+	else
 		io_uring_prep_writev(sqe, req->fd, &req->iov[req->cur],
 				     (unsigned)(req->iovcnt - req->cur),
 				     req->offset + req->xfered);
-		/*
-		 * Writes go straight to io_uring's workers: issued inline, a
-		 * write to a filesystem that blocks its submitter (FUSE once
-		 * its background queue is full, a stalled disk) held the
-		 * caller, and with it the engine lock, for the whole stall
-		 * (storage_faults stall: stat took 3.6 s). Writeback does not
-		 * wait on one write's latency; faults' reads stay inline.
-		 */
-		io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
-	}
 	io_uring_sqe_set_data64(sqe, (uintptr_t)req);
 }
 
