@@ -348,7 +348,21 @@ static int ff_utimens(const char *path, const struct timespec tv[2], struct fuse
 	return utimensat(st.backing, rel(path), tv, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
+/*
+ * hard_remove: an unlink of an open file removes it at once, as on a disk
+ * (without it libfuse renames it to .fuse_hidden*, which needs a rename we
+ * do not serve, and the unlink fails).
+ */
+static void *ff_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	(void)conn;
+	cfg->hard_remove = 1;
+	cfg->direct_io = 1;
+	return NULL;
+}
+
 static const struct fuse_operations ops = {
+	.init = ff_init,
 	.getattr = ff_getattr, .readdir = ff_readdir, .open = ff_open, .create = ff_create,
 	.release = ff_release, .read = ff_read, .write = ff_write, .truncate = ff_truncate,
 	.fallocate = ff_fallocate, .fsync = ff_fsync, .unlink = ff_unlink, .statfs = ff_statfs,

@@ -454,6 +454,14 @@ start_fails() {
 	fi
 }
 
+# left_nothing NAME: a start that failed must not leave a half-made swap file
+left_nothing() {
+	if [ -e "$dir/back/swap" ]; then
+		fail "start $1: a half-made swap file was left ($(stat -c %s "$dir/back/swap") bytes)"
+		rm -f "$dir/back/swap"
+	fi
+}
+
 # start_warns NAME PATTERN DAEMON-ARGS...: the daemon starts and warns
 start_warns() {
 	local name=$1 pat=$2 line
@@ -482,10 +490,10 @@ case_start() {
 	swap=$dir/ff/swap
 	ctl enospc 1
 	start_fails "full disk, sparse" "No space left on device" --swap-file "$swap" --swap-size 64M
-	rm -f "$dir/back/swap"
+	left_nothing "full disk, sparse"
 	start_fails "full disk, preallocated" "not enough space" --swap-file "$swap" --swap-size 64M \
 		--swap-preallocate
-	rm -f "$dir/back/swap"
+	left_nothing "full disk, preallocated"
 	ctl clear
 	ctl nodirect
 	start_fails "no O_DIRECT" "does not support O_DIRECT" --swap-file "$swap" --swap-size 64M
