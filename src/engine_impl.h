@@ -200,6 +200,12 @@ struct engine {
 	size_t nthrottle, capthrottle;
 	bool throttle_off;          /* swap full: serve faults over budget */
 	uint64_t throttled_faults, budget_overruns, swap_full_events, clean_mismatches;
+	/*
+	 * Swap writes failing (pdaemon.c says so in the log once, and once
+	 * more when they succeed again); the last write's error, under lock.
+	 */
+	bool swap_failing;
+	int last_write_error;
 	/* faults by kind (resolve.c serve): one increment each, read by engine_get_stats */
 	uint64_t faults_minor, faults_major, faults_wait, faults_first, faults_wp;
 	/* read-ahead windows whose marker page the stream reached / that were evicted first */

@@ -29,6 +29,7 @@
 #include "daemon/log.h"
 #include "daemon/notify.h"
 #include "daemon/server.h"
+#include "daemon/swapcheck.h"
 #include "engine.h"
 
 #ifndef PR_SET_IO_FLUSHER
@@ -245,9 +246,12 @@ int main(int argc, char **argv)
 	mkdir_p(cfg.swap_file, false, 0700);
 	r = engine_create(&ecfg, &e, err, sizeof(err));
 	if (r < 0) {
-		log_err("%s", err[0] ? err : strerror(-r));
+		/* the swap module's messages start with the path: say what it is */
+		log_err("%s%s", strncmp(err, cfg.swap_file, strlen(cfg.swap_file)) == 0 ?
+			"swap file " : "", err[0] ? err : strerror(-r));
 		goto out;
 	}
+	swapcheck_warn(cfg.swap_file);
 	/* the budget again: the tunables' rules apply to the config file too */
 	if (config_apply_live(&cfg, e, NULL, &what) < 0) {
 		log_err("%s: out of range", what);

@@ -128,8 +128,10 @@ static int aobj_put(struct uobj *o, size_t start, size_t n, size_t center,
 	if (done < n) {
 		/* swap full or no descriptor: the rest stays resident and dirty */
 		pager_dropcluster(o, SIZE_MAX, start + done, n - done, 0);
-		if (r == -ENOSPC)
+		if (r == -ENOSPC) {
 			e->swap_full_events++;
+			e->last_write_error = r;
+		}
 	}
 	return done ? 0 : r;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "engine_impl.h"
@@ -104,13 +105,44 @@ static void get_done(struct engine *e, struct pager_io *pio);
  */
 static size_t req_bytes(const struct io_req *req);
 
+/*
+ * A swap read of several pages failed as a whole (EIO on one block fails
+ * the whole request): read each page alone, so only the pages whose own
+ * block is unreadable are lost, not the read-around neighbours read with
+ * them. Synchronous, outside the lock, on this error path only; the pages
+ * are BUSY_IN, as in check_read. A page counts only when its checksum
+ * matches too.
+ */
+static void reread_pages(struct engine *e, struct pager_io *pio)
+{
+	struct uobj *o = pio->obj;
+
+	for (size_t i = 0; i < pio->n; i++) {
+		void *page = uobj_eaddr(o, pio->start + i);
+		ssize_t got;
+
+		do
+			got = pread(pio->req.fd, page, PAGE_SIZE,
+				    (off_t)((pio->slot + i) << PAGE_SHIFT));
+		while (got < 0 && errno == EINTR);
+		if (got == PAGE_SIZE &&
+		    crc32c(0, page, PAGE_SIZE) == swap_csum_get(e->swap, pio->slot + i))
+			pio->crc_ok[i / 64] |= 1ULL << (i % 64);
+	}
+}
+
 static void check_read(struct engine *e, struct pager_io *pio)
 {
 	struct uobj *o = pio->obj;
 
 	memset(pio->crc_ok, 0, sizeof(pio->crc_ok));
-	if (!o->ops->swap_backed || pio->req.result != (ssize_t)req_bytes(&pio->req))
+	if (!o->ops->swap_backed)
 		return;
+	if (pio->req.result != (ssize_t)req_bytes(&pio->req)) {
+		if (pio->n > 1)
+			reread_pages(e, pio);
+		return;
+	}
 	for (size_t i = 0; i < pio->n; i++)
 		if (crc32c(0, uobj_eaddr(o, pio->start + i), PAGE_SIZE) ==
 		    swap_csum_get(e->swap, pio->slot + i))
@@ -709,6 +741,7 @@ static void put_done(struct engine *e, struct pager_io *pio)
 	err = pio->req.result < 0 ? (int)pio->req.result : -EIO;
 	o->cnt.write_errors++;
 	e->write_errors++;
+	e->last_write_error = err;
 	/*
 	 * EIO means the blocks themselves failed: those slots are marked bad
 	 * and never reused. Anything else (ENOSPC on a sparse file, ...) is
@@ -823,8 +856,8 @@ static void get_done(struct engine *e, struct pager_io *pio)
 			if (pg_has(w, PGF_RELEASED)) {
 				release_page(o, idx);
 				pager_punch(o, idx, 1);
-			} else if (ok && (!o->ops->swap_backed ||
-					  (pio->crc_ok[i / 64] >> (i % 64) & 1))) {
+			} else if (o->ops->swap_backed ? (pio->crc_ok[i / 64] >> (i % 64) & 1)
+						       : ok) {
 				w &= ~(PGF_WANTED | PGF_INACTIVE | PGF_FRESH);
 				uobj_set(o, idx, pg_set_state(w, PG_CLEAN));
 				/* a read-ahead marker stays unmapped: its touch is the signal */

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "swap/csum.h"
@@ -525,11 +526,48 @@ static void timed_wait(struct engine *e, unsigned ms)
 /* How long faults may be held back with no page leaving memory. */
 #define STALL_NS (300 * 1000000ULL)
 
+/*
+ * Says in the log when swap writes start failing (EIO, ENOSPC on a full
+ * filesystem, swap slots exhausted) and when they succeed again: one line
+ * each way, not one per failed write. Pages that could not be written stay
+ * resident and dirty (over budget if need be), so the line is what tells
+ * an administrator that the budget is not being kept, and why. Recovery is
+ * declared once pages have gone to swap with no new failure for a second.
+ * Called by the page daemon with e->lock held; the seen_* are its own.
+ */
+static void swap_health_log(struct engine *e, uint64_t failures, uint64_t *seen_failures,
+			    uint64_t *seen_swapouts, uint64_t *last_failure_ns, uint64_t now)
+{
+	if (failures != *seen_failures) {
+		*seen_failures = failures;
+		*last_failure_ns = now;
+		*seen_swapouts = e->swapouts;
+		if (!e->swap_failing) {
+			e->swap_failing = true;
+			engine_log(e, 4, "swap writes failing (%s): %llu write errors, swap full "
+				   "%llu times so far; the pages stay resident and dirty, over "
+				   "budget if need be",
+				   strerror(-(e->last_write_error ? e->last_write_error : -EIO)),
+				   (unsigned long long)e->write_errors,
+				   (unsigned long long)e->swap_full_events);
+		}
+		return;
+	}
+	if (e->swap_failing && e->swapouts != *seen_swapouts &&
+	    now - *last_failure_ns > 1000000000ULL) {
+		e->swap_failing = false;
+		engine_log(e, 6, "swap writes succeed again: %llu write errors, swap full %llu "
+			   "times in all", (unsigned long long)e->write_errors,
+			   (unsigned long long)e->swap_full_events);
+	}
+}
+
 static void *pdaemon_thread(void *arg)
 {
 	struct engine *e = arg;
 	uint64_t last_busy = now_ns(), last_progress = now_ns();
 	uint64_t seen_evictions = 0, seen_errors = 0;
+	uint64_t seen_failures = 0, seen_swapouts = 0, last_failure_ns = 0;
 	unsigned backoff = 0, idle_passes = 0;
 	bool going = false;
 
@@ -547,6 +585,7 @@ static void *pdaemon_thread(void *arg)
 		}
 		now = now_ns();
 		errors = e->write_errors + e->swap_full_events;
+		swap_health_log(e, errors, &seen_failures, &seen_swapouts, &last_failure_ns, now);
 		if (e->evictions != seen_evictions) {
 			seen_evictions = e->evictions;
 			last_progress = now;

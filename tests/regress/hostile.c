@@ -12,7 +12,9 @@
  *   reread SECS   fill 64 MiB, then re-read and check it until SECS pass;
  *                 the runner kills the daemon (-9) or flips bytes in its
  *                 swap file meanwhile. A page reads its data or raises
- *                 SIGBUS; never zeros, never other data, never a hang
+ *                 SIGBUS; never zeros, never other data, never a hang.
+ *                 With HOSTILE_PROGRESS set, each pass prints its
+ *                 CLOCK_MONOTONIC time
  *   raw-munmap    munmap managed memory by syscall, map fresh private
  *                 memory there and fill it: the daemon must not fence
  *                 (wipe) the range it no longer owns; then madvise
@@ -247,6 +249,8 @@ static int reread(double secs)
 	struct sigaction sa = { .sa_sigaction = rr_sigbus, .sa_flags = SA_SIGINFO | SA_NODEFER };
 	size_t wrong = 0, zeros = 0, sigbus = 0, checked = 0;
 	unsigned passes = 0;
+	/* HOSTILE_PROGRESS: one line a pass with its time, for run-faults.sh's stall case */
+	bool progress = getenv("HOSTILE_PROGRESS") != NULL;
 	double end;
 
 	if (!p || lost == MAP_FAILED)
@@ -286,6 +290,8 @@ static int reread(double secs)
 			}
 		}
 		passes++;
+		if (progress)
+			printf("pass %u at %.3f\n", passes, now());
 	}
 	printf("result reread passes %u checked %zu sigbus %zu wrong %zu zeros %zu\n",
 	       passes, checked, sigbus, wrong, zeros);
