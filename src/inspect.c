@@ -95,15 +95,15 @@ int engine_set_tunable(struct engine *e, enum engine_tunable which, uint64_t v)
 	return r;
 }
 
-/* No lock: the swap file's path and size never change while it is open. */
+/* No lock: a swap device's name and size never change while it is open. */
 void engine_print_swap(struct engine *e, FILE *f)
 {
-	const struct swapfile *sf = swap_file(e->swap);
+	const struct swapdev *dev = swap_device(e->swap);
 	struct swap_stats ss;
 
 	swap_get_stats(e->swap, &ss);
-	fprintf(f, "path %s\n", sf->path);
-	fprintf(f, "size_bytes %" PRIu64 "\n", sf->nslots << PAGE_SHIFT);
+	fprintf(f, "path %s\n", dev->name);
+	fprintf(f, "size_bytes %" PRIu64 "\n", dev->nslots << PAGE_SHIFT);
 	fprintf(f, "slots_total %" PRIu64 "\n", ss.slots_total);
 	fprintf(f, "slots_used %" PRIu64 "\n", ss.slots_used);
 	fprintf(f, "slots_bad %" PRIu64 "\n", ss.slots_bad);
