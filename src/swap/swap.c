@@ -38,7 +38,13 @@ int swap_create(const struct swapfile_config *cfg, struct swap **out,
 	sw = calloc(1, sizeof(*sw));
 	if (!sw)
 		return -ENOMEM;
-	r = swapdev_file_open(cfg, &sw->dev, err, errlen);
+	if (swapdev_name_is_nbd(cfg->path)) {
+		struct swapdev_nbd_config ncfg = { .uri = cfg->path };
+
+		r = swapdev_nbd_open(&ncfg, &sw->dev, err, errlen);
+	} else {
+		r = swapdev_file_open(cfg, &sw->dev, err, errlen);
+	}
 	if (r < 0)
 		goto out_free;
 	r = slots_create(sw->dev->nslots, &sw->slots);

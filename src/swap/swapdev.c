@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "build-config.h"
 #include "common/util.h"
 #include "swap/swapdev.h"
 
@@ -69,3 +70,14 @@ void swapdev_close(struct swapdev *dev)
 	if (dev)
 		dev->ops->close(dev);
 }
+
+#ifndef HAVE_LIBNBD
+int swapdev_nbd_open(const struct swapdev_nbd_config *cfg, struct swapdev **out,
+		     char *err, size_t errlen)
+{
+	if (err && errlen)
+		snprintf(err, errlen, "%s: built without libnbd (meson -Dnbd=enabled, libnbd-dev)",
+			 cfg->uri);
+	return -EOPNOTSUPP;
+}
+#endif

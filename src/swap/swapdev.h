@@ -27,9 +27,21 @@
 
 struct swapdev;
 
+struct ioeng;
+struct io_req;
+
 struct swapdev_ops {
 	const char *kind;               /* "file", "nbd" */
 	void (*close)(struct swapdev *dev);
+	/*
+	 * Devices with their own transport (NULL for a file): submit starts
+	 * req (validated and counted in flight by ioeng_submit()) and later
+	 * completes it with ioeng_req_complete(e, req) from the device's own
+	 * thread, never the caller's; run does req in the calling thread,
+	 * setting req->result, without calling done().
+	 */
+	void (*submit)(struct swapdev *dev, struct ioeng *e, struct io_req *req);
+	void (*run)(struct swapdev *dev, struct io_req *req);
 };
 
 struct swapdev {
@@ -37,7 +49,8 @@ struct swapdev {
 	const char *name;               /* path or URI, for stat and the log */
 	uint64_t nslots;                /* device size / PAGE_SIZE, slot 0 included */
 	int fd;                         /* for the I/O engine, or -1 */
-	_Atomic bool down;              /* marked by the failure detector */
+	_Atomic bool down;              /* marked by the failure detector, for good */
+	_Atomic uint64_t errors;        /* requests failed by the device itself */
 };
 
 /* What a device name means: a path is a file, "nbd://" / "nbd+unix://" an NBD URI. */
@@ -56,6 +69,34 @@ const struct swapfile *swapdev_swapfile(const struct swapdev *dev);
 
 /* Closes and frees dev; NULL is ignored. No I/O may be in flight on it. */
 void swapdev_close(struct swapdev *dev);
+
+static inline bool swapdev_has_transport(const struct swapdev *dev)
+{
+	return dev && dev->ops->submit;
+}
+
+static inline void swapdev_submit(struct swapdev *dev, struct ioeng *e, struct io_req *req)
+{
+	dev->ops->submit(dev, e, req);
+}
+
+static inline void swapdev_run(struct swapdev *dev, struct io_req *req)
+{
+	dev->ops->run(dev, req);
+}
+
+struct swapdev_nbd_config {
+	const char *uri;        /* nbd://host[:port]/export, nbd+unix:///export?socket=PATH */
+	unsigned timeout_ms;    /* no progress for this long with commands out: down (default 5000) */
+};
+
+/*
+ * Connects to an NBD server (blocking, at startup) and starts the device's
+ * completion thread. -EOPNOTSUPP when built without libnbd. On error a
+ * message naming the URI is written to err (if non-NULL).
+ */
+int swapdev_nbd_open(const struct swapdev_nbd_config *cfg, struct swapdev **out,
+		     char *err, size_t errlen);
 
 static inline const char *swapdev_kind(const struct swapdev *dev)
 {
