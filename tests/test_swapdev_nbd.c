@@ -23,15 +23,28 @@
 static char sockpath[64], uri[128];
 static pid_t server = -1;
 
-static void start_server(const char *size)
+/* nbdkit [filter args...] memory SIZE, on a fresh socket; extra: NULL-terminated */
+static void start_server_with(const char *size, const char *const *extra)
 {
+	const char *argv[16] = { "nbdkit", "-f", "-U", sockpath };
+	int argc = 4;
+
 	snprintf(sockpath, sizeof(sockpath), "/tmp/uvmp-nbd-test.%d.sock", getpid());
 	snprintf(uri, sizeof(uri), "nbd+unix:///?socket=%s", sockpath);
 	unlink(sockpath);
 	server = fork();
 	ck_assert_int_ge(server, 0);
 	if (server == 0) {
-		execlp("nbdkit", "nbdkit", "-f", "-U", sockpath, "memory", size, (char *)NULL);
+		for (int i = 0; extra && extra[i] && argc < 12; i++)
+			if (strncmp(extra[i], "--filter", 8) == 0)
+				argv[argc++] = extra[i];
+		argv[argc++] = "memory";
+		argv[argc++] = size;
+		for (int i = 0; extra && extra[i] && argc < 15; i++)
+			if (strncmp(extra[i], "--filter", 8) != 0)
+				argv[argc++] = extra[i];
+		argv[argc] = NULL;
+		execvp("nbdkit", (char *const *)argv);
 		_exit(127);
 	}
 	for (int i = 0; i < 500; i++) {
@@ -42,6 +55,11 @@ static void start_server(const char *size)
 		usleep(10000);
 	}
 	ck_abort_msg("nbdkit did not come up");
+}
+
+static void start_server(const char *size)
+{
+	start_server_with(size, NULL);
 }
 
 static void stop_server(void)
@@ -214,6 +232,81 @@ START_TEST(stalled_server_times_out)
 }
 END_TEST
 
+static ssize_t one_request(struct ioeng *e, struct swapdev *dev, enum io_op op,
+			   uint8_t *buf, uint64_t slot, bool sync)
+{
+	static struct io_req req;
+	struct io_req *p = &req;
+
+	fill_req(&req, dev, op, buf, slot);
+	w.left = 1;
+	if (sync)
+		ck_assert_int_eq(ioeng_run(e, &req), 0);
+	else
+		ck_assert_int_eq(ioeng_submit(e, &p, 1), 0);
+	wait_all();
+	return req.result;
+}
+
+/* nbdkit's error filter: the server answers with EIO; the device stays up. */
+START_TEST(error_filter_fails_requests_not_the_device)
+{
+	static const char *const extra[] = { "--filter=error", "error=EIO", "error-pwrite-rate=100%", NULL };
+	struct swapdev_nbd_config cfg = { .uri = uri, .timeout_ms = 2000 };
+	struct swapdev *dev;
+	struct ioeng *e;
+	char err[256] = "";
+	uint8_t *buf;
+
+	if (!have_nbdkit())
+		return;
+	start_server_with("16M", extra);
+	ck_assert_msg(swapdev_nbd_open(&cfg, &dev, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(ioeng_create(NULL, &e), 0);
+	buf = aligned_alloc(PAGE_SIZE, PAGES * PAGE_SIZE);
+	memset(buf, 0x77, PAGES * PAGE_SIZE);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(one_request(e, dev, IO_WRITE, buf, 1 + i * PAGES, i & 1), -EIO);
+	ck_assert_int_eq(one_request(e, dev, IO_READ, buf, 1, false), PAGES * PAGE_SIZE);
+	ck_assert(!atomic_load(&dev->down));
+	ioeng_destroy(e);
+	swapdev_close(dev);
+	stop_server();
+	free(buf);
+}
+END_TEST
+
+/* nbdkit's delay filter: slow but inside the timeout works, beyond it is down. */
+START_TEST(delay_filter)
+{
+	static const char *const extra[] = { "--filter=delay", "delay-write=300ms", "delay-read=2500ms", NULL };
+	struct swapdev_nbd_config cfg = { .uri = uri, .timeout_ms = 1000 };
+	struct swapdev *dev;
+	struct ioeng *e;
+	char err[256] = "";
+	uint8_t *buf;
+	time_t t0;
+
+	if (!have_nbdkit())
+		return;
+	start_server_with("16M", extra);
+	ck_assert_msg(swapdev_nbd_open(&cfg, &dev, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(ioeng_create(NULL, &e), 0);
+	buf = aligned_alloc(PAGE_SIZE, PAGES * PAGE_SIZE);
+	memset(buf, 0x33, PAGES * PAGE_SIZE);
+	ck_assert_int_eq(one_request(e, dev, IO_WRITE, buf, 1, false), PAGES * PAGE_SIZE);
+	ck_assert(!atomic_load(&dev->down));
+	t0 = time(NULL);
+	ck_assert_int_eq(one_request(e, dev, IO_READ, buf, 1, true), -EIO);
+	ck_assert_int_le(time(NULL) - t0, 2);
+	ck_assert(atomic_load(&dev->down));
+	ioeng_destroy(e);
+	swapdev_close(dev);
+	stop_server();
+	free(buf);
+}
+END_TEST
+
 START_TEST(bad_uri_is_an_error)
 {
 	struct swapdev_nbd_config cfg = { .uri = "nbd+unix:///?socket=/nonexistent/sock" };
@@ -238,6 +331,8 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, round_trip_then_kill);
 	tcase_add_test(tc, stalled_server_times_out);
+	tcase_add_test(tc, error_filter_fails_requests_not_the_device);
+	tcase_add_test(tc, delay_filter);
 	tcase_add_test(tc, bad_uri_is_an_error);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
