@@ -216,6 +216,22 @@ START_TEST(stalled_server_times_out)
 	buf = aligned_alloc(PAGE_SIZE, PAGES * PAGE_SIZE);
 	memset(buf, 0x5a, PAGES * PAGE_SIZE);
 	kill(server, SIGSTOP);
+	/* kill() returns before the stop takes: wait for state T. */
+	for (int i = 0; i < 500; i++) {
+		char path[64], st[512] = "";
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)server);
+		f = fopen(path, "r");
+		if (f) {
+			if (!fgets(st, sizeof(st), f))
+				st[0] = 0;
+			fclose(f);
+		}
+		if (strstr(st, ") T "))
+			break;
+		usleep(10000);
+	}
 	fill_req(&req, dev, IO_WRITE, buf, 1);
 	t0 = time(NULL);
 	w.left = 1;
