@@ -4,7 +4,7 @@ set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 packages=(build-essential meson ninja-build pkg-config liburing-dev libfuse3-dev fuse3 check libncurses-dev tmux
 	libinih-dev libsystemd-dev systemd systemd-container man-db python3
-	libjemalloc-dev libjemalloc2 redis-server clang libclang-rt-14-dev)
+	libjemalloc-dev libjemalloc2 redis-server clang libclang-rt-14-dev libnbd-dev nbdkit nbd-server)
 
 need_root() {
 	if [ "$(id -u)" -ne 0 ]; then

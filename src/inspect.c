@@ -95,20 +95,44 @@ int engine_set_tunable(struct engine *e, enum engine_tunable which, uint64_t v)
 	return r;
 }
 
-/* No lock: the swap file's path and size never change while it is open. */
+static void read_done(struct io_req *req)
+{
+	(void)req;
+}
+
+/*
+ * A swap device without a descriptor (NBD): one page through the I/O
+ * engine, in the calling thread. Called without the engine lock.
+ */
+static ssize_t device_read_page(struct engine *e, void *buf, uint64_t off)
+{
+	struct io_req req = {
+		.op = IO_READ, .fd = -1, .dev = swap_device(e->swap), .offset = off,
+		.iovcnt = 1, .iov = { { .iov_base = buf, .iov_len = PAGE_SIZE } },
+		.done = read_done,
+	};
+	int r = ioeng_run(e->io, &req);
+
+	return r < 0 ? r : req.result;
+}
+
+/* No lock: a swap device's name and size never change while it is open. */
 void engine_print_swap(struct engine *e, FILE *f)
 {
-	const struct swapfile *sf = swap_file(e->swap);
+	const struct swapdev *dev = swap_device(e->swap);
 	struct swap_stats ss;
 
 	swap_get_stats(e->swap, &ss);
-	fprintf(f, "path %s\n", sf->path);
-	fprintf(f, "size_bytes %" PRIu64 "\n", sf->nslots << PAGE_SHIFT);
+	fprintf(f, "path %s\n", dev->name);
+	fprintf(f, "size_bytes %" PRIu64 "\n", dev->nslots << PAGE_SHIFT);
 	fprintf(f, "slots_total %" PRIu64 "\n", ss.slots_total);
 	fprintf(f, "slots_used %" PRIu64 "\n", ss.slots_used);
 	fprintf(f, "slots_bad %" PRIu64 "\n", ss.slots_bad);
 	fprintf(f, "slots_free %" PRIu64 "\n", ss.slots_total - ss.slots_used -
 		MIN(ss.slots_bad, ss.slots_total - ss.slots_used));
+	fprintf(f, "device_kind %s\n", swapdev_kind(dev));
+	fprintf(f, "device_state %s\n", atomic_load(&dev->down) ? "down" : "up");
+	fprintf(f, "device_errors %" PRIu64 "\n", atomic_load(&dev->errors));
 }
 
 /* The swap module takes its own lock, a window at a time. */
@@ -241,8 +265,13 @@ static int peek_page(struct engine *e, struct uobj *o, size_t idx, char *buf)
 		off = (uint64_t)idx << PAGE_SHIFT;
 	}
 	pthread_mutex_unlock(&e->lock);
-	n = pread(fd, buf, PAGE_SIZE, (off_t)off);
-	err = errno;
+	if (o->ops->swap_backed && fd < 0) {
+		n = device_read_page(e, buf, off);
+		err = n < 0 ? (int)-n : 0;
+	} else {
+		n = pread(fd, buf, PAGE_SIZE, (off_t)off);
+		err = errno;
+	}
 	pthread_mutex_lock(&e->lock);
 	if (o->ops->swap_backed) {
 		swap_free(e->swap, slot, 1);

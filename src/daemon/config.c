@@ -20,9 +20,10 @@
 #include "daemon/config.h"
 #include "daemon/server.h"
 #include "engine.h"
+#include "swap/swapdev.h"
 
 enum kind {
-	K_PATH, K_NAME, K_SIZE, K_BUDGET, K_BOOL, K_MODE, K_PERCENT, K_SECONDS,
+	K_PATH, K_DEVICE, K_NAME, K_SIZE, K_BUDGET, K_BOOL, K_MODE, K_PERCENT, K_SECONDS,
 	K_LEVEL, K_IO, K_TRACK,
 };
 
@@ -38,6 +39,7 @@ struct setting {
 
 static const struct setting settings[] = {
 	{ "swap-file", K_PATH, F(swap_file), "PATH", "swap file, created if missing (/var/lib/uvmpager/swap)" },
+	{ "swap", K_DEVICE, F(swap_file), "DEVICE", "swap device: a file as --swap-file, or nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH" },
 	{ "swap-size", K_SIZE, F(swap_size), "SIZE", "its size; 0: the existing file's (8G)" },
 	{ "swap-preallocate", K_BOOL, F(swap_preallocate), NULL, "write the file's blocks at creation (no)" },
 	{ "budget", K_BUDGET, F(budget), "SIZE", "resident memory of all managed regions; auto: half of RAM (auto)" },
@@ -66,6 +68,7 @@ enum { OPT_SET = 256, OPT_NEG = 512, OPT_CONFIG = 1024, OPT_NO_FS, OPT_CHECK };
 
 static const char *const kind_reason[] = {
 	[K_PATH] = "not an absolute path",
+	[K_DEVICE] = "neither an absolute path nor an nbd:// or nbd+unix:// URI",
 	[K_NAME] = "needs a value",
 	[K_SIZE] = "not a size (a number, optionally with K, M, G or T)",
 	[K_BUDGET] = "not 'auto' or a size above 0 (a number, optionally with K, M, G or T)",
@@ -178,6 +181,10 @@ static int apply(struct daemon_config *cfg, const struct setting *s, const char 
 	switch (s->kind) {
 	case K_PATH:
 		if (v[0] != '/')
+			return -EINVAL;
+		return set_string(p, v);
+	case K_DEVICE:
+		if (v[0] != '/' && !swapdev_name_is_nbd(v))
 			return -EINVAL;
 		return set_string(p, v);
 	case K_NAME:

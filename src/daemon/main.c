@@ -31,6 +31,7 @@
 #include "daemon/server.h"
 #include "daemon/swapcheck.h"
 #include "engine.h"
+#include "swap/swapdev.h"
 
 #ifndef PR_SET_IO_FLUSHER
 #define PR_SET_IO_FLUSHER 57
@@ -243,7 +244,8 @@ int main(int argc, char **argv)
 	ecfg.track = cfg.track;
 	ecfg.verify_clean = cfg.verify_clean;
 	ecfg.log = engine_log_line;
-	mkdir_p(cfg.swap_file, false, 0700);
+	if (!swapdev_name_is_nbd(cfg.swap_file))
+		mkdir_p(cfg.swap_file, false, 0700);
 	r = engine_create(&ecfg, &e, err, sizeof(err));
 	if (r < 0) {
 		/* the swap module's messages start with the path: say what it is */

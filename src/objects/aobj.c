@@ -48,6 +48,7 @@ static int aobj_get(struct uobj *o, size_t start, size_t n)
 		pio->slot = slot;
 		pio->req.op = IO_READ;
 		pio->req.fd = swap_fd(e->swap);
+		pio->req.dev = swap_device(e->swap);
 		pio->req.offset = swap_slot_offset(slot);
 		pager_io_fill_iov(pio, PAGE_SIZE);
 		r = pager_io_submit(e, pio);
@@ -106,6 +107,7 @@ static int aobj_put(struct uobj *o, size_t start, size_t n, size_t center,
 			pio->center = center;
 		pio->req.op = IO_WRITE;
 		pio->req.fd = swap_fd(e->swap);
+		pio->req.dev = swap_device(e->swap);
 		pio->req.offset = swap_slot_offset(slot);
 		pager_io_fill_iov(pio, PAGE_SIZE);
 		r = pager_io_submit(e, pio);

@@ -786,6 +786,7 @@ static void put_done(struct engine *e, struct pager_io *pio)
 		};
 		retry->req.op = IO_WRITE;
 		retry->req.fd = pio->req.fd;
+		retry->req.dev = pio->req.dev;
 		retry->req.offset = o->ops->swap_backed ? slot << PAGE_SHIFT
 							 : (uint64_t)center << PAGE_SHIFT;
 		pager_io_fill_iov(retry, MIN(PAGE_SIZE, want - ((pio->n - 1) << PAGE_SHIFT)));

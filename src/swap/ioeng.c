@@ -6,6 +6,7 @@
 
 #include "build-config.h"
 #include "swap/ioeng_impl.h"
+#include "swap/swapdev.h"
 
 void ioeng_base_init(struct ioeng *e, const struct ioeng_ops *ops,
 		     const struct ioeng_config *cfg)
@@ -143,7 +144,18 @@ int ioeng_submit(struct ioeng *e, struct io_req **reqs, unsigned n)
 	if (!n)
 		return 0;
 	atomic_fetch_add(&e->inflight, n);
-	e->ops->submit(e, reqs, n);
+	/* Device requests go to their device, the rest to the engine, in order. */
+	for (unsigned i = 0, first = 0; i <= n; i++) {
+		bool own = i < n && swapdev_has_transport(reqs[i]->dev);
+
+		if (i == n || own) {
+			if (i > first)
+				e->ops->submit(e, reqs + first, i - first);
+			first = i + 1;
+		}
+		if (own)
+			swapdev_submit(reqs[i]->dev, e, reqs[i]);
+	}
 	return 0;
 }
 
@@ -198,7 +210,15 @@ int ioeng_run(struct ioeng *e, struct io_req *req)
 	if (r < 0)
 		return r;
 	atomic_fetch_add(&e->inflight, 1);
-	ioeng_req_execute(e, req);
+	if (swapdev_has_transport(req->dev)) {
+		r = ioeng_req_inject(e, req);
+		if (r)
+			req->result = r;
+		else
+			swapdev_run(req->dev, req);
+	} else {
+		ioeng_req_execute(e, req);
+	}
 	ioeng_req_complete(e, req);
 	return 0;
 }

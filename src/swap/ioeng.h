@@ -7,6 +7,7 @@
 #ifndef UVMPAGER_SWAP_IOENG_H
 #define UVMPAGER_SWAP_IOENG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -15,9 +16,18 @@
 
 enum io_op { IO_READ, IO_WRITE };
 
+struct swapdev;
+
 struct io_req {
 	enum io_op op;
 	int fd;
+	/*
+	 * The swap device the request is for, or NULL for plain fd I/O. A
+	 * device with its own asynchronous transport (NBD) takes the request
+	 * over from ioeng_submit() and completes it in its own thread through
+	 * the same completion as the engines; a file device uses fd.
+	 */
+	struct swapdev *dev;
 	uint64_t offset;
 	int iovcnt;                     /* 1..IO_MAX_IOV */
 	struct iovec iov[IO_MAX_IOV];
@@ -31,6 +41,8 @@ struct io_req {
 	size_t total;
 	int cur;                        /* first iov of what is left to do */
 	struct iovec cur_orig;          /* iov[cur] before it was trimmed */
+	unsigned dev_pending;           /* device: commands not yet completed */
+	bool dev_sync;                  /* device: ioeng_run() waits for it */
 };
 
 enum ioeng_kind { IOENG_AUTO, IOENG_URING, IOENG_THREADS };

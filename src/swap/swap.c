@@ -22,7 +22,7 @@ struct csum_chunk {
 
 struct swap {
 	pthread_mutex_t lock;
-	struct swapfile *sf;
+	struct swapdev *dev;            /* the one device, for now */
 	struct slots *slots;
 	struct csum_chunk **chunks;
 	size_t nchunks;
@@ -38,13 +38,19 @@ int swap_create(const struct swapfile_config *cfg, struct swap **out,
 	sw = calloc(1, sizeof(*sw));
 	if (!sw)
 		return -ENOMEM;
-	r = swapfile_open(cfg, &sw->sf, err, errlen);
+	if (swapdev_name_is_nbd(cfg->path)) {
+		struct swapdev_nbd_config ncfg = { .uri = cfg->path };
+
+		r = swapdev_nbd_open(&ncfg, &sw->dev, err, errlen);
+	} else {
+		r = swapdev_file_open(cfg, &sw->dev, err, errlen);
+	}
 	if (r < 0)
 		goto out_free;
-	r = slots_create(sw->sf->nslots, &sw->slots);
+	r = slots_create(sw->dev->nslots, &sw->slots);
 	if (r < 0)
-		goto out_file;
-	sw->nchunks = DIV_ROUND_UP(sw->sf->nslots, CSUM_CHUNK);
+		goto out_dev;
+	sw->nchunks = DIV_ROUND_UP(sw->dev->nslots, CSUM_CHUNK);
 	sw->chunks = calloc(sw->nchunks, sizeof(*sw->chunks));
 	if (!sw->chunks) {
 		r = -ENOMEM;
@@ -56,8 +62,8 @@ int swap_create(const struct swapfile_config *cfg, struct swap **out,
 
 out_slots:
 	slots_destroy(sw->slots);
-out_file:
-	swapfile_close(sw->sf);
+out_dev:
+	swapdev_close(sw->dev);
 out_free:
 	free(sw);
 	if (r == -ENOMEM && err && errlen && !err[0])
@@ -73,19 +79,19 @@ void swap_destroy(struct swap *sw)
 		free(sw->chunks[i]);
 	free(sw->chunks);
 	slots_destroy(sw->slots);
-	swapfile_close(sw->sf);
+	swapdev_close(sw->dev);
 	pthread_mutex_destroy(&sw->lock);
 	free(sw);
 }
 
 int swap_fd(const struct swap *sw)
 {
-	return sw->sf->fd;
+	return sw->dev->fd;
 }
 
 const struct swapfile *swap_file(const struct swap *sw)
 {
-	return sw->sf;
+	return swapdev_swapfile(sw->dev);
 }
 
 /* Adds n to (or removes from) the per-chunk counts over [start, start + n). */
@@ -253,7 +259,7 @@ static const char *slot_state_name(unsigned st)
 
 void swap_print_map(struct swap *sw, FILE *f)
 {
-	uint64_t n = sw->sf->nslots, run_start = 1;
+	uint64_t n = sw->dev->nslots, run_start = 1;
 	uint8_t *st = malloc(MAP_WINDOW);
 	int run_state = -1;
 
@@ -283,4 +289,9 @@ void swap_print_map(struct swap *sw, FILE *f)
 		fprintf(f, "%" PRIu64 "-%" PRIu64 " %s\n", run_start, n - 1,
 			slot_state_name((unsigned)run_state));
 	free(st);
+}
+
+struct swapdev *swap_device(const struct swap *sw)
+{
+	return sw->dev;
 }

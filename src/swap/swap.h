@@ -1,6 +1,6 @@
 /*
- * The swap device: the swap file, its slot allocator and a checksum per
- * slot. Internally locked: every function is safe from any thread.
+ * The swap area: a swap device (swapdev.h, today the local swap file), its
+ * slot allocator and a checksum per slot. Internally locked: every function is safe from any thread.
  */
 #ifndef UVMPAGER_SWAP_SWAP_H
 #define UVMPAGER_SWAP_SWAP_H
@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "common/util.h"
+#include "swap/swapdev.h"
 #include "swap/swapfile.h"
 
 struct swap;
@@ -18,7 +19,7 @@ int swap_create(const struct swapfile_config *cfg, struct swap **out,
 		char *err, size_t errlen);
 void swap_destroy(struct swap *sw);
 
-/* The swap file's descriptor, for the I/O engine. */
+/* The device's descriptor for the I/O engine (-1 for a device without one). */
 int swap_fd(const struct swap *sw);
 
 static inline uint64_t swap_slot_offset(uint64_t slot)
@@ -50,7 +51,10 @@ struct swap_stats {
 };
 void swap_get_stats(struct swap *sw, struct swap_stats *st);
 
+/* The swap file behind the device, or NULL when the device is not a file. */
 const struct swapfile *swap_file(const struct swap *sw);
+/* The device under the slots; it lives as long as sw. */
+struct swapdev *swap_device(const struct swap *sw);
 
 /*
  * The slot map as run-length lines, "first-last state" with state free,

@@ -1,0 +1,106 @@
+/*
+ * A swap device: where the pager's clusters go, below the slot allocator.
+ * Slots, checksums and bad-slot marking stay in struct swap (swap.h), above
+ * the device; a device only stores pages at byte offsets and says how many
+ * PAGE_SIZE slots it holds (slot 0 reserved for a header on every kind).
+ *
+ * Kinds:
+ *   - "file": today's local swap file (swapfile.h). Its I/O goes through
+ *     the I/O engine (ioeng.h) on swapdev_fd(); it has no submit of its own.
+ *   - "nbd" (planned, meson feature `nbd`): a remote block device driven
+ *     through libnbd's asynchronous calls; it will provide ops->submit so
+ *     ioeng_submit() can hand requests for it over and complete them through
+ *     ioeng_req_complete() like the other engines (one submit path).
+ *
+ * A device is created once and closed once; its fields never change while
+ * it is open except the atomic counters, so no lock is needed to read them.
+ */
+#ifndef UVMPAGER_SWAP_SWAPDEV_H
+#define UVMPAGER_SWAP_SWAPDEV_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "swap/swapfile.h"
+
+struct swapdev;
+
+struct ioeng;
+struct io_req;
+
+struct swapdev_ops {
+	const char *kind;               /* "file", "nbd" */
+	void (*close)(struct swapdev *dev);
+	/*
+	 * Devices with their own transport (NULL for a file): submit starts
+	 * req (validated and counted in flight by ioeng_submit()) and later
+	 * completes it with ioeng_req_complete(e, req) from the device's own
+	 * thread, never the caller's; run does req in the calling thread,
+	 * setting req->result, without calling done().
+	 */
+	void (*submit)(struct swapdev *dev, struct ioeng *e, struct io_req *req);
+	void (*run)(struct swapdev *dev, struct io_req *req);
+};
+
+struct swapdev {
+	const struct swapdev_ops *ops;
+	const char *name;               /* path or URI, for stat and the log */
+	uint64_t nslots;                /* device size / PAGE_SIZE, slot 0 included */
+	int fd;                         /* for the I/O engine, or -1 */
+	_Atomic bool down;              /* marked by the failure detector, for good */
+	_Atomic uint64_t errors;        /* requests failed by the device itself */
+};
+
+/* What a device name means: a path is a file, "nbd://" / "nbd+unix://" an NBD URI. */
+bool swapdev_name_is_nbd(const char *name);
+
+/*
+ * Opens the local swap file cfg->path as a device (see swapfile_open() for
+ * creation, locking and header checks). On error a message naming the path
+ * is written to err (if non-NULL) and *out is untouched.
+ */
+int swapdev_file_open(const struct swapfile_config *cfg, struct swapdev **out,
+		      char *err, size_t errlen);
+
+/* The swap file behind a "file" device, or NULL for any other kind. */
+const struct swapfile *swapdev_swapfile(const struct swapdev *dev);
+
+/* Closes and frees dev; NULL is ignored. No I/O may be in flight on it. */
+void swapdev_close(struct swapdev *dev);
+
+static inline bool swapdev_has_transport(const struct swapdev *dev)
+{
+	return dev && dev->ops->submit;
+}
+
+static inline void swapdev_submit(struct swapdev *dev, struct ioeng *e, struct io_req *req)
+{
+	dev->ops->submit(dev, e, req);
+}
+
+static inline void swapdev_run(struct swapdev *dev, struct io_req *req)
+{
+	dev->ops->run(dev, req);
+}
+
+struct swapdev_nbd_config {
+	const char *uri;        /* nbd://host[:port]/export, nbd+unix:///export?socket=PATH */
+	unsigned timeout_ms;    /* no progress for this long with commands out: down (default 5000) */
+};
+
+/*
+ * Connects to an NBD server (blocking, at startup) and starts the device's
+ * completion thread. -EOPNOTSUPP when built without libnbd. On error a
+ * message naming the URI is written to err (if non-NULL).
+ */
+int swapdev_nbd_open(const struct swapdev_nbd_config *cfg, struct swapdev **out,
+		     char *err, size_t errlen);
+
+static inline const char *swapdev_kind(const struct swapdev *dev)
+{
+	return dev->ops->kind;
+}
+
+#endif

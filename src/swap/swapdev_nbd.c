@@ -1,0 +1,388 @@
+/*
+ * The NBD swap device: one libnbd handle driven asynchronously by one
+ * thread of its own ("uvmp-nbd"), which polls the socket, lets libnbd run
+ * the command callbacks, and then completes finished requests through
+ * ioeng_req_complete(), the same completion the I/O engines use.
+ *
+ * A request of k iovecs is k NBD commands on consecutive offsets (no bounce
+ * buffer: the pages are read and written in place); it completes when the
+ * last one does, with the first error.
+ *
+ * Failure: a dead connection (the poll or libnbd says so) or no progress
+ * for timeout_ms while commands are out marks the device down for good;
+ * every request out and every later one then fails with -EIO, in the
+ * device thread. Late libnbd callbacks after that are ignored: the handle
+ * is never driven again, and the callbacks check `down` under the lock.
+ */
+#include <errno.h>
+#include <libnbd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "swap/ioeng_impl.h"
+#include "swap/swapdev.h"
+
+struct swapdev_nbd {
+	struct swapdev base;
+	struct nbd_handle *h;
+	char *uri;
+	unsigned timeout_ms;
+	int wake_efd;
+	pthread_t thread;
+	struct ioeng *eng;              /* set by the first submit; one engine per daemon */
+
+	pthread_mutex_t lock;           /* everything below */
+	pthread_cond_t sync_done;
+	struct io_req *out;             /* requests with commands at the server */
+	struct io_req *done;            /* finished, to complete in the device thread */
+	unsigned cmds_out;
+	struct timespec progress;       /* last completion or first command out */
+	bool stopping;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void wake(struct swapdev_nbd *d)
+{
+	uint64_t one = 1;
+
+	if (write(d->wake_efd, &one, sizeof(one)) < 0) {
+		/* The counter is saturated: the thread is awake already. */
+	}
+}
+
+static void list_remove(struct io_req **head, struct io_req *req)
+{
+	for (struct io_req **p = head; *p; p = &(*p)->next)
+		if (*p == req) {
+			*p = req->next;
+			return;
+		}
+}
+
+/* Lock held: req has no command left; hand it to its completer. */
+static void req_finished(struct swapdev_nbd *d, struct io_req *req)
+{
+	list_remove(&d->out, req);
+	if (req->result == 0)
+		req->result = (ssize_t)req->total;
+	if (req->dev_sync) {
+		req->dev_sync = false;
+		pthread_cond_broadcast(&d->sync_done);
+		return;
+	}
+	req->next = d->done;
+	d->done = req;
+}
+
+static int cmd_done(void *user_data, int *error)
+{
+	struct io_req *req = user_data;
+	struct swapdev_nbd *d = (struct swapdev_nbd *)req->dev;
+
+	pthread_mutex_lock(&d->lock);
+	if (atomic_load(&d->base.down)) {
+		/* Already failed and completed: req may be someone else's now. */
+		pthread_mutex_unlock(&d->lock);
+		return 1;
+	}
+	d->cmds_out--;
+	clock_gettime(CLOCK_MONOTONIC, &d->progress);
+	if (*error && req->result == 0)
+		req->result = -(*error > 0 ? *error : EIO);
+	if (--req->dev_pending == 0)
+		req_finished(d, req);
+	pthread_mutex_unlock(&d->lock);
+	return 1;
+}
+
+/* While start() is issuing a request's commands, its count carries this. */
+#define STARTING (1u << 31)
+
+/*
+ * Lock held: the device goes down; everything out fails with -EIO. A
+ * request still being started is left to start() to finish, so it is not
+ * completed (and reused) under start()'s feet.
+ */
+static void mark_down(struct swapdev_nbd *d, const char *why)
+{
+	struct io_req *req;
+
+	if (atomic_load(&d->base.down))
+		return;
+	fprintf(stderr, "uvmpagerd: swap device %s down: %s\n", d->uri, why);
+	atomic_store(&d->base.down, true);
+	while ((req = d->out)) {
+		req->result = -EIO;
+		if (req->dev_pending & STARTING) {
+			req->dev_pending = STARTING;
+			list_remove(&d->out, req);
+		} else {
+			req->dev_pending = 0;
+			req_finished(d, req);
+		}
+	}
+	d->cmds_out = 0;
+}
+
+/*
+ * Starts req's commands. Not under d->lock around libnbd calls: libnbd's
+ * handle lock may be held by the device thread running cmd_done(), which
+ * takes d->lock. STARTING keeps req from finishing before every command
+ * is out.
+ */
+static void start(struct swapdev_nbd *d, struct io_req *req)
+{
+	uint64_t off = req->offset;
+
+	pthread_mutex_lock(&d->lock);
+	req->result = 0;
+	req->dev_pending = STARTING;
+	req->next = d->out;
+	d->out = req;
+	if (!d->cmds_out)
+		clock_gettime(CLOCK_MONOTONIC, &d->progress);
+	pthread_mutex_unlock(&d->lock);
+
+	for (int i = 0; i < req->iovcnt; i++) {
+		nbd_completion_callback cb = { .callback = cmd_done, .user_data = req };
+		struct iovec *v = &req->iov[i];
+		bool down;
+		int64_t c;
+
+		if (!v->iov_len)
+			continue;
+		pthread_mutex_lock(&d->lock);
+		down = atomic_load(&d->base.down);
+		if (!down) {
+			req->dev_pending++;
+			d->cmds_out++;
+		} else {
+			req->result = -EIO;
+		}
+		pthread_mutex_unlock(&d->lock);
+		if (down)
+			break;
+		c = req->op == IO_READ ? nbd_aio_pread(d->h, v->iov_base, v->iov_len, off, cb, 0)
+				       : nbd_aio_pwrite(d->h, v->iov_base, v->iov_len, off, cb, 0);
+		if (c < 0) {
+			/* Not started: its callback will never run. */
+			pthread_mutex_lock(&d->lock);
+			if (!atomic_load(&d->base.down)) {
+				req->dev_pending--;
+				d->cmds_out--;
+			}
+			req->result = -EIO;
+			pthread_mutex_unlock(&d->lock);
+			break;
+		}
+		off += v->iov_len;
+	}
+
+	pthread_mutex_lock(&d->lock);
+	req->dev_pending &= ~STARTING;
+	if (atomic_load(&d->base.down)) {
+		req->result = -EIO;
+		req->dev_pending = 0;
+	}
+	if (req->dev_pending == 0)
+		req_finished(d, req);
+	pthread_mutex_unlock(&d->lock);
+	wake(d);
+}
+
+static void nbd_submit(struct swapdev *dev, struct ioeng *e, struct io_req *req)
+{
+	struct swapdev_nbd *d = (struct swapdev_nbd *)dev;
+
+	d->eng = e;
+	start(d, req);
+}
+
+static void nbd_run(struct swapdev *dev, struct io_req *req)
+{
+	struct swapdev_nbd *d = (struct swapdev_nbd *)dev;
+
+	req->dev_sync = true;
+	start(d, req);
+	pthread_mutex_lock(&d->lock);
+	while (req->dev_sync)
+		pthread_cond_wait(&d->sync_done, &d->lock);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void *device_thread(void *arg)
+{
+	struct swapdev_nbd *d = arg;
+
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = d->wake_efd, .events = POLLIN },
+			{ .fd = -1 },
+		};
+		struct io_req *done;
+		bool stop;
+
+		if (!atomic_load(&d->base.down)) {
+			unsigned dir = nbd_aio_get_direction(d->h);
+
+			pfd[1].fd = nbd_aio_get_fd(d->h);
+			if (dir & LIBNBD_AIO_DIRECTION_READ)
+				pfd[1].events |= POLLIN;
+			if (dir & LIBNBD_AIO_DIRECTION_WRITE)
+				pfd[1].events |= POLLOUT;
+		}
+		if (poll(pfd, 2, 100) < 0 && errno != EINTR)
+			break;
+		if (pfd[0].revents & POLLIN) {
+			uint64_t v;
+
+			if (read(d->wake_efd, &v, sizeof(v)) < 0) {
+				/* nothing to drain */
+			}
+		}
+		if (!atomic_load(&d->base.down) && pfd[1].fd >= 0) {
+			int r = 0;
+
+			if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))
+				r = nbd_aio_notify_read(d->h);
+			else if (pfd[1].revents & POLLOUT)
+				r = nbd_aio_notify_write(d->h);
+			if (r < 0 || nbd_aio_is_dead(d->h) || nbd_aio_is_closed(d->h)) {
+				pthread_mutex_lock(&d->lock);
+				mark_down(d, nbd_get_error() ? nbd_get_error() : "connection lost");
+				pthread_mutex_unlock(&d->lock);
+			}
+		}
+
+		pthread_mutex_lock(&d->lock);
+		if (d->cmds_out && !atomic_load(&d->base.down)) {
+			uint64_t since = (uint64_t)d->progress.tv_sec * 1000 +
+					 (uint64_t)d->progress.tv_nsec / 1000000;
+
+			if (now_ms() - since > d->timeout_ms)
+				mark_down(d, "no reply within the timeout");
+		}
+		done = d->done;
+		d->done = NULL;
+		stop = d->stopping && !d->out && !done;
+		pthread_mutex_unlock(&d->lock);
+
+		while (done) {
+			struct io_req *next = done->next;
+
+			if (done->result < 0)
+				atomic_fetch_add(&d->base.errors, 1);
+			ioeng_req_complete(d->eng, done);
+			done = next;
+		}
+		if (stop)
+			break;
+	}
+	return NULL;
+}
+
+static void nbd_close_dev(struct swapdev *dev)
+{
+	struct swapdev_nbd *d = (struct swapdev_nbd *)dev;
+
+	pthread_mutex_lock(&d->lock);
+	d->stopping = true;
+	pthread_mutex_unlock(&d->lock);
+	wake(d);
+	pthread_join(d->thread, NULL);
+	if (!atomic_load(&d->base.down))
+		nbd_shutdown(d->h, 0);
+	nbd_close(d->h);
+	close(d->wake_efd);
+	pthread_cond_destroy(&d->sync_done);
+	pthread_mutex_destroy(&d->lock);
+	free(d->uri);
+	free(d);
+}
+
+static const struct swapdev_ops nbd_ops = {
+	.kind = "nbd",
+	.close = nbd_close_dev,
+	.submit = nbd_submit,
+	.run = nbd_run,
+};
+
+int swapdev_nbd_open(const struct swapdev_nbd_config *cfg, struct swapdev **out,
+		     char *err, size_t errlen)
+{
+	struct swapdev_nbd *d;
+	int64_t size;
+	int r = -ENOMEM;
+
+	d = calloc(1, sizeof(*d));
+	if (!d || !(d->uri = strdup(cfg->uri)))
+		goto fail_msg;
+	d->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 5000;
+	d->wake_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->wake_efd < 0) {
+		r = -errno;
+		goto fail_msg;
+	}
+	d->h = nbd_create();
+	if (!d->h)
+		goto fail_nbd;
+	if (nbd_connect_uri(d->h, cfg->uri) < 0)
+		goto fail_nbd;
+	size = nbd_get_size(d->h);
+	if (size < 0)
+		goto fail_nbd;
+	if ((uint64_t)size >> PAGE_SHIFT < 2) {
+		r = -EINVAL;
+		if (err && errlen)
+			snprintf(err, errlen, "%s: export too small (%lld bytes)", cfg->uri,
+				 (long long)size);
+		goto fail;
+	}
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->sync_done, NULL);
+	d->base.ops = &nbd_ops;
+	d->base.name = d->uri;
+	d->base.nslots = (uint64_t)size >> PAGE_SHIFT;
+	d->base.fd = -1;
+	r = ioeng_thread_start(&d->thread, device_thread, d, "uvmp-nbd");
+	if (r < 0) {
+		pthread_cond_destroy(&d->sync_done);
+		pthread_mutex_destroy(&d->lock);
+		goto fail_msg;
+	}
+	*out = &d->base;
+	return 0;
+
+fail_nbd:
+	r = -EIO;
+	if (err && errlen)
+		snprintf(err, errlen, "%s: %s", cfg->uri, nbd_get_error() ? nbd_get_error() : "cannot connect");
+	goto fail;
+fail_msg:
+	if (err && errlen)
+		snprintf(err, errlen, "%s: %s", cfg->uri, strerror(-r));
+fail:
+	if (d) {
+		if (d->h)
+			nbd_close(d->h);
+		if (d->wake_efd > 0)
+			close(d->wake_efd);
+		free(d->uri);
+		free(d);
+	}
+	return r;
+}

@@ -1,0 +1,111 @@
+#!/bin/bash
+# Far memory: uvmpagerd swapping to an NBD server (nbdkit memory on a unix
+# socket, started here) for a checking workload under the LD_PRELOAD shim.
+#  1. data verified, swap-outs > 0;
+#  2. the server killed (-9) while the workload's pages are out: touching
+#     them gives SIGBUS, never zeros and never a hang.
+#
+# Environment: UVMPAGERD, UVMPAGER_PRELOAD. Exits 77 when it cannot run.
+set -u
+
+skip() { echo "SKIP: $*"; exit 77; }
+
+[ "$(id -u)" = 0 ] || skip "uvmpagerd needs root"
+[ -n "${UVMPAGERD:-}" ] && [ -x "$UVMPAGERD" ] || skip "uvmpagerd is not built"
+[ -n "${UVMPAGER_PRELOAD:-}" ] && [ -f "$UVMPAGER_PRELOAD" ] || skip "the shim is not built"
+[ -e /dev/fuse ] || skip "no /dev/fuse for the daemon's stat file"
+command -v nbdkit >/dev/null || skip "nbdkit is not installed (apt-get install nbdkit)"
+python=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || skip "no python3"
+
+dir=$(mktemp -d /var/tmp/uvmpager-nbd-XXXXXX) || exit 1
+daemon= server=
+
+cleanup() {
+	[ -n "$daemon" ] && { kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; }
+	[ -n "$server" ] && { kill -9 "$server" 2>/dev/null; wait "$server" 2>/dev/null; }
+	umount -l "$dir/mnt" 2>/dev/null
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+fail() { echo "FAIL: $*"; echo "--- daemon log"; tail -30 "$dir/daemon.log"; exit 1; }
+
+start() {
+	nbdkit -f -U "$dir/nbd.sock" memory 1G 2>"$dir/nbdkit.log" &
+	server=$!
+	for _ in $(seq 100); do [ -S "$dir/nbd.sock" ] && break; sleep 0.05; done
+	[ -S "$dir/nbd.sock" ] || fail "nbdkit did not start"
+	mkdir -p "$dir/mnt"
+	"$UVMPAGERD" --foreground --swap "nbd+unix:///?socket=$dir/nbd.sock" --socket "$dir/sock" \
+		--mount "$dir/mnt" --budget 1G >"$dir/daemon.log" 2>&1 &
+	daemon=$!
+	for _ in $(seq 100); do
+		[ -S "$dir/sock" ] && [ -r "$dir/mnt/stat" ] && break
+		kill -0 "$daemon" 2>/dev/null || fail "uvmpagerd did not start"
+		sleep 0.1
+	done
+	[ -r "$dir/mnt/stat" ] || fail "uvmpagerd did not start"
+}
+
+stop() {
+	kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; daemon=
+	kill -9 "$server" 2>/dev/null; wait "$server" 2>/dev/null; server=
+	umount -l "$dir/mnt" 2>/dev/null
+	rm -f "$dir/nbd.sock"
+}
+
+stat_of() { awk -v k="$1" '$1 == k { print $2 }' "$dir/mnt/stat"; }
+
+# 128 MiB of pages each stamped with its number, under a 32 MiB budget;
+# waits for $dir/go (if given), then checks every page.
+cat >"$dir/work.py" <<'PY'
+import os, sys, time
+n = 128 * 256
+b = bytearray(n * 4096)
+for i in range(n):
+    b[i * 4096:i * 4096 + 16] = b'%016d' % i
+    b[i * 4096 + 4000:i * 4096 + 4016] = b'%016d' % (i * 7)
+if len(sys.argv) > 1:
+    open(sys.argv[1] + '.ready', 'w').close()
+    while not os.path.exists(sys.argv[1]):
+        time.sleep(0.05)
+bad = 0
+for i in range(n):
+    if b[i * 4096:i * 4096 + 16] != b'%016d' % i or b[i * 4096 + 4000:i * 4096 + 4016] != b'%016d' % (i * 7):
+        bad += 1
+print('pages', n, 'wrong', bad, flush=True)
+sys.exit(3 if bad else 0)
+PY
+
+shim() { local t=$1; shift; timeout -s KILL "$t" env LD_PRELOAD="$UVMPAGER_PRELOAD" UVMPAGER_SOCKET="$dir/sock" UVMPAGER_BUDGET=32M "$@"; }
+
+# 1. round trip
+start
+out=$(shim 120 "$python" "$dir/work.py" 2>"$dir/work.err"); rc=$?
+outs=$(stat_of swapouts); ins=$(stat_of swapins)
+echo "round trip: rc $rc, $out, swapouts $outs, swapins $ins"
+[ "$rc" = 0 ] || fail "workload rc $rc: $out $(head -c 300 "$dir/work.err")"
+[ "${outs:-0}" -gt 0 ] && [ "${ins:-0}" -gt 0 ] || fail "no paging over NBD (swapouts $outs, swapins $ins)"
+grep -q "^device_kind nbd" "$dir/mnt/swap/stat" || fail "swap stat file: $(cat "$dir/mnt/swap/stat")"
+stop
+
+# 2. the server dies while the pages are out: SIGBUS, no zeros, no hang
+start
+shim 90 "$python" "$dir/work.py" "$dir/go" >"$dir/kill.out" 2>"$dir/kill.err" &
+work=$!
+for _ in $(seq 600); do [ -e "$dir/go.ready" ] && break; sleep 0.1; done
+[ -e "$dir/go.ready" ] || fail "workload did not get ready"
+echo "before kill: swapouts $(stat_of swapouts)"
+kill -9 "$server"; wait "$server" 2>/dev/null; server=
+t0=$SECONDS
+touch "$dir/go"
+wait "$work"; rc=$?
+echo "after kill: rc $rc in $((SECONDS - t0)) s, out: $(cat "$dir/kill.out")"
+grep -q "down" "$dir/daemon.log" && echo "daemon log: $(grep -m1 down "$dir/daemon.log")"
+[ "$rc" = 137 ] && fail "workload hung (killed by timeout)"
+grep -q "wrong [1-9]" "$dir/kill.out" && fail "wrong data after the server died: $(cat "$dir/kill.out")"
+[ "$rc" = 135 ] || fail "expected SIGBUS (rc 135), got rc $rc"
+kill -0 "$daemon" 2>/dev/null || fail "uvmpagerd died"
+grep -q "^device_state down" "$dir/mnt/swap/stat" || fail "device not shown down: $(cat "$dir/mnt/swap/stat")"
+echo "PASS"

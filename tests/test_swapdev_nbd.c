@@ -1,0 +1,359 @@
+/*
+ * The NBD swap device through the I/O engine, against a real nbdkit
+ * (memory plugin on a unix socket) started here: data round trip, then
+ * the server killed with commands out: every request completes with -EIO,
+ * within the timeout, and later ones too (no hang, no zeros).
+ */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "swap/ioeng.h"
+#include "swap/swapdev.h"
+
+static char sockpath[64], uri[128];
+static pid_t server = -1;
+
+/* nbdkit [filter args...] memory SIZE, on a fresh socket; extra: NULL-terminated */
+static void start_server_with(const char *size, const char *const *extra)
+{
+	const char *argv[16] = { "nbdkit", "-f", "-U", sockpath };
+	int argc = 4;
+
+	snprintf(sockpath, sizeof(sockpath), "/tmp/uvmp-nbd-test.%d.sock", getpid());
+	snprintf(uri, sizeof(uri), "nbd+unix:///?socket=%s", sockpath);
+	unlink(sockpath);
+	server = fork();
+	ck_assert_int_ge(server, 0);
+	if (server == 0) {
+		for (int i = 0; extra && extra[i] && argc < 12; i++)
+			if (strncmp(extra[i], "--filter", 8) == 0)
+				argv[argc++] = extra[i];
+		argv[argc++] = "memory";
+		argv[argc++] = size;
+		for (int i = 0; extra && extra[i] && argc < 15; i++)
+			if (strncmp(extra[i], "--filter", 8) != 0)
+				argv[argc++] = extra[i];
+		argv[argc] = NULL;
+		execvp("nbdkit", (char *const *)argv);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		struct stat st;
+
+		if (stat(sockpath, &st) == 0)
+			return;
+		usleep(10000);
+	}
+	ck_abort_msg("nbdkit did not come up");
+}
+
+static void start_server(const char *size)
+{
+	start_server_with(size, NULL);
+}
+
+static void stop_server(void)
+{
+	if (server > 0) {
+		kill(server, SIGKILL);
+		waitpid(server, NULL, 0);
+		server = -1;
+	}
+	unlink(sockpath);
+}
+
+struct waiter {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned left;
+};
+
+static struct waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+
+static void done(struct io_req *req)
+{
+	(void)req;
+	pthread_mutex_lock(&w.lock);
+	if (--w.left == 0)
+		pthread_cond_broadcast(&w.cond);
+	pthread_mutex_unlock(&w.lock);
+}
+
+static void wait_all(void)
+{
+	pthread_mutex_lock(&w.lock);
+	while (w.left)
+		pthread_cond_wait(&w.cond, &w.lock);
+	pthread_mutex_unlock(&w.lock);
+}
+
+#define NREQ 32
+#define PAGES 4
+
+static void fill_req(struct io_req *r, struct swapdev *dev, enum io_op op,
+		     uint8_t *buf, uint64_t slot)
+{
+	memset(r, 0, sizeof(*r));
+	r->op = op;
+	r->fd = -1;
+	r->dev = dev;
+	r->offset = slot << PAGE_SHIFT;
+	r->iovcnt = PAGES;
+	for (int j = 0; j < PAGES; j++) {
+		r->iov[j].iov_base = buf + (size_t)j * PAGE_SIZE;
+		r->iov[j].iov_len = PAGE_SIZE;
+	}
+	r->done = done;
+}
+
+static bool have_nbdkit(void)
+{
+	return system("nbdkit --version >/dev/null 2>&1") == 0;
+}
+
+START_TEST(round_trip_then_kill)
+{
+	static struct io_req reqs[NREQ];
+	struct io_req *ptrs[NREQ];
+	uint8_t *buf, *back;
+	struct swapdev *dev;
+	struct ioeng *e;
+	struct swapdev_nbd_config cfg = { .uri = uri, .timeout_ms = 2000 };
+	char err[256] = "";
+	time_t t0;
+
+	if (!have_nbdkit()) {
+		fprintf(stderr, "skip: nbdkit not installed\n");
+		return;
+	}
+	start_server("64M");
+	ck_assert_msg(swapdev_nbd_open(&cfg, &dev, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(swapdev_kind(dev), "nbd");
+	ck_assert_uint_eq(dev->nslots, (64u << 20) >> PAGE_SHIFT);
+	ck_assert_int_eq(ioeng_create(NULL, &e), 0);
+
+	buf = aligned_alloc(PAGE_SIZE, (size_t)NREQ * PAGES * PAGE_SIZE);
+	back = aligned_alloc(PAGE_SIZE, (size_t)NREQ * PAGES * PAGE_SIZE);
+	for (size_t i = 0; i < (size_t)NREQ * PAGES * PAGE_SIZE; i++)
+		buf[i] = (uint8_t)(i * 7 + i / PAGE_SIZE);
+	memset(back, 0, (size_t)NREQ * PAGES * PAGE_SIZE);
+
+	/* writes, one batch */
+	for (int i = 0; i < NREQ; i++) {
+		fill_req(&reqs[i], dev, IO_WRITE, buf + (size_t)i * PAGES * PAGE_SIZE, 1 + (uint64_t)i * PAGES);
+		ptrs[i] = &reqs[i];
+	}
+	w.left = NREQ;
+	ck_assert_int_eq(ioeng_submit(e, ptrs, NREQ), 0);
+	wait_all();
+	for (int i = 0; i < NREQ; i++)
+		ck_assert_int_eq(reqs[i].result, PAGES * PAGE_SIZE);
+
+	/* reads, asynchronously, and one through ioeng_run */
+	for (int i = 0; i < NREQ; i++)
+		fill_req(&reqs[i], dev, IO_READ, back + (size_t)i * PAGES * PAGE_SIZE, 1 + (uint64_t)i * PAGES);
+	w.left = NREQ - 1;
+	ck_assert_int_eq(ioeng_submit(e, ptrs, NREQ - 1), 0);
+	wait_all();
+	w.left = 1;
+	ck_assert_int_eq(ioeng_run(e, &reqs[NREQ - 1]), 0);
+	for (int i = 0; i < NREQ; i++)
+		ck_assert_int_eq(reqs[i].result, PAGES * PAGE_SIZE);
+	ck_assert_mem_eq(buf, back, (size_t)NREQ * PAGES * PAGE_SIZE);
+	ck_assert(!atomic_load(&dev->down));
+
+	/* the server dies: requests fail, none hangs, none reads zeros as data */
+	stop_server();
+	memset(back, 0, (size_t)NREQ * PAGES * PAGE_SIZE);
+	t0 = time(NULL);
+	w.left = NREQ;
+	ck_assert_int_eq(ioeng_submit(e, ptrs, NREQ), 0);
+	wait_all();
+	ck_assert_int_le(time(NULL) - t0, 4);
+	for (int i = 0; i < NREQ; i++)
+		ck_assert_int_eq(reqs[i].result, -EIO);
+	ck_assert(atomic_load(&dev->down));
+	w.left = 1;
+	ck_assert_int_eq(ioeng_run(e, &reqs[0]), 0);
+	ck_assert_int_eq(reqs[0].result, -EIO);
+
+	ioeng_destroy(e);
+	swapdev_close(dev);
+	free(buf);
+	free(back);
+}
+END_TEST
+
+/* A server that accepts and never answers: the timeout, not a hang. */
+START_TEST(stalled_server_times_out)
+{
+	static struct io_req req;
+	struct io_req *p = &req;
+	uint8_t *buf;
+	struct swapdev *dev;
+	struct ioeng *e;
+	struct swapdev_nbd_config cfg = { .uri = uri, .timeout_ms = 1000 };
+	char err[256] = "";
+	time_t t0;
+
+	if (!have_nbdkit()) {
+		fprintf(stderr, "skip: nbdkit not installed\n");
+		return;
+	}
+	start_server("16M");
+	ck_assert_msg(swapdev_nbd_open(&cfg, &dev, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(ioeng_create(NULL, &e), 0);
+	buf = aligned_alloc(PAGE_SIZE, PAGES * PAGE_SIZE);
+	memset(buf, 0x5a, PAGES * PAGE_SIZE);
+	kill(server, SIGSTOP);
+	/* kill() returns before the stop takes: wait for state T. */
+	for (int i = 0; i < 500; i++) {
+		char path[64], st[512] = "";
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)server);
+		f = fopen(path, "r");
+		if (f) {
+			if (!fgets(st, sizeof(st), f))
+				st[0] = 0;
+			fclose(f);
+		}
+		if (strstr(st, ") T "))
+			break;
+		usleep(10000);
+	}
+	fill_req(&req, dev, IO_WRITE, buf, 1);
+	t0 = time(NULL);
+	w.left = 1;
+	ck_assert_int_eq(ioeng_submit(e, &p, 1), 0);
+	wait_all();
+	ck_assert_int_le(time(NULL) - t0, 3);
+	ck_assert_int_eq(req.result, -EIO);
+	ck_assert(atomic_load(&dev->down));
+	kill(server, SIGCONT);
+	ioeng_destroy(e);
+	swapdev_close(dev);
+	stop_server();
+	free(buf);
+}
+END_TEST
+
+static ssize_t one_request(struct ioeng *e, struct swapdev *dev, enum io_op op,
+			   uint8_t *buf, uint64_t slot, bool sync)
+{
+	static struct io_req req;
+	struct io_req *p = &req;
+
+	fill_req(&req, dev, op, buf, slot);
+	w.left = 1;
+	if (sync)
+		ck_assert_int_eq(ioeng_run(e, &req), 0);
+	else
+		ck_assert_int_eq(ioeng_submit(e, &p, 1), 0);
+	wait_all();
+	return req.result;
+}
+
+/* nbdkit's error filter: the server answers with EIO; the device stays up. */
+START_TEST(error_filter_fails_requests_not_the_device)
+{
+	static const char *const extra[] = { "--filter=error", "error=EIO", "error-pwrite-rate=100%", NULL };
+	struct swapdev_nbd_config cfg = { .uri = uri, .timeout_ms = 2000 };
+	struct swapdev *dev;
+	struct ioeng *e;
+	char err[256] = "";
+	uint8_t *buf;
+
+	if (!have_nbdkit())
+		return;
+	start_server_with("16M", extra);
+	ck_assert_msg(swapdev_nbd_open(&cfg, &dev, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(ioeng_create(NULL, &e), 0);
+	buf = aligned_alloc(PAGE_SIZE, PAGES * PAGE_SIZE);
+	memset(buf, 0x77, PAGES * PAGE_SIZE);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(one_request(e, dev, IO_WRITE, buf, 1 + i * PAGES, i & 1), -EIO);
+	ck_assert_int_eq(one_request(e, dev, IO_READ, buf, 1, false), PAGES * PAGE_SIZE);
+	ck_assert(!atomic_load(&dev->down));
+	ioeng_destroy(e);
+	swapdev_close(dev);
+	stop_server();
+	free(buf);
+}
+END_TEST
+
+/* nbdkit's delay filter: slow but inside the timeout works, beyond it is down. */
+START_TEST(delay_filter)
+{
+	static const char *const extra[] = { "--filter=delay", "delay-write=300ms", "delay-read=2500ms", NULL };
+	struct swapdev_nbd_config cfg = { .uri = uri, .timeout_ms = 1000 };
+	struct swapdev *dev;
+	struct ioeng *e;
+	char err[256] = "";
+	uint8_t *buf;
+	time_t t0;
+
+	if (!have_nbdkit())
+		return;
+	start_server_with("16M", extra);
+	ck_assert_msg(swapdev_nbd_open(&cfg, &dev, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(ioeng_create(NULL, &e), 0);
+	buf = aligned_alloc(PAGE_SIZE, PAGES * PAGE_SIZE);
+	memset(buf, 0x33, PAGES * PAGE_SIZE);
+	ck_assert_int_eq(one_request(e, dev, IO_WRITE, buf, 1, false), PAGES * PAGE_SIZE);
+	ck_assert(!atomic_load(&dev->down));
+	t0 = time(NULL);
+	ck_assert_int_eq(one_request(e, dev, IO_READ, buf, 1, true), -EIO);
+	ck_assert_int_le(time(NULL) - t0, 2);
+	ck_assert(atomic_load(&dev->down));
+	ioeng_destroy(e);
+	swapdev_close(dev);
+	stop_server();
+	free(buf);
+}
+END_TEST
+
+START_TEST(bad_uri_is_an_error)
+{
+	struct swapdev_nbd_config cfg = { .uri = "nbd+unix:///?socket=/nonexistent/sock" };
+	struct swapdev *dev = NULL;
+	char err[256] = "";
+
+	ck_assert_int_lt(swapdev_nbd_open(&cfg, &dev, err, sizeof(err)), 0);
+	ck_assert_ptr_null(dev);
+	ck_assert(strstr(err, "/nonexistent/sock") != NULL);
+	ck_assert(swapdev_name_is_nbd("nbd://host:10809/x"));
+	ck_assert(!swapdev_name_is_nbd("/var/lib/uvmpager/swap"));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("swapdev_nbd");
+	TCase *tc = tcase_create("nbd");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, round_trip_then_kill);
+	tcase_add_test(tc, stalled_server_times_out);
+	tcase_add_test(tc, error_filter_fails_requests_not_the_device);
+	tcase_add_test(tc, delay_filter);
+	tcase_add_test(tc, bad_uri_is_an_error);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
