@@ -145,7 +145,7 @@ bounded_wait() {
 	if [ $n -eq 0 ]; then
 		return 1
 	fi
-	wait "$1"
+	{ wait "$1"; } 2>/dev/null
 	status=$?
 	return 0
 }
@@ -187,7 +187,9 @@ part_kills() {
 		reread-fill) start_bg "$out" 16M "$HOSTILE" reread 30 ;;
 		esac
 		sleep "$(printf '0.%03d' "$delay")"
-		kill -9 -- "-$pid" 2>/dev/null
+		# the group: forked children too; the program: a kill that
+		# comes before setsid(2) ran (no group yet, no children either)
+		kill -9 -- "-$pid" "$pid" 2>/dev/null
 		if ! bounded_wait "$pid" 10; then
 			fail "kills: iteration $i ($kind, ${delay} ms): program $pid survives SIGKILL for 10 s" \
 				"($(cat /proc/"$pid"/wchan 2>/dev/null))"
