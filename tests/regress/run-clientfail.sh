@@ -135,16 +135,13 @@ wait_for() {
 
 # bounded_wait PID SECS: 0 if it ended in time (its status in $status)
 bounded_wait() {
-	local n=$(($2 * 20))
-	while kill -0 "$1" 2>/dev/null && [ $n -gt 0 ]; do
+	local end=$((SECONDS + $2))
+	while kill -0 "$1" 2>/dev/null; do
 		# a zombie is done: wait reaps it below
 		[ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ] && break
-		n=$((n - 1))
+		[ $SECONDS -ge $end ] && return 1
 		sleep 0.05
 	done
-	if [ $n -eq 0 ]; then
-		return 1
-	fi
 	{ wait "$1"; } 2>/dev/null
 	status=$?
 	return 0
@@ -176,7 +173,8 @@ part_kills() {
 	echo "kills: daemon $daemon baseline: $fd0 fds, VmRSS $rss0 kB; loop of $iterations or ${loop_secs} s"
 	RANDOM=$seed
 	end=$((SECONDS + loop_secs))
-	while [ $i -lt "$iterations" ] && [ $SECONDS -lt $end ]; do
+	# bash reports every killed job on stderr: not ours to read
+	{ while [ $i -lt "$iterations" ] && [ $SECONDS -lt $end ]; do
 		kind=${kinds[$((RANDOM % 3))]}
 		delay=$((RANDOM % 301))
 		out="$dir/k.out"
@@ -207,11 +205,14 @@ part_kills() {
 			return
 		fi
 		i=$((i + 1))
-	done
+	done; } 2>>"$dir/jobs.log"
 	echo "kills: $i iterations in $((SECONDS - end + loop_secs)) s: $kills killed, $finished finished" \
 		"(churn-start ${per[churn-start]:-0}, churn-loop ${per[churn-loop]:-0}, reread-fill ${per[reread-fill]:-0})"
 	# settle: an unadopted fork's clones are dropped after FORK_TTL_NS
 	t0=$SECONDS
+	sleep 1
+	left=$(leftovers)
+	echo "kills: 1 s after the last kill:${left:- nothing left}, $(fd_count) fds"
 	while [ $((SECONDS - t0)) -lt $SETTLE_S ]; do
 		left=$(leftovers)
 		[ -z "$left" ] && [ "$(fd_count)" -le "$fd0" ] && break
