@@ -23,7 +23,8 @@
 #     clears the stale mount and serves a new client.
 #
 # Environment: UVMPAGERD, UVMPAGER_PRELOAD, HOSTILE (as run-hostile.sh);
-# CLIENTFAIL_SEED (default: random, printed), CLIENTFAIL_ITERATIONS (200),
+# CLIENTFAIL_SEED (default: random, printed), CLIENTFAIL_ITERATIONS (200;
+# the loop also ends after 35 s, ~100-135 iterations on 2 shared cores),
 # CLIENTFAIL_SOAK=SECS (kill loop for SECS, no iteration limit),
 # CLIENTFAIL_PARTS (default "kills fences daemon-kill").
 # Exits 77 when it cannot run.
