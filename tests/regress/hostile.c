@@ -43,6 +43,15 @@
  *                 fork after the pin went must give the child a copy
  *   mremap-pinned-before  the same with the buffer registered before the
  *                 move (the kernel prints it at its old address)
+ *   churn SECS    for run-clientfail.sh, which SIGKILLs it at random
+ *                 points: in a loop, a fresh block mapped (a new segment:
+ *                 a registration) and filled, grown by mremap through the
+ *                 shim, half of it moved by a raw mremap (a REMAP event),
+ *                 a fork whose child checks and rewrites its copy, the
+ *                 block checked and unmapped, while a 12 MiB block is swept
+ *                 for pressure (faults, evictions, with a budget under
+ *                 16 MiB). Its checks hold when it
+ *                 runs to the end
  *   odirect SECS  O_DIRECT preads into a managed buffer, alternating two
  *                 file regions of different generations and checking each
  *                 read, while another thread sweeps a large block: a page
@@ -263,7 +272,10 @@ static int reread(double secs)
 	sigaction(SIGBUS, &sa, NULL);
 	for (size_t pg = 0; pg < n; pg++)
 		fill_page(p + pg * PG, pg, 7);
-	printf("filled\n");
+	if (progress)
+		printf("filled at %.3f\n", now());
+	else
+		printf("filled\n");
 	fflush(stdout);
 	end = now() + secs;
 	while (now() < end) {
@@ -1042,6 +1054,89 @@ static int odirect(double secs)
 	return stale ? 1 : 0;
 }
 
+/* --- churn --------------------------------------------------------------- */
+
+static size_t churn_check(const char *p, size_t len, uint64_t seed)
+{
+	size_t bad = 0;
+
+	for (size_t off = 0; off < len; off += PG)
+		if (!page_ok(p + off, off / PG, seed))
+			bad++;
+	return bad;
+}
+
+static int churn(double secs)
+{
+	size_t big = 12 * MiB, len = 2 * MiB, bad = 0, pages = 0;
+	char *pressure = malloc(big);
+	unsigned rounds = 0, forks = 0;
+	double end = now() + secs;
+
+	if (!pressure)
+		return 2;
+	memset(pressure, 3, big);
+	printf("started\n");
+	while (now() < end) {
+		uint64_t seed = 100 + rounds;
+		char *a = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		char *dst, *moved, *g;
+		size_t half = len / 2;
+		int status;
+		pid_t pid;
+
+		if (a == MAP_FAILED)
+			return 2;
+		for (size_t off = 0; off < len; off += PG)
+			fill_page(a + off, off / PG, seed);
+		sweep(pressure, big);
+		/* grown through the shim: the arena moves it, or grows it in place */
+		g = mremap(a, len, 2 * len, MREMAP_MAYMOVE);
+		if (g == MAP_FAILED)
+			return 2;
+		for (size_t off = len; off < 2 * len; off += PG)
+			fill_page(g + off, off / PG, seed);
+		bad += churn_check(g, 2 * len, seed);
+		pages += 2 * len / PG;
+		/* the upper half moved by syscall behind the shim's back */
+		dst = (char *)syscall(SYS_mmap, NULL, half, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (dst == MAP_FAILED)
+			return 2;
+		moved = (char *)syscall(SYS_mremap, g + 2 * len - half, half, half,
+					MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+		if (moved != dst)
+			return 2;
+		for (size_t off = 0; off < half; off += PG)
+			if (!page_ok(moved + off, (2 * len - half + off) / PG, seed))
+				bad++;
+		pid = fork();
+		if (pid < 0)
+			return 2;
+		if (pid == 0) {
+			size_t cbad = churn_check(g, 2 * len - half, seed);
+
+			for (size_t off = 0; off < 2 * len - half; off += PG)
+				fill_page(g + off, off / PG, seed + 1000);
+			sweep(pressure, big);
+			cbad += churn_check(g, 2 * len - half, seed + 1000);
+			_exit(cbad ? 1 : 0);
+		}
+		forks++;
+		if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) {
+			printf("churn: round %u: child failed\n", rounds);
+			bad++;
+		}
+		/* the child's writes are its own */
+		bad += churn_check(g, 2 * len - half, seed);
+		pages += 2 * len / PG;
+		syscall(SYS_munmap, moved, half);
+		munmap(g, 2 * len - half);
+		rounds++;
+	}
+	printf("result churn rounds %u forks %u pages %zu bad %zu\n", rounds, forks, pages, bad);
+	return bad ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1067,7 +1162,10 @@ int main(int argc, char **argv)
 		return mremap_pinned_before();
 	if (argc >= 3 && strcmp(argv[1], "odirect") == 0)
 		return odirect(atof(argv[2]));
+	if (argc >= 3 && strcmp(argv[1], "churn") == 0)
+		return churn(atof(argv[2]));
 	fprintf(stderr, "usage: hostile fork-writer | reread SECS | raw-munmap | raw-mremap | raw-dontneed [SECS] |\n"
-		"       raw-free [SECS] | raw-unmap-race [SECS] | uring-fixed | mremap-pinned[-before] | odirect SECS\n");
+		"       raw-free [SECS] | raw-unmap-race [SECS] | uring-fixed | mremap-pinned[-before] | odirect SECS |\n"
+		"       churn SECS\n");
 	return 2;
 }
