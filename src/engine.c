@@ -616,6 +616,7 @@ void engine_get_stats(struct engine *e, struct engine_stats *st)
 	st->pin_scan_us = e->pin_scan_ns / 1000;
 	st->pin_unknown = e->pin_unknown;
 	st->fences_deferred = e->fences_deferred;
+	st->fence_timeouts = e->fence_timeouts;
 	st->pinned_kept = e->pinned_kept;
 	st->clean_mapping = e->continue_wp;
 	st->objects = e->nobjects;
@@ -671,6 +672,7 @@ void engine_print_stats(struct engine *e, FILE *f)
 	P(pin_scan_us);
 	P(pin_unknown);
 	P(fences_deferred);
+	P(fence_timeouts);
 	P(pinned_kept);
 	P(swap_slots_total);
 	P(swap_slots_used);
@@ -683,6 +685,16 @@ void engine_print_stats(struct engine *e, FILE *f)
 }
 
 /* --- clients in other processes --------------------------------------- */
+
+size_t engine_stuck_resident(const struct engine *e)
+{
+	size_t n = 0;
+
+	for (const struct client *c = e->clients; c; c = c->next)
+		if (c->stuck && !c->dead)
+			n += c->resident;
+	return n;
+}
 
 static int ext_fence(struct client *c, const struct engine_range *r, unsigned n)
 {

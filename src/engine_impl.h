@@ -35,6 +35,14 @@ struct client {
 	size_t budget;              /* pages, 0 = none */
 	size_t resident;            /* pages of all its objects */
 	bool dead;
+	/*
+	 * Its agent let a fence time out (a stopped process, a blocked
+	 * agent thread): its pages cannot be fenced, so they stay resident
+	 * and count outside the global budget, and no fence is tried again
+	 * for STUCK_RETRY_NS (fence.c), until one is answered.
+	 */
+	bool stuck;
+	uint64_t stuck_ns;
 	bool external;              /* its address space is not ours */
 	uint64_t fault_id;          /* its name in the fault service's epoll set */
 	/*
@@ -213,6 +221,7 @@ struct engine {
 	/* pin scans (pinned.c): how many, their time, unknown answers, pages kept for a pin */
 	uint64_t pin_scans, pin_scan_ns, pin_unknown, pinned_kept;
 	uint64_t fences_deferred;   /* not sent: an unmap of their range was not handled yet */
+	uint64_t fence_timeouts;    /* fences a client's agent did not answer in time */
 	/* engine_log's rate limit, under the lock */
 	uint64_t log_sec;
 	unsigned log_lines, log_suppressed;
@@ -248,6 +257,13 @@ int pager_sync_dirty_map(struct uobj *o, size_t start, size_t n, bool collect,
 void pager_sync_unfenced(struct uobj *o, size_t idx);
 
 /* One line to the configured log (engine_config.log). */
+/*
+ * Resident pages of clients that do not answer fences (client.stuck):
+ * the global budget counts without them, so that one stopped process
+ * holding its pages does not starve every other client. Lock held.
+ */
+size_t engine_stuck_resident(const struct engine *e);
+
 void engine_log(struct engine *e, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

@@ -54,7 +54,46 @@ int srv_reply(struct conn *c, const struct uvmp_hdr *req, int32_t status,
 
 /* --- clients ------------------------------------------------------------- */
 
-/* The page daemon asks the client's agent to drop its PTEs of a range. */
+/*
+ * Replies the agent has sent since a fence timed out, read without
+ * waiting. Whether it has answered that fence: it answers in order.
+ */
+static bool agent_caught_up(struct dclient *dc)
+{
+	char buf[UVMP_MAX_MSG];
+	int fds[UVMP_MAX_FDS];
+	unsigned nfds;
+
+	for (;;) {
+		struct uvmp_hdr *h = (struct uvmp_hdr *)buf;
+		struct pollfd pfd = { .fd = dc->agent_fd, .events = POLLIN };
+		ssize_t got;
+
+		if (poll(&pfd, 1, 0) <= 0 || !(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+			return false;
+		got = wire_recv(dc->agent_fd, buf, sizeof(buf), fds, &nfds);
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
+		if (got == -EAGAIN || got == -EINTR)
+			continue;
+		if (got <= 0 || (size_t)got < sizeof(*h))
+			return false;
+		if (h->type == (UVMP_FENCE | UVMP_REPLY) &&
+		    (int32_t)(h->seq - dc->fence_unanswered) >= 0) {
+			dc->fence_unanswered = 0;
+			return true;
+		}
+	}
+}
+
+/*
+ * The page daemon asks the client's agent to drop its PTEs of a range.
+ * Called with the engine lock held, so every other client waits while
+ * this one does: a fence waits FENCE_TIMEOUT_MS at most, and once one
+ * timed out (a stopped process, a blocked agent) no other is sent until
+ * the agent has answered it: -EBUSY at once (the engine then leaves the
+ * client's pages alone for a while, fence.c).
+ */
 int srv_fence(void *priv, const struct engine_range *r, unsigned n, unsigned flags,
 	      int memfd, uint64_t off)
 {
@@ -64,7 +103,7 @@ int srv_fence(void *priv, const struct engine_range *r, unsigned n, unsigned fla
 		.offset = off,
 	};
 	char buf[UVMP_MAX_MSG];
-	uint32_t seq = ++dc->fence_seq;
+	uint32_t seq = ++dc->fence_seq ? dc->fence_seq : ++dc->fence_seq;
 	uint64_t deadline = now_ns() + FENCE_TIMEOUT_MS * 1000000ULL;
 	int fds[UVMP_MAX_FDS];
 	unsigned nfds;
@@ -74,6 +113,8 @@ int srv_fence(void *priv, const struct engine_range *r, unsigned n, unsigned fla
 		return -ENOTCONN;
 	if (n > UVMP_FENCE_MAX)
 		return -E2BIG;
+	if (dc->fence_unanswered && !agent_caught_up(dc))
+		return -EBUSY;
 	for (unsigned i = 0; i < n; i++)
 		f.ranges[i] = (struct uvmp_range){ r[i].addr, r[i].len };
 	ret = wire_send(dc->agent_fd, UVMP_FENCE, seq, 0, &f, sizeof(f),
@@ -94,8 +135,10 @@ int srv_fence(void *priv, const struct engine_range *r, unsigned n, unsigned fla
 		uint64_t now = now_ns();
 		ssize_t got;
 
-		if (now >= deadline)
+		if (now >= deadline) {
+			dc->fence_unanswered = seq;
 			return -ETIMEDOUT;
+		}
 		ret = poll(pfd, 2, (int)((deadline - now) / 1000000ULL) + 1);
 		if (ret < 0 && errno != EINTR)
 			return -errno;

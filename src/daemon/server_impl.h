@@ -45,6 +45,7 @@ struct dclient {
 	struct conn *ctl;
 	int agent_fd;
 	uint32_t fence_seq;
+	uint32_t fence_unanswered;   /* a fence that timed out, its reply not in yet (0: none) */
 	int pidfd;
 	struct watch pid_watch;
 	struct dobj *objs;

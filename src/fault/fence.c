@@ -395,12 +395,88 @@ static bool view_in_flux(const struct client *c, const struct engine_range *r, u
 	return false;
 }
 
+/* How long a client that did not answer a fence is left alone before the next try. */
+#define STUCK_RETRY_NS (1000ULL * 1000 * 1000)
+
+/*
+ * A fence timed out, or the agent has not answered the one that did
+ * (-EBUSY): say so once, and count its pages outside the global budget
+ * (engine_stuck_resident) until it answers.
+ */
+static void fence_unanswered(struct client *c, int ret)
+{
+	struct engine *e = c->eng;
+
+	if (ret == -ETIMEDOUT)
+		e->fence_timeouts++;
+	if (!c->stuck)
+		engine_log(e, 4, "pid %d does not answer fences (%s): its %zu MiB stay resident, "
+			   "outside the global budget, until it does", (int)c->pid,
+			   ret == -ETIMEDOUT ? "timed out" : "an earlier one timed out",
+			   c->resident >> (20 - PAGE_SHIFT));
+	c->stuck = true;
+	c->stuck_ns = now_ns();
+}
+
+/*
+ * What an answer (or none) from the agent tells: whether the client is
+ * stuck, and whether the ranges of fences that timed out may still be
+ * zapped by it (the agent answers in order: once it answered, every
+ * earlier fence is done).
+ */
+static void fence_result(struct client *c, const struct engine_range *r, unsigned n, int ret)
+{
+	/* what the fence pumped: its epoll event may have been drained away */
+	if (c->nbacklog)
+		fault_service_kick(c->eng);
+	if (ret == -ETIMEDOUT || ret == -EBUSY) {
+		fence_unanswered(c, ret);
+	} else if (ret == 0 && c->stuck) {
+		c->stuck = false;
+		engine_log(c->eng, 4, "pid %d answers fences again", (int)c->pid);
+	}
+	if (ret == -ETIMEDOUT) {
+		keep_stale(c, r, n);
+	} else if (ret == 0 && c->nstale) {
+		free(c->stale);
+		c->stale = NULL;
+		c->nstale = 0;
+	}
+}
+
+/*
+ * A fence of no range, to a stuck client once STUCK_RETRY_NS passed:
+ * whether its agent answers again. Nothing is zapped, so nothing is
+ * logged for the REMOVE stamps.
+ */
+static int fence_probe(struct client *c)
+{
+	static const struct engine_range none;
+	int ret;
+
+	if (now_ns() - c->stuck_ns < STUCK_RETRY_NS)
+		return -EBUSY;
+	ret = c->ext_fence(c->priv, &none, 0, 0, -1, 0);
+	fence_result(c, &none, 0, ret);
+	return ret;
+}
+
+/*
+ * Fence n ranges of a client in another process (n == 0: only find out
+ * whether a stuck client answers again). Engine lock held; returns 0,
+ * -EAGAIN (an unmap of the range not handled yet), -EBUSY (the client
+ * does not answer fences), -ETIMEDOUT, or another error of the wire.
+ */
 int fence_call(struct client *c, const struct engine_range *r, unsigned n)
 {
 	size_t pages = 0;
 	int ret;
 
 	n = MIN(n, (unsigned)ENGINE_FENCE_MAX);
+	if (c->stuck && (ret = fence_probe(c)) < 0)
+		return ret;
+	if (!n)
+		return 0;
 	if (view_in_flux(c, r, n)) {
 		c->eng->fences_deferred++;
 		return -EAGAIN;
@@ -428,16 +504,6 @@ int fence_call(struct client *c, const struct engine_range *r, unsigned n)
 	c->nfencing = 0;
 	free(c->claimed);
 	c->claimed = NULL;
-	/* what the fence pumped: its epoll event may have been drained away */
-	if (c->nbacklog)
-		fault_service_kick(c->eng);
-	if (ret == -ETIMEDOUT) {
-		keep_stale(c, r, n);
-	} else if (ret == 0 && c->nstale) {
-		/* the agent answers in order: every earlier fence is done */
-		free(c->stale);
-		c->stale = NULL;
-		c->nstale = 0;
-	}
+	fence_result(c, r, n, ret);
 	return ret;
 }

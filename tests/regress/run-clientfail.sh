@@ -350,15 +350,13 @@ fence_case() {
 	pages_verified=$((pages_verified + 2 * 16384))
 	if [ $starved = yes ]; then
 		fig_fence="$fig_fence $how: other client starved ($(grep -c ^pass "$dir/other") passes in $OTHER_MAX_S s, $gap s without progress);"
-		known_defect "fences $how: while the victim is stopped, another client under the same daemon" \
+		fail "fences $how: while the victim is stopped, another client under the same daemon" \
 			"makes $(grep -c ^pass "$dir/other") passes in $OTHER_MAX_S s ($(grep -c filled "$dir/other") fills);" \
-			"longest time without progress $gap s (bound $STALL_MAX_S s). The stopped client's pages fill" \
-			"the global budget and cannot be fenced; the daemon evicts the other client's pages as fast as they" \
-			"fault in (evictions $(stat_of evictions)). Victim: $vres"
-		[ -n "$ostatus" ] && pages_verified=$((pages_verified + $(awk '/^result/ { n += $6 } END { print n + 0 }' "$dir/other")))
+			"longest time without progress $gap s (bound $STALL_MAX_S s; evictions $(stat_of evictions)," \
+			"fence_timeouts $(stat_of fence_timeouts)). Victim: $vres"
 		return
 	fi
-	fig_fence="$fig_fence $how: max stall $gap s, $(grep -c ^pass "$dir/other") passes, fences timed out $(grep -c -i 'fence.*tim' "$dir/daemon.log");"
+	fig_fence="$fig_fence $how: max stall $gap s, $(grep -c ^pass "$dir/other") passes, fence_timeouts $(stat_of fence_timeouts), over budget by the stopped client's pages: $(grep -c 'does not answer fences' "$dir/daemon.log") log line(s);"
 	if [ "$ostatus" = 0 ] && \
 	   awk -v g="$gap" -v m=$STALL_MAX_S 'BEGIN { exit !(g <= m) }'; then
 		pass "fences $how: other client: $(grep result "$dir/other"), longest stall $gap s" \

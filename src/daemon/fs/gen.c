@@ -62,6 +62,7 @@ static void gen_events(struct fs *fs, FILE *f)
 	P("pin_scans", s.pin_scans);
 	P("pinned_kept", s.pinned_kept);
 	P("fences_deferred", s.fences_deferred);
+	P("fence_timeouts", s.fence_timeouts);
 #undef P
 }
 
