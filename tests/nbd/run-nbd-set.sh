@@ -7,7 +7,9 @@
 #  2. replicas 2: one server killed (-9) while the workload re-reads its
 #     pages: 0 pages wrong, no SIGBUS, the workload exits 0, swap/stat
 #     shows that member down and the set degraded;
-#  3. a local file and an NBD server mixed as two stripes: round trip.
+#  3. a local file and an NBD server mixed as two stripes: round trip;
+#  4. replicas 2 with one server failing some writes (nbdkit's error
+#     filter) but up: every page still right (the pager rewrites them).
 #
 # Environment: UVMPAGERD, UVMPAGER_PRELOAD. Exits 77 when it cannot run.
 set -u
@@ -35,9 +37,13 @@ trap 'exit 1' INT TERM
 
 fail() { echo "FAIL: $*"; echo "--- daemon log"; tail -30 "$dir/daemon.log"; exit 1; }
 
-# server N: nbdkit memory on $dir/nbdN.sock, pid in srvN
+# server N [ARGS]: nbdkit [--filter=F] memory 1G [PARAMS] on $dir/nbdN.sock, pid in srvN
 server() {
-	nbdkit -f -U "$dir/nbd$1.sock" memory 1G 2>"$dir/nbdkit$1.log" &
+	local n=$1 filter=() params=()
+	shift
+	for a in "$@"; do case $a in --filter=*) filter+=("$a");; *) params+=("$a");; esac; done
+	set -- "$n"
+	nbdkit -f -U "$dir/nbd$1.sock" "${filter[@]}" memory 1G "${params[@]}" 2>"$dir/nbdkit$1.log" &
 	eval "srv$1=$!"
 	for _ in $(seq 100); do [ -S "$dir/nbd$1.sock" ] && break; sleep 0.05; done
 	[ -S "$dir/nbd$1.sock" ] || fail "nbdkit $1 did not start"
@@ -154,5 +160,18 @@ stop
 server 1
 daemon --swap "$dir/swapfile" --swap-size 512M --swap "$(uri 1)"
 round_trip "file + nbd stripes"
+stop
+
+# 4. replicas 2, one server up but failing 2% of its writes: those writes
+# fail as a whole (the copy on the up member would be stale), the pager
+# writes the pages to other slots; no page is wrong
+server 0 --filter=error error=EIO error-pwrite-rate=2%
+server 1
+daemon --swap "$(uri 0)" --swap "$(uri 1)" --replicas 2
+round_trip "replicas 2, server 0 failing 2% of writes"
+bad=$(swap_of slots_bad)
+echo "  slots_bad $bad, member0_errors $(swap_of member0_errors), write_errors $(stat_of write_errors)"
+[ "${bad:-0}" -gt 0 ] || fail "no write failed: $(cat "$dir/mnt/swap/stat")"
+grep -q "^member0_state up" "$dir/mnt/swap/stat" || fail "member 0 should be up: $(cat "$dir/mnt/swap/stat")"
 stop
 echo "PASS"
