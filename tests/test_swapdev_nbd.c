@@ -457,6 +457,11 @@ START_TEST(set_layout)
 	ck_assert_uint_eq(atomic_load(&m[0]->write_bytes) + atomic_load(&m[1]->write_bytes),
 			  256 * PAGE_SIZE);
 	ck_assert_str_eq(swapdev_state(set), "up");
+	/* out of range (slot 0, past the end): an error, in the engine's thread or inline for run */
+	ck_assert_int_eq(set_io(e, set, IO_WRITE, buf, 0, 1, false), -EBADF);
+	ck_assert_int_eq(set_io(e, set, IO_READ, back, set->nslots - 1, 2, false), -EBADF);
+	ck_assert_int_eq(set_io(e, set, IO_READ, back, set->nslots, 1, true), -EBADF);
+	ck_assert_uint_eq(atomic_load(&m[0]->errors) + atomic_load(&m[1]->errors), 0);
 	ioeng_destroy(e);
 	swapdev_close(set);
 	server_kill(&a);

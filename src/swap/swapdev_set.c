@@ -70,6 +70,7 @@ struct set_sub {
 	unsigned first;                 /* member of the unit's replica 0 */
 	unsigned chunk;                 /* index of the chunk in the request */
 	unsigned replica;               /* which copy this one is */
+	bool invalid;                   /* stands for a request out of the set's range */
 	/* head only: */
 	struct io_req *parent;
 	unsigned pending;               /* sub-requests not finished, under set->lock */
@@ -198,10 +199,20 @@ static unsigned count_chunks(const struct io_req *p)
 	return (unsigned)((db + p->total - 1) / UNIT_BYTES - db / UNIT_BYTES + 1);
 }
 
+/* p touches slot 0 or goes past the set's end (no caller in the daemon does). */
+static bool out_of_range(const struct set_dev *s, const struct io_req *p)
+{
+	uint64_t end = s->base.nslots << PAGE_SHIFT;
+
+	return p->offset < PAGE_SIZE || p->offset >= end || p->total > end - p->offset;
+}
+
 /*
  * Fills the operation's sub-requests (linked from head by sibling, as
- * many as p needs) from p. An offset below slot 1 or past the set's end
- * (callers never make one) maps past the members' ends, which they fail.
+ * many as subs_needed() says) from p. A request out of range becomes one
+ * sub-request on no descriptor, which the engine fails (-EBADF) in its
+ * own thread like any I/O error: never done() inline, and no member is
+ * written past its end.
  */
 static void build(struct set_dev *s, struct set_sub *head, struct io_req *p)
 {
@@ -212,6 +223,19 @@ static void build(struct set_dev *s, struct set_sub *head, struct io_req *p)
 	unsigned chunk = 0;
 	int vi = 0;
 
+	if (out_of_range(s, p)) {
+		memset(&head->req, 0, sizeof(head->req));
+		head->req.op = p->op;
+		head->req.fd = -1;
+		head->req.iovcnt = 1;
+		head->req.iov[0] = p->iov[0].iov_len ? p->iov[0] : (struct iovec){ p->iov[0].iov_base, 1 };
+		head->req.sub = true;
+		head->set = s;
+		head->head = head;
+		head->chunk = 0;
+		head->invalid = true;
+		return;
+	}
 	while (left) {
 		uint64_t u = db / UNIT_BYTES, in_unit = db % UNIT_BYTES;
 		size_t len = (size_t)MIN((uint64_t)left, UNIT_BYTES - in_unit), need = len;
@@ -245,6 +269,7 @@ static void build(struct set_dev *s, struct set_sub *head, struct io_req *p)
 			sub->first = (unsigned)(u % s->n);
 			sub->in_unit = in_unit;
 			sub->chunk = chunk;
+			sub->invalid = false;
 			sub->req.sub = true;
 			if (p->op == IO_READ) {
 				/* none up: the first copy's member fails it, in its own thread */
@@ -288,6 +313,8 @@ static struct set_sub *take(struct set_dev *s, unsigned need)
 
 static unsigned subs_needed(const struct set_dev *s, const struct io_req *p)
 {
+	if (out_of_range(s, p))
+		return 1;
 	return count_chunks(p) * (p->op == IO_WRITE ? s->replicas : 1);
 }
 
@@ -380,7 +407,7 @@ static ssize_t op_result(struct set_dev *s, struct set_sub *head, struct io_req 
 			}
 			if (!first_err)
 				first_err = r;
-			if (p->op == IO_READ || !atomic_load(&s->m[member_of(sub, sub->replica)]->down))
+			if (p->op == IO_READ || sub->invalid || !atomic_load(&s->m[member_of(sub, sub->replica)]->down))
 				bad = true;
 		}
 		if ((bad || !some_ok) && !err)
@@ -442,7 +469,7 @@ static void sub_done(struct io_req *req)
 	struct set_sub *head = sub->head;
 	bool last;
 
-	if (req->result < 0) {
+	if (req->result < 0 && !sub->invalid) {
 		unsigned i = member_of(sub, sub->replica);
 
 		/* an NBD device counts its own */
@@ -499,7 +526,7 @@ static void set_run(struct swapdev *dev, struct ioeng *e, struct io_req *p)
 			int k;
 
 			ioeng_run(e, &sub->req);
-			if (sub->req.result >= 0)
+			if (sub->req.result >= 0 || sub->invalid)
 				break;
 			i = member_of(sub, sub->replica);
 			if (!swapdev_has_transport(s->m[i]))
