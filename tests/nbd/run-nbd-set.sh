@@ -9,9 +9,12 @@
 #     shows that member down and the set degraded;
 #  3. a local file and an NBD server mixed as two stripes: round trip;
 #  4. replicas 2 with one server failing some writes (nbdkit's error
-#     filter) but up: every page still right (the pager rewrites them).
+#     filter) but up: every page still right (the pager rewrites them);
+#  5. two stripes without replicas, one server killed: SIGBUS for the
+#     pages it held, no wrong page, the daemon lives, the set shows down.
 #
-# Environment: UVMPAGERD, UVMPAGER_PRELOAD. Exits 77 when it cannot run.
+# Environment: UVMPAGERD, UVMPAGER_PRELOAD, NBD_SET_IO (the daemon's --io, auto).
+# Exits 77 when it cannot run.
 set -u
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -53,7 +56,7 @@ uri() { echo "nbd+unix:///?socket=$dir/nbd$1.sock"; }
 # daemon ARGS...: uvmpagerd with these swap options
 daemon() {
 	mkdir -p "$dir/mnt"
-	"$UVMPAGERD" --foreground "$@" --socket "$dir/sock" \
+	"$UVMPAGERD" --foreground --io "${NBD_SET_IO:-auto}" "$@" --socket "$dir/sock" \
 		--mount "$dir/mnt" --budget 1G >"$dir/daemon.log" 2>&1 &
 	daemon=$!
 	for _ in $(seq 100); do
@@ -173,5 +176,26 @@ bad=$(swap_of slots_bad)
 echo "  slots_bad $bad, member0_errors $(swap_of member0_errors), write_errors $(stat_of write_errors)"
 [ "${bad:-0}" -gt 0 ] || fail "no write failed: $(cat "$dir/mnt/swap/stat")"
 grep -q "^member0_state up" "$dir/mnt/swap/stat" || fail "member 0 should be up: $(cat "$dir/mnt/swap/stat")"
+stop
+
+# 5. two stripes, no replica, one server dies: the pages it held give
+# SIGBUS, never zeros or stale data, and the set shows down
+server 0; server 1
+daemon --swap "$(uri 0)" --swap "$(uri 1)"
+rm -f "$dir/go" "$dir/go.ready"
+shim 120 "$python" "$dir/work.py" "$dir/go" >"$dir/kill.out" 2>"$dir/kill.err" &
+work=$!
+for _ in $(seq 900); do [ -e "$dir/go.ready" ] && break; kill -0 $work 2>/dev/null || break; sleep 0.1; done
+[ -e "$dir/go.ready" ] || fail "workload did not get ready: $(cat "$dir/kill.out" "$dir/kill.err")"
+kill -9 "$srv0"; wait "$srv0" 2>/dev/null; srv0=
+touch "$dir/go"
+wait "$work"; rc=$?
+echo "2 stripes, server 0 killed: rc $rc, out: '$(cat "$dir/kill.out")'"
+[ "$rc" = 137 ] && fail "workload hung (killed by timeout)"
+grep -q "wrong [1-9]" "$dir/kill.out" && fail "wrong data after a stripe died"
+[ "$rc" = 135 ] || fail "expected SIGBUS (rc 135), got rc $rc"
+kill -0 "$daemon" 2>/dev/null || fail "uvmpagerd died"
+grep -q "^device_state down" "$dir/mnt/swap/stat" || fail "set not shown down: $(cat "$dir/mnt/swap/stat")"
+grep -q "pages whose every copy was on down members are lost" "$dir/daemon.log" || fail "loss not logged"
 stop
 echo "PASS"
