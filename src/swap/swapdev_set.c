@@ -243,7 +243,7 @@ static void build(struct set_dev *s, struct set_sub *head, struct io_req *p)
 
 		memset(&sub->req, 0, sizeof(sub->req));
 		sub->req.op = p->op;
-		sub->req.done = NULL;   /* set below, once the chunk is filled */
+		/* done() is set by start() or set_run(), the one that sends it */
 		while (need) {
 			size_t take;
 
