@@ -205,7 +205,12 @@ int engine_create(const struct engine_config *cfg, struct engine **out,
 	}
 	e->install_wp = track_install_wp(e->track);
 	e->continue_wp = e->install_wp && e->caps.continue_wp;
-	r = swap_create(&scfg, &e->swap, err, errlen);
+	if (cfg->swap_npaths > 1 || cfg->swap_replicas > 1)
+		r = swap_create_devices(&scfg, cfg->swap_paths, cfg->swap_npaths,
+					cfg->swap_replicas ? cfg->swap_replicas : 1, &e->swap,
+					err, errlen);
+	else
+		r = swap_create(&scfg, &e->swap, err, errlen);
 	if (r < 0)
 		goto fail;
 	r = ioeng_create(&icfg, &e->io);

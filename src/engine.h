@@ -20,6 +20,14 @@ struct uobj;
 
 struct engine_config {
 	const char *swap_path;
+	/*
+	 * Several devices (paths or NBD URIs) as stripes, each stripe unit on
+	 * swap_replicas of them (0: 1); used instead of swap_path when there
+	 * is more than one or more than one replica.
+	 */
+	const char *const *swap_paths;
+	unsigned swap_npaths;
+	unsigned swap_replicas;
 	uint64_t swap_size;          /* bytes; 0: the existing file's size */
 	bool swap_preallocate;
 	bool swap_no_direct;         /* for filesystems without O_DIRECT */

@@ -131,8 +131,25 @@ void engine_print_swap(struct engine *e, FILE *f)
 	fprintf(f, "slots_free %" PRIu64 "\n", ss.slots_total - ss.slots_used -
 		MIN(ss.slots_bad, ss.slots_total - ss.slots_used));
 	fprintf(f, "device_kind %s\n", swapdev_kind(dev));
-	fprintf(f, "device_state %s\n", atomic_load(&dev->down) ? "down" : "up");
+	fprintf(f, "device_state %s\n", swapdev_state(dev));
 	fprintf(f, "device_errors %" PRIu64 "\n", atomic_load(&dev->errors));
+	fprintf(f, "device_read_bytes %" PRIu64 "\n", atomic_load(&dev->read_bytes));
+	fprintf(f, "device_write_bytes %" PRIu64 "\n", atomic_load(&dev->write_bytes));
+	if (!swapdev_nmembers(dev))
+		return;
+	fprintf(f, "members %u\n", swapdev_nmembers(dev));
+	fprintf(f, "replicas %u\n", swapdev_replicas(dev));
+	fprintf(f, "stripe_unit_slots %u\n", SWAPDEV_SET_UNIT_SLOTS);
+	for (unsigned i = 0; i < swapdev_nmembers(dev); i++) {
+		const struct swapdev *m = swapdev_member(dev, i);
+
+		fprintf(f, "member%u_name %s\n", i, m->name);
+		fprintf(f, "member%u_kind %s\n", i, swapdev_kind(m));
+		fprintf(f, "member%u_state %s\n", i, swapdev_state(m));
+		fprintf(f, "member%u_errors %" PRIu64 "\n", i, atomic_load(&m->errors));
+		fprintf(f, "member%u_read_bytes %" PRIu64 "\n", i, atomic_load(&m->read_bytes));
+		fprintf(f, "member%u_write_bytes %" PRIu64 "\n", i, atomic_load(&m->write_bytes));
+	}
 }
 
 /* The swap module takes its own lock, a window at a time. */

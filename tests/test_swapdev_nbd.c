@@ -2,7 +2,9 @@
  * The NBD swap device through the I/O engine, against a real nbdkit
  * (memory plugin on a unix socket) started here: data round trip, then
  * the server killed with commands out: every request completes with -EIO,
- * within the timeout, and later ones too (no hang, no zeros).
+ * within the timeout, and later ones too (no hang, no zeros). Then the set
+ * device over two servers (and a file): its layout, replicas, a read
+ * falling back to the second replica after the first server is killed.
  */
 #include <check.h>
 #include <errno.h>
@@ -29,7 +31,9 @@ static void start_server_with(const char *size, const char *const *extra)
 	const char *argv[16] = { "nbdkit", "-f", "-U", sockpath };
 	int argc = 4;
 
-	snprintf(sockpath, sizeof(sockpath), "/tmp/uvmp-nbd-test.%d.sock", getpid());
+	static int seq;
+
+	snprintf(sockpath, sizeof(sockpath), "/tmp/uvmp-nbd-test.%d.%d.sock", getpid(), seq++);
 	snprintf(uri, sizeof(uri), "nbd+unix:///?socket=%s", sockpath);
 	unlink(sockpath);
 	server = fork();
@@ -337,6 +341,293 @@ START_TEST(bad_uri_is_an_error)
 }
 END_TEST
 
+/* A started server, kept while another is started. */
+struct srv {
+	pid_t pid;
+	char sock[64], uri[128];
+};
+
+static void server_keep(struct srv *k, const char *size, const char *const *extra)
+{
+	start_server_with(size, extra);
+	k->pid = server;
+	snprintf(k->sock, sizeof(k->sock), "%s", sockpath);
+	snprintf(k->uri, sizeof(k->uri), "%s", uri);
+	server = -1;
+}
+
+static void server_kill(struct srv *k)
+{
+	if (k->pid > 0) {
+		kill(k->pid, SIGKILL);
+		waitpid(k->pid, NULL, 0);
+		k->pid = -1;
+	}
+	unlink(k->sock);
+}
+
+static struct swapdev *nbd_member(struct srv *k)
+{
+	struct swapdev_nbd_config cfg = { .uri = k->uri, .timeout_ms = 2000 };
+	struct swapdev *dev;
+	char err[256] = "";
+
+	/* the socket file exists a moment before nbdkit listens on it */
+	for (int i = 0; i < 100; i++) {
+		if (swapdev_nbd_open(&cfg, &dev, err, sizeof(err)) == 0)
+			return dev;
+		usleep(20000);
+	}
+	ck_abort_msg("%s", err);
+	return NULL;
+}
+
+/* One request of n pages of buf at a global slot, through the engine. */
+static ssize_t set_io(struct ioeng *e, struct swapdev *dev, enum io_op op, uint8_t *buf,
+		      uint64_t slot, size_t pages, bool sync)
+{
+	static struct io_req req;
+	struct io_req *p = &req;
+
+	memset(&req, 0, sizeof(req));
+	req.op = op;
+	req.fd = dev->fd;
+	req.dev = dev;
+	req.offset = slot << PAGE_SHIFT;
+	req.iovcnt = 1;
+	req.iov[0].iov_base = buf;
+	req.iov[0].iov_len = pages * PAGE_SIZE;
+	req.done = done;
+	w.left = 1;
+	if (sync)
+		ck_assert_int_eq(ioeng_run(e, &req), 0);
+	else
+		ck_assert_int_eq(ioeng_submit(e, &p, 1), 0);
+	wait_all();
+	return req.result;
+}
+
+static void stamp(uint8_t *buf, size_t pages, unsigned seed)
+{
+	for (size_t i = 0; i < pages * PAGE_SIZE; i += 8)
+		*(uint64_t *)(buf + i) = (i / PAGE_SIZE) * 1000003u + seed;
+}
+
+/* Stripes, no replicas: unit u on member u mod 2, packed after its slot 0. */
+START_TEST(set_layout)
+{
+	struct srv a = { .pid = -1 }, b = { .pid = -1 };
+	struct swapdev *m[2], *set;
+	struct ioeng *e;
+	uint8_t *buf, *back;
+	char err[256] = "";
+	const unsigned U = SWAPDEV_SET_UNIT_SLOTS;
+
+	if (!have_nbdkit())
+		return;
+	server_keep(&a, "16M", NULL);
+	server_keep(&b, "8M", NULL);
+	m[0] = nbd_member(&a);
+	m[1] = nbd_member(&b);
+	ck_assert_msg(swapdev_set_open(m, 2, 1, &set, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(swapdev_kind(set), "set");
+	/* the smaller member sets the size: 8M is 2048 slots, 31 whole units after slot 0 */
+	ck_assert_uint_eq(set->nslots, 1 + 2 * 31 * U);
+	ck_assert_uint_eq(swapdev_nmembers(set), 2);
+	ck_assert_int_eq(ioeng_create(NULL, &e), 0);
+	buf = aligned_alloc(PAGE_SIZE, 256 * PAGE_SIZE);
+	back = aligned_alloc(PAGE_SIZE, 256 * PAGE_SIZE);
+	/* 256 pages from slot 30: units 0..4, the first and last in part */
+	stamp(buf, 256, 1);
+	ck_assert_int_eq(set_io(e, set, IO_WRITE, buf, 30, 256, false), 256 * PAGE_SIZE);
+	memset(back, 0, 256 * PAGE_SIZE);
+	ck_assert_int_eq(set_io(e, set, IO_READ, back, 30, 256, false), 256 * PAGE_SIZE);
+	ck_assert_mem_eq(buf, back, 256 * PAGE_SIZE);
+	memset(back, 0, 256 * PAGE_SIZE);
+	ck_assert_int_eq(set_io(e, set, IO_READ, back, 30, 256, true), 256 * PAGE_SIZE);
+	ck_assert_mem_eq(buf, back, 256 * PAGE_SIZE);
+	/* global slot 1 + U (unit 1) is member 1's slot 1; 1 + 2U (unit 2) member 0's 1 + U */
+	ck_assert_int_eq(set_io(e, m[1], IO_READ, back, 1, 1, false), PAGE_SIZE);
+	ck_assert_mem_eq(back, buf + (size_t)(1 + U - 30) * PAGE_SIZE, PAGE_SIZE);
+	ck_assert_int_eq(set_io(e, m[0], IO_READ, back, 1 + U, 1, false), PAGE_SIZE);
+	ck_assert_mem_eq(back, buf + (size_t)(1 + 2 * U - 30) * PAGE_SIZE, PAGE_SIZE);
+	/* 5 units: 3 on member 0 (34 + 64 + 64 pages... of them), both written */
+	ck_assert_uint_gt(atomic_load(&m[0]->write_bytes), 0);
+	ck_assert_uint_gt(atomic_load(&m[1]->write_bytes), 0);
+	ck_assert_uint_eq(atomic_load(&m[0]->write_bytes) + atomic_load(&m[1]->write_bytes),
+			  256 * PAGE_SIZE);
+	ck_assert_str_eq(swapdev_state(set), "up");
+	/* out of range (slot 0, past the end): an error, in the engine's thread or inline for run */
+	ck_assert_int_eq(set_io(e, set, IO_WRITE, buf, 0, 1, false), -EBADF);
+	ck_assert_int_eq(set_io(e, set, IO_READ, back, set->nslots - 1, 2, false), -EBADF);
+	ck_assert_int_eq(set_io(e, set, IO_READ, back, set->nslots, 1, true), -EBADF);
+	ck_assert_uint_eq(atomic_load(&m[0]->errors) + atomic_load(&m[1]->errors), 0);
+	ioeng_destroy(e);
+	swapdev_close(set);
+	server_kill(&a);
+	server_kill(&b);
+	free(buf);
+	free(back);
+}
+END_TEST
+
+#define SET_NREQ 300    /* x 2 replicas: more sub-requests than the pool holds */
+
+/* Replicas 2: reads fall back to the second copy when the first server dies. */
+START_TEST(set_replica_fallback)
+{
+	static struct io_req reqs[SET_NREQ];
+	struct io_req *ptrs[SET_NREQ];
+	struct srv a = { .pid = -1 }, b = { .pid = -1 };
+	struct swapdev *m[2], *set;
+	struct ioeng *e;
+	uint8_t *buf, *back;
+	char err[256] = "";
+	size_t len = (size_t)SET_NREQ * PAGES * PAGE_SIZE;
+
+	if (!have_nbdkit())
+		return;
+	server_keep(&a, "64M", NULL);
+	server_keep(&b, "64M", NULL);
+	m[0] = nbd_member(&a);
+	m[1] = nbd_member(&b);
+	ck_assert_msg(swapdev_set_open(m, 2, 2, &set, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(ioeng_create(NULL, &e), 0);
+	buf = aligned_alloc(PAGE_SIZE, len);
+	back = aligned_alloc(PAGE_SIZE, len);
+	stamp(buf, SET_NREQ * PAGES, 7);
+
+	for (int i = 0; i < SET_NREQ; i++) {
+		fill_req(&reqs[i], set, IO_WRITE, buf + (size_t)i * PAGES * PAGE_SIZE,
+			 1 + (uint64_t)i * PAGES);
+		ptrs[i] = &reqs[i];
+	}
+	w.left = SET_NREQ;
+	ck_assert_int_eq(ioeng_submit(e, ptrs, SET_NREQ), 0);
+	wait_all();
+	for (int i = 0; i < SET_NREQ; i++)
+		ck_assert_int_eq(reqs[i].result, PAGES * PAGE_SIZE);
+	/* every page on both */
+	ck_assert_uint_eq(atomic_load(&m[0]->write_bytes), len);
+	ck_assert_uint_eq(atomic_load(&m[1]->write_bytes), len);
+
+	/* the first server dies with reads out: they go to the second copy */
+	memset(back, 0, len);
+	for (int i = 0; i < SET_NREQ; i++)
+		fill_req(&reqs[i], set, IO_READ, back + (size_t)i * PAGES * PAGE_SIZE,
+			 1 + (uint64_t)i * PAGES);
+	w.left = SET_NREQ;
+	ck_assert_int_eq(ioeng_submit(e, ptrs, SET_NREQ), 0);
+	server_kill(&a);
+	wait_all();
+	for (int i = 0; i < SET_NREQ; i++)
+		ck_assert_int_eq(reqs[i].result, PAGES * PAGE_SIZE);
+	ck_assert_mem_eq(buf, back, len);
+	fprintf(stderr, "set fallback: member 0 read %llu bytes, %llu errors; member 1 read %llu of %zu\n",
+		(unsigned long long)atomic_load(&m[0]->read_bytes),
+		(unsigned long long)atomic_load(&m[0]->errors),
+		(unsigned long long)atomic_load(&m[1]->read_bytes), len);
+	/* down for certain now (the kill may have beaten or trailed the reads) */
+	memset(back, 0, PAGES * PAGE_SIZE);
+	ck_assert_int_eq(set_io(e, set, IO_READ, back, 1, PAGES, true), PAGES * PAGE_SIZE);
+	for (int i = 0; i < 50 && !atomic_load(&m[0]->down); i++) {
+		ck_assert_int_eq(set_io(e, set, IO_READ, back, 1, PAGES, false), PAGES * PAGE_SIZE);
+		usleep(20000);
+	}
+	ck_assert(atomic_load(&m[0]->down));
+	ck_assert_str_eq(swapdev_state(set), "degraded");
+	ck_assert_mem_eq(buf, back, PAGES * PAGE_SIZE);
+
+	/* writes go on with one copy, sync and async; reads see them */
+	stamp(buf, 2 * PAGES, 9);
+	ck_assert_int_eq(set_io(e, set, IO_WRITE, buf, 1 + 64 - 2, PAGES, false), PAGES * PAGE_SIZE);
+	ck_assert_int_eq(set_io(e, set, IO_WRITE, buf + PAGES * PAGE_SIZE, 1 + 128, PAGES, true),
+			 PAGES * PAGE_SIZE);
+	ck_assert_int_eq(set_io(e, set, IO_READ, back, 1 + 64 - 2, PAGES, false), PAGES * PAGE_SIZE);
+	ck_assert_mem_eq(buf, back, PAGES * PAGE_SIZE);
+	ck_assert_int_eq(set_io(e, set, IO_READ, back, 1 + 128, PAGES, true), PAGES * PAGE_SIZE);
+	ck_assert_mem_eq(buf + PAGES * PAGE_SIZE, back, PAGES * PAGE_SIZE);
+
+	/* the second dies too: errors, never zeros as data, never a hang */
+	server_kill(&b);
+	memset(back, 0, PAGES * PAGE_SIZE);
+	for (int i = 0; i < 100 && !atomic_load(&m[1]->down); i++)
+		usleep(20000);
+	ck_assert_int_eq(set_io(e, set, IO_READ, back, 1, PAGES, false), -EIO);
+	ck_assert_int_eq(set_io(e, set, IO_READ, back, 1, PAGES, true), -EIO);
+	ck_assert_int_eq(set_io(e, set, IO_WRITE, buf, 1, PAGES, false), -EIO);
+	ck_assert_str_eq(swapdev_state(set), "down");
+	ioeng_destroy(e);
+	swapdev_close(set);
+	free(buf);
+	free(back);
+}
+END_TEST
+
+/*
+ * A file and an NBD server whose writes fail (error filter): the server
+ * is up, so a failed copy fails the write (the pager writes elsewhere);
+ * reads are fine.
+ */
+START_TEST(set_write_error_on_up_member_fails_write)
+{
+	static const char *const extra[] = { "--filter=error", "error=EIO", "error-pwrite-rate=100%", NULL };
+	struct srv b = { .pid = -1 };
+	struct swapfile_config fcfg = { .size = 8 << 20, .no_direct = true };
+	struct swapdev *m[2], *set;
+	struct ioeng *e;
+	char path[64], err[256] = "";
+	uint8_t *buf;
+
+	if (!have_nbdkit())
+		return;
+	snprintf(path, sizeof(path), "/tmp/uvmp-set-test.%d.swap", getpid());
+	unlink(path);
+	fcfg.path = path;
+	ck_assert_msg(swapdev_file_open(&fcfg, &m[0], err, sizeof(err)) == 0, "%s", err);
+	server_keep(&b, "16M", extra);
+	m[1] = nbd_member(&b);
+	ck_assert_msg(swapdev_set_open(m, 2, 2, &set, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(ioeng_create(NULL, &e), 0);
+	buf = aligned_alloc(PAGE_SIZE, PAGES * PAGE_SIZE);
+	stamp(buf, PAGES, 3);
+	ck_assert_int_eq(set_io(e, set, IO_WRITE, buf, 1, PAGES, false), -EIO);
+	ck_assert_int_eq(set_io(e, set, IO_WRITE, buf, 1, PAGES, true), -EIO);
+	ck_assert(!atomic_load(&m[1]->down));
+	ck_assert_uint_eq(atomic_load(&m[0]->write_bytes), 2 * PAGES * PAGE_SIZE);
+	ck_assert_int_eq(set_io(e, set, IO_READ, buf, 1, PAGES, false), PAGES * PAGE_SIZE);
+	ck_assert_str_eq(swapdev_state(set), "up");
+	ioeng_destroy(e);
+	swapdev_close(set);
+	server_kill(&b);
+	unlink(path);
+	free(buf);
+}
+END_TEST
+
+START_TEST(set_bad_shapes_are_refused)
+{
+	struct swapfile_config fcfg = { .size = 1 << 20, .no_direct = true };
+	struct swapdev *m[2], *set = NULL;
+	char path[64], err[256] = "";
+
+	snprintf(path, sizeof(path), "/tmp/uvmp-set-test2.%d.swap", getpid());
+	unlink(path);
+	fcfg.path = path;
+	ck_assert_int_eq(swapdev_file_open(&fcfg, &m[0], err, sizeof(err)), 0);
+	/* more replicas than devices: refused, and the member closed */
+	ck_assert_int_eq(swapdev_set_open(m, 1, 2, &set, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_null(set);
+	ck_assert(strstr(err, "replicas") != NULL);
+	ck_assert_int_eq(swapdev_file_open(&fcfg, &m[0], err, sizeof(err)), 0);
+	unlink(path);
+	/* 1M is 255 data slots: 3 units, 1 cycle of 2 replicas... fine; 3 replicas of 1 device not */
+	ck_assert_int_eq(swapdev_set_open(m, 1, 1, &set, err, sizeof(err)), 0);
+	ck_assert_uint_eq(set->nslots, 1 + 3 * SWAPDEV_SET_UNIT_SLOTS);
+	swapdev_close(set);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("swapdev_nbd");
@@ -350,6 +641,10 @@ int main(void)
 	tcase_add_test(tc, error_filter_fails_requests_not_the_device);
 	tcase_add_test(tc, delay_filter);
 	tcase_add_test(tc, bad_uri_is_an_error);
+	tcase_add_test(tc, set_layout);
+	tcase_add_test(tc, set_replica_fallback);
+	tcase_add_test(tc, set_write_error_on_up_member_fails_write);
+	tcase_add_test(tc, set_bad_shapes_are_refused);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -23,7 +23,7 @@
 #include "swap/swapdev.h"
 
 enum kind {
-	K_PATH, K_DEVICE, K_NAME, K_SIZE, K_BUDGET, K_BOOL, K_MODE, K_PERCENT, K_SECONDS,
+	K_PATH, K_SWAPPATH, K_DEVICE, K_REPLICAS, K_NAME, K_SIZE, K_BUDGET, K_BOOL, K_MODE, K_PERCENT, K_SECONDS,
 	K_LEVEL, K_IO, K_TRACK,
 };
 
@@ -38,8 +38,9 @@ struct setting {
 #define F(field) offsetof(struct daemon_config, field)
 
 static const struct setting settings[] = {
-	{ "swap-file", K_PATH, F(swap_file), "PATH", "swap file, created if missing (/var/lib/uvmpager/swap)" },
-	{ "swap", K_DEVICE, F(swap_file), "DEVICE", "swap device: a file as --swap-file, or nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH" },
+	{ "swap-file", K_SWAPPATH, F(swap_devices), "PATH", "swap file, created if missing (/var/lib/uvmpager/swap)" },
+	{ "swap", K_DEVICE, F(swap_devices), "DEVICE", "swap device: a file as --swap-file, or nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH; several: stripes" },
+	{ "replicas", K_REPLICAS, F(replicas), "N", "copies of each stripe over the swap devices, at most their number (1)" },
 	{ "swap-size", K_SIZE, F(swap_size), "SIZE", "its size; 0: the existing file's (8G)" },
 	{ "swap-preallocate", K_BOOL, F(swap_preallocate), NULL, "write the file's blocks at creation (no)" },
 	{ "budget", K_BUDGET, F(budget), "SIZE", "resident memory of all managed regions; auto: half of RAM (auto)" },
@@ -68,6 +69,8 @@ enum { OPT_SET = 256, OPT_NEG = 512, OPT_CONFIG = 1024, OPT_NO_FS, OPT_CHECK };
 
 static const char *const kind_reason[] = {
 	[K_PATH] = "not an absolute path",
+	[K_SWAPPATH] = "not an absolute path",
+	[K_REPLICAS] = "not a number of replicas from 1 to 16",
 	[K_DEVICE] = "neither an absolute path nor an nbd:// or nbd+unix:// URI",
 	[K_NAME] = "needs a value",
 	[K_SIZE] = "not a size (a number, optionally with K, M, G or T)",
@@ -119,10 +122,13 @@ void config_defaults(struct daemon_config *cfg)
 	cfg->track = TRACK_AUTO;
 	cfg->launder_percent = -1;
 	cfg->status_interval = 5;
+	cfg->replicas = 1;
 }
 
 void config_free(struct daemon_config *cfg)
 {
+	for (unsigned i = 0; i < cfg->nswap_devices; i++)
+		free(cfg->swap_devices[i]);
 	free(cfg->swap_file);
 	free(cfg->mount);
 	free(cfg->socket);
@@ -183,10 +189,21 @@ static int apply(struct daemon_config *cfg, const struct setting *s, const char 
 		if (v[0] != '/')
 			return -EINVAL;
 		return set_string(p, v);
+	case K_SWAPPATH:
 	case K_DEVICE:
-		if (v[0] != '/' && !swapdev_name_is_nbd(v))
+		if (v[0] != '/' && (s->kind == K_SWAPPATH || !swapdev_name_is_nbd(v)))
 			return -EINVAL;
-		return set_string(p, v);
+		if (cfg->nswap_devices == CONFIG_SWAP_MAX)
+			return -E2BIG;
+		if (set_string(&cfg->swap_devices[cfg->nswap_devices], v) < 0)
+			return -ENOMEM;
+		cfg->nswap_devices++;
+		return 0;
+	case K_REPLICAS:
+		if (parse_uint(v, 10, CONFIG_SWAP_MAX, &n) < 0 || n == 0)
+			return -EINVAL;
+		*(unsigned *)p = (unsigned)n;
+		return 0;
 	case K_NAME:
 		if (!*v)
 			return -EINVAL;
@@ -306,7 +323,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		return 0;
 	}
 	i = (size_t)(s - settings);
-	if (st->seen[i]) {
+	/* swap devices add up: given twice, there are two */
+	if (st->seen[i] && s->kind != K_DEVICE && s->kind != K_SWAPPATH) {
 		snprintf(why, sizeof(why), "set twice (first on line %d)", st->seen[i]);
 		refuse(st, name, why);
 		return 0;
@@ -319,7 +337,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	r = apply(st->cfg, s, value);
 	if (r < 0) {
 		snprintf(why, sizeof(why), "'%.60s' is %s", value,
-			 r == -ENOMEM ? "too much for memory" : kind_reason[s->kind]);
+			 r == -ENOMEM ? "too much for memory" :
+			 r == -E2BIG ? "one swap device too many (at most 16)" : kind_reason[s->kind]);
 		refuse(st, name, why);
 		return 0;
 	}
@@ -404,8 +423,18 @@ static int fill_defaults(struct daemon_config *cfg)
 {
 	struct sockaddr_un sa;
 
-	if (!cfg->swap_file && set_string(&cfg->swap_file, "/var/lib/uvmpager/swap") < 0)
+	if (!cfg->nswap_devices) {
+		if (set_string(&cfg->swap_devices[0], "/var/lib/uvmpager/swap") < 0)
+			return -ENOMEM;
+		cfg->nswap_devices = 1;
+	}
+	if (set_string(&cfg->swap_file, cfg->swap_devices[0]) < 0)
 		return -ENOMEM;
+	if (cfg->replicas > cfg->nswap_devices) {
+		fprintf(stderr, "uvmpagerd: replicas: %u copies need at least %u swap devices "
+			"(%u given)\n", cfg->replicas, cfg->replicas, cfg->nswap_devices);
+		return -EINVAL;
+	}
 	if (!cfg->mount && set_string(&cfg->mount, "/run/uvmpager") < 0)
 		return -ENOMEM;
 	if (!cfg->socket && set_string(&cfg->socket, "/run/uvmpagerd/control.sock") < 0)
@@ -421,7 +450,7 @@ static int fill_defaults(struct daemon_config *cfg)
 int config_load(struct daemon_config *cfg, int argc, char **argv)
 {
 	const char *file = UVMPAGERD_CONFIG_FILE;
-	bool explicit_file = false, check_only = false;
+	bool explicit_file = false, check_only = false, cmdline_swap = false;
 	struct option *opts = build_options();
 	int c, r = -ENOMEM;
 
@@ -480,10 +509,20 @@ int config_load(struct daemon_config *cfg, int argc, char **argv)
 			continue;
 		}
 		s = &settings[c - OPT_SET];
+		if ((s->kind == K_DEVICE || s->kind == K_SWAPPATH) && !cmdline_swap) {
+			/* the command line's swap devices replace the file's */
+			for (unsigned i = 0; i < cfg->nswap_devices; i++) {
+				free(cfg->swap_devices[i]);
+				cfg->swap_devices[i] = NULL;
+			}
+			cfg->nswap_devices = 0;
+			cmdline_swap = true;
+		}
 		r = apply(cfg, s, optarg ? optarg : "yes");
 		if (r < 0) {
 			fprintf(stderr, "uvmpagerd: --%s: '%s' is %s\n", s->name,
-				optarg ? optarg : "", kind_reason[s->kind]);
+				optarg ? optarg : "", r == -E2BIG ?
+				"one swap device too many (at most 16)" : kind_reason[s->kind]);
 			try_help();
 			r = -EINVAL;
 			goto out;

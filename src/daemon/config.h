@@ -19,7 +19,17 @@
 /* <sysconfdir>/uvmpager/uvmpager.conf, where meson install puts the example */
 #define UVMPAGERD_CONFIG_FILE UVMPAGER_SYSCONFDIR "/uvmpager/uvmpager.conf"
 
+#define CONFIG_SWAP_MAX 16            /* SWAPDEV_SET_MAX */
+
 struct daemon_config {
+	/*
+	 * swap and swap-file, in order: each one adds a device (the command
+	 * line's replace the file's); the default path when none is given.
+	 * swap_file is the first, for messages.
+	 */
+	char *swap_devices[CONFIG_SWAP_MAX];
+	unsigned nswap_devices;
+	unsigned replicas;            /* copies of each stripe unit (1) */
 	char *swap_file;
 	uint64_t swap_size;
 	bool swap_preallocate;

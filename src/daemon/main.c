@@ -183,6 +183,7 @@ int main(int argc, char **argv)
 	struct fs *fs = NULL;
 	struct ticker tk;
 	char err[512] = "";
+	char more[64];
 	int ready_fd = -1, lock_fd = -1, r, ret = 1;
 	const char *what;
 	pid_t owner = 0;
@@ -237,6 +238,9 @@ int main(int argc, char **argv)
 
 	engine_config_defaults(&ecfg);
 	ecfg.swap_path = cfg.swap_file;
+	ecfg.swap_paths = (const char *const *)cfg.swap_devices;
+	ecfg.swap_npaths = cfg.nswap_devices;
+	ecfg.swap_replicas = cfg.replicas;
 	ecfg.swap_size = cfg.swap_size;
 	ecfg.swap_preallocate = cfg.swap_preallocate;
 	ecfg.budget = cfg.budget ? cfg.budget : half_of_ram();
@@ -244,8 +248,9 @@ int main(int argc, char **argv)
 	ecfg.track = cfg.track;
 	ecfg.verify_clean = cfg.verify_clean;
 	ecfg.log = engine_log_line;
-	if (!swapdev_name_is_nbd(cfg.swap_file))
-		mkdir_p(cfg.swap_file, false, 0700);
+	for (unsigned i = 0; i < cfg.nswap_devices; i++)
+		if (!swapdev_name_is_nbd(cfg.swap_devices[i]))
+			mkdir_p(cfg.swap_devices[i], false, 0700);
 	r = engine_create(&ecfg, &e, err, sizeof(err));
 	if (r < 0) {
 		/* the swap module's messages start with the path: say what it is */
@@ -253,7 +258,9 @@ int main(int argc, char **argv)
 			"swap file " : "", err[0] ? err : strerror(-r));
 		goto out;
 	}
-	swapcheck_warn(cfg.swap_file);
+	for (unsigned i = 0; i < cfg.nswap_devices; i++)
+		if (!swapdev_name_is_nbd(cfg.swap_devices[i]))
+			swapcheck_warn(cfg.swap_devices[i]);
 	/* the budget again: the tunables' rules apply to the config file too */
 	if (config_apply_live(&cfg, e, NULL, &what) < 0) {
 		log_err("%s: out of range", what);
@@ -271,8 +278,10 @@ int main(int argc, char **argv)
 		}
 	}
 	engine_get_stats(e, &st);
-	log_info("serving on %s; swap %s (%" PRIu64 " MiB); budget %" PRIu64
-		 " MiB; io %s; dirty tracking %s%s%s", cfg.socket, cfg.swap_file,
+	snprintf(more, sizeof(more), cfg.nswap_devices > 1 || cfg.replicas > 1 ?
+		 " and %u more, %u replicas" : "", cfg.nswap_devices - 1, cfg.replicas);
+	log_info("serving on %s; swap %s%s (%" PRIu64 " MiB); budget %" PRIu64
+		 " MiB; io %s; dirty tracking %s%s%s", cfg.socket, cfg.swap_file, more,
 		 (st.swap_slots_total * PAGE_SIZE) >> 20, st.budget_bytes >> 20, st.io_engine,
 		 st.tracking, fs ? "; filesystem at " : "", fs ? cfg.mount : "");
 	tk = (struct ticker){

@@ -215,7 +215,7 @@ int ioeng_run(struct ioeng *e, struct io_req *req)
 		if (r)
 			req->result = r;
 		else
-			swapdev_run(req->dev, req);
+			swapdev_run(req->dev, e, req);
 	} else {
 		ioeng_req_execute(e, req);
 	}
@@ -252,6 +252,12 @@ void ioeng_req_complete(struct ioeng *e, struct io_req *req)
 {
 	ssize_t res = req->result;
 
+	if (req->dev && res > 0)
+		atomic_fetch_add_explicit(req->op == IO_READ ? &req->dev->read_bytes
+							     : &req->dev->write_bytes,
+					  (uint64_t)res, memory_order_relaxed);
+	if (req->sub)
+		goto done;      /* counted with its parent */
 	if (req->op == IO_READ) {
 		atomic_fetch_add_explicit(&e->reads, 1, memory_order_relaxed);
 		if (res > 0)
@@ -263,6 +269,7 @@ void ioeng_req_complete(struct ioeng *e, struct io_req *req)
 	}
 	if (res < 0)
 		atomic_fetch_add_explicit(&e->errors, 1, memory_order_relaxed);
+done:
 
 	/* req may be reused or freed by done(): do not touch it afterwards. */
 	req->done(req);

@@ -43,6 +43,11 @@ struct io_req {
 	struct iovec cur_orig;          /* iov[cur] before it was trimmed */
 	unsigned dev_pending;           /* device: commands not yet completed */
 	bool dev_sync;                  /* device: ioeng_run() waits for it */
+	/*
+	 * Set by a set device on its sub-requests before submitting them:
+	 * the engine's stats count the parent request only, once.
+	 */
+	bool sub;
 };
 
 enum ioeng_kind { IOENG_AUTO, IOENG_URING, IOENG_THREADS };

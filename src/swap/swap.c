@@ -29,24 +29,27 @@ struct swap {
 	size_t chunks_live;
 };
 
-int swap_create(const struct swapfile_config *cfg, struct swap **out,
-		char *err, size_t errlen)
+/* One device by its name: an NBD URI or a file path (with cfg's options). */
+static int open_device(const struct swapfile_config *cfg, const char *name,
+		       struct swapdev **out, char *err, size_t errlen)
 {
-	struct swap *sw;
+	struct swapfile_config fcfg = *cfg;
+
+	if (swapdev_name_is_nbd(name)) {
+		struct swapdev_nbd_config ncfg = { .uri = name };
+
+		return swapdev_nbd_open(&ncfg, out, err, errlen);
+	}
+	fcfg.path = name;
+	return swapdev_file_open(&fcfg, out, err, errlen);
+}
+
+/* Slots and checksums over dev, which sw takes over (closed on error). */
+static int swap_init(struct swap *sw, struct swapdev *dev)
+{
 	int r;
 
-	sw = calloc(1, sizeof(*sw));
-	if (!sw)
-		return -ENOMEM;
-	if (swapdev_name_is_nbd(cfg->path)) {
-		struct swapdev_nbd_config ncfg = { .uri = cfg->path };
-
-		r = swapdev_nbd_open(&ncfg, &sw->dev, err, errlen);
-	} else {
-		r = swapdev_file_open(cfg, &sw->dev, err, errlen);
-	}
-	if (r < 0)
-		goto out_free;
+	sw->dev = dev;
 	r = slots_create(sw->dev->nslots, &sw->slots);
 	if (r < 0)
 		goto out_dev;
@@ -57,17 +60,69 @@ int swap_create(const struct swapfile_config *cfg, struct swap **out,
 		goto out_slots;
 	}
 	pthread_mutex_init(&sw->lock, NULL);
-	*out = sw;
 	return 0;
 
 out_slots:
 	slots_destroy(sw->slots);
 out_dev:
 	swapdev_close(sw->dev);
+	return r;
+}
+
+int swap_create(const struct swapfile_config *cfg, struct swap **out,
+		char *err, size_t errlen)
+{
+	const char *name = cfg->path;
+
+	return swap_create_devices(cfg, &name, 1, 1, out, err, errlen);
+}
+
+int swap_create_devices(const struct swapfile_config *cfg, const char *const *names,
+			unsigned n, unsigned replicas, struct swap **out,
+			char *err, size_t errlen)
+{
+	struct swapdev *members[SWAPDEV_SET_MAX], *dev;
+	struct swap *sw;
+	unsigned opened = 0;
+	int r;
+
+	if (n < 1 || n > SWAPDEV_SET_MAX || replicas < 1 || replicas > n) {
+		if (err && errlen)
+			snprintf(err, errlen, "swap: %u replicas over %u devices (1 to %u devices, "
+				 "replicas from 1 to their number)", replicas, n, SWAPDEV_SET_MAX);
+		return -EINVAL;
+	}
+	sw = calloc(1, sizeof(*sw));
+	if (!sw)
+		return -ENOMEM;
+	for (; opened < n; opened++) {
+		r = open_device(cfg, names[opened], &members[opened], err, errlen);
+		if (r < 0)
+			goto out_members;
+	}
+	if (n == 1 && replicas == 1) {
+		/* one device: no set around it, exactly as before sets existed */
+		dev = members[0];
+	} else {
+		/* takes the members over, even when it fails */
+		opened = 0;
+		r = swapdev_set_open(members, n, replicas, &dev, err, errlen);
+		if (r < 0)
+			goto out_free;
+	}
+	r = swap_init(sw, dev);
+	if (r < 0)
+		goto out_free;
+	*out = sw;
+	return 0;
+
+out_members:
+	while (opened)
+		swapdev_close(members[--opened]);
 out_free:
 	free(sw);
 	if (r == -ENOMEM && err && errlen && !err[0])
-		snprintf(err, errlen, "%s: out of memory", cfg->path);
+		snprintf(err, errlen, "%s: out of memory", names[0]);
 	return r;
 }
 

@@ -15,8 +15,17 @@
 
 struct swap;
 
+/* One device, cfg->path: a file (created per cfg) or an NBD URI. */
 int swap_create(const struct swapfile_config *cfg, struct swap **out,
 		char *err, size_t errlen);
+/*
+ * n devices (files with cfg's size and options, its path ignored, or NBD
+ * URIs) as one set device with `replicas` copies of each stripe unit (see
+ * swapdev_set_open()); n == 1 with one replica is swap_create() of it.
+ */
+int swap_create_devices(const struct swapfile_config *cfg, const char *const *names,
+			unsigned n, unsigned replicas, struct swap **out,
+			char *err, size_t errlen);
 void swap_destroy(struct swap *sw);
 
 /* The device's descriptor for the I/O engine (-1 for a device without one). */

@@ -7,10 +7,13 @@
  * Kinds:
  *   - "file": today's local swap file (swapfile.h). Its I/O goes through
  *     the I/O engine (ioeng.h) on swapdev_fd(); it has no submit of its own.
- *   - "nbd" (planned, meson feature `nbd`): a remote block device driven
- *     through libnbd's asynchronous calls; it will provide ops->submit so
- *     ioeng_submit() can hand requests for it over and complete them through
+ *   - "nbd" (meson feature `nbd`): a remote block device driven through
+ *     libnbd's asynchronous calls; it provides ops->submit so ioeng_submit()
+ *     hands requests for it over and it completes them through
  *     ioeng_req_complete() like the other engines (one submit path).
+ *   - "set": several of the above as stripes with replicas; it splits a
+ *     request into sub-requests for its members and sends them through
+ *     ioeng_submit() again (swapdev_set.c).
  *
  * A device is created once and closed once; its fields never change while
  * it is open except the atomic counters, so no lock is needed to read them.
@@ -41,7 +44,7 @@ struct swapdev_ops {
 	 * setting req->result, without calling done().
 	 */
 	void (*submit)(struct swapdev *dev, struct ioeng *e, struct io_req *req);
-	void (*run)(struct swapdev *dev, struct io_req *req);
+	void (*run)(struct swapdev *dev, struct ioeng *e, struct io_req *req);
 };
 
 struct swapdev {
@@ -51,6 +54,8 @@ struct swapdev {
 	int fd;                         /* for the I/O engine, or -1 */
 	_Atomic bool down;              /* marked by the failure detector, for good */
 	_Atomic uint64_t errors;        /* requests failed by the device itself */
+	/* bytes moved by requests for this device (ioeng_req_complete() counts them) */
+	_Atomic uint64_t read_bytes, write_bytes;
 };
 
 /* What a device name means: a path is a file, "nbd://" / "nbd+unix://" an NBD URI. */
@@ -80,9 +85,9 @@ static inline void swapdev_submit(struct swapdev *dev, struct ioeng *e, struct i
 	dev->ops->submit(dev, e, req);
 }
 
-static inline void swapdev_run(struct swapdev *dev, struct io_req *req)
+static inline void swapdev_run(struct swapdev *dev, struct ioeng *e, struct io_req *req)
 {
-	dev->ops->run(dev, req);
+	dev->ops->run(dev, e, req);
 }
 
 struct swapdev_nbd_config {
@@ -97,6 +102,29 @@ struct swapdev_nbd_config {
  */
 int swapdev_nbd_open(const struct swapdev_nbd_config *cfg, struct swapdev **out,
 		     char *err, size_t errlen);
+
+/*
+ * The "set" device: several member devices as stripes, each stripe unit
+ * written to `replicas` members (see swapdev_set.c for the layout and the
+ * failure rules). It takes the members over: closing the set closes them,
+ * and so does a failed open.
+ */
+#define SWAPDEV_SET_UNIT_SLOTS 64       /* slots per stripe unit */
+#define SWAPDEV_SET_MAX 16              /* most members */
+
+int swapdev_set_open(struct swapdev **members, unsigned n, unsigned replicas,
+		     struct swapdev **out, char *err, size_t errlen);
+
+/* Members of a set device (0 for any other kind), the i-th of them, its replicas. */
+unsigned swapdev_nmembers(const struct swapdev *dev);
+struct swapdev *swapdev_member(const struct swapdev *dev, unsigned i);
+unsigned swapdev_replicas(const struct swapdev *dev);
+/*
+ * "up", or for a set "degraded" (a member is down, every stripe unit still
+ * has a replica up) or "down" (some unit has none); "down" for a single
+ * device that is down.
+ */
+const char *swapdev_state(const struct swapdev *dev);
 
 static inline const char *swapdev_kind(const struct swapdev *dev)
 {

@@ -212,10 +212,11 @@ static void nbd_submit(struct swapdev *dev, struct ioeng *e, struct io_req *req)
 	start(d, req);
 }
 
-static void nbd_run(struct swapdev *dev, struct io_req *req)
+static void nbd_run(struct swapdev *dev, struct ioeng *e, struct io_req *req)
 {
 	struct swapdev_nbd *d = (struct swapdev_nbd *)dev;
 
+	(void)e;
 	req->dev_sync = true;
 	start(d, req);
 	pthread_mutex_lock(&d->lock);
