@@ -24,7 +24,7 @@
 #
 # Environment: UVMPAGERD, UVMPAGER_PRELOAD, HOSTILE (as run-hostile.sh);
 # CLIENTFAIL_SEED (default: random, printed), CLIENTFAIL_ITERATIONS (200;
-# the loop also ends after 35 s, ~100-135 iterations on 2 shared cores),
+# the loop also ends after 25 s, ~60-100 iterations on 2 shared cores),
 # CLIENTFAIL_SOAK=SECS (kill loop for SECS, no iteration limit),
 # CLIENTFAIL_PARTS (default "kills fences daemon-kill").
 # Exits 77 when it cannot run.
@@ -42,7 +42,7 @@ command -v python3 >/dev/null || skip "no python3 (stops an agent thread with pt
 
 seed=${CLIENTFAIL_SEED:-$(( $(od -An -N2 -tu2 /dev/urandom) ))}
 iterations=${CLIENTFAIL_ITERATIONS:-200}
-loop_secs=35
+loop_secs=25
 if [ -n "${CLIENTFAIL_SOAK:-}" ]; then
 	loop_secs=$CLIENTFAIL_SOAK
 	iterations=1000000000
@@ -51,7 +51,7 @@ parts=${CLIENTFAIL_PARTS:-kills fences daemon-kill}
 STALL_MAX_S=5          # 2 s fence timeout, plus a pass, plus scheduling
 OTHER_MAX_S=12         # the other client re-reads 6 s (its fill takes ~2 s alone)
 RSS_SLACK_KB=8192      # allocator caches; a leak per client would be far more
-ROUNDS=4               # of the daemon kill
+ROUNDS=3               # of the daemon kill
 SETTLE_S=40            # an unadopted fork's clones live FORK_TTL_NS (30 s)
 echo "seed $seed (CLIENTFAIL_SEED=$seed reproduces the kill delays)"
 
