@@ -91,92 +91,96 @@ out:
 	return r;
 }
 
-struct private_copy {
-	uintptr_t start;
-	char *copy;
-};
+/* At most this many pieces of a range are looked at per read of the maps. */
+#define VIEW_PIECES 32
 
-static int protect_piece(const struct mapping *m, void *arg)
-{
-	const struct private_copy *pc = arg;
-
-	return raw_mprotect(pc->copy + (m->s - pc->start), m->t - m->s, m->prot) < 0 ? -errno : 0;
-}
-
-struct same_view {
-	uintptr_t next;       /* where the next piece must begin */
-	uint64_t off;         /* the memfd offset it must have */
+struct view_pieces {
+	uintptr_t start;      /* of the range asked about */
+	uint64_t off;         /* the memfd offset of start */
 	unsigned long ino;
+	size_t n;
+	bool more;            /* pieces past the VIEW_PIECES kept */
+	struct mapping p[VIEW_PIECES];
 };
 
-static int check_piece(const struct mapping *m, void *arg)
+static int keep_piece(const struct mapping *m, void *arg)
 {
-	struct same_view *v = arg;
+	struct view_pieces *v = arg;
 
-	if (m->s != v->next || m->ino != v->ino || m->off != v->off)
-		return -ESTALE;
-	v->off += m->t - m->s;
-	v->next = m->t;
+	if (m->ino != v->ino || m->off != v->off + (m->s - v->start))
+		return 0;   /* the program's own memory by now (or another object's) */
+	if (v->n == VIEW_PIECES) {
+		v->more = true;
+		return 0;
+	}
+	v->p[v->n++] = *m;
 	return 0;
 }
 
 /*
- * Whether [r->addr, + r->len) is still a mapping of fd at off, whole. A
- * hand-over the daemon retries later (a pinned part) finds the range as
- * the program left it, which may be memory of its own by now.
+ * Calls fn for each piece of [r->addr, + r->len) that still maps fd at the
+ * offset it had at off (the range moved whole): what the program unmapped
+ * since, or replaced with memory of its own, is left alone. The maps are
+ * read before fn acts, a batch at a time. -ESTALE if no piece is left.
  */
-static int still_view(const struct uvmp_range *r, int fd, uint64_t off)
+static int each_view_piece(const struct uvmp_range *r, int fd, uint64_t off,
+			   int (*fn)(const struct mapping *m, int fd, uint64_t off), bool *any)
 {
-	struct same_view v = { r->addr, off, 0 };
+	struct view_pieces v = { .start = r->addr, .off = off };
+	uintptr_t from = r->addr, end = r->addr + r->len;
 	struct stat st;
 	int ret;
 
+	*any = false;
+	if (fd < 0)
+		return -EBADF;
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	v.ino = (unsigned long)st.st_ino;
-	ret = each_mapping(r->addr, r->addr + r->len, check_piece, &v);
-	if (ret < 0)
-		return ret;
-	return v.next == r->addr + r->len ? 0 : -ESTALE;
+	do {
+		v.n = 0;
+		v.more = false;
+		ret = each_mapping(from, end, keep_piece, &v);
+		if (ret < 0)
+			return ret;
+		for (size_t i = 0; i < v.n; i++) {
+			ret = fn(&v.p[i], fd, off + (v.p[i].s - r->addr));
+			if (ret < 0)
+				return ret;
+			*any = true;
+		}
+		if (v.n)
+			from = v.p[v.n - 1].t;
+	} while (v.more && v.n);
+	return *any ? 0 : -ESTALE;
 }
 
 /*
- * A range moved out of its object by a raw mremap is the program's own
- * memory from now on, and must behave as the private anonymous memory it
- * was: a forked child gets a copy, MADV_DONTNEED reads zeros. So it is
- * replaced by anonymous memory holding the same bytes:
- *   - it must still map the memfd at off, whole (-ESTALE if not: the
- *     daemon retries a pinned part later, when it may be gone);
- *   - its PTEs are dropped first (the range is still registered): from
- *     then on every touch by the program waits in the daemon, which is
- *     busy with this hand-over, so no write can slip past the copy;
- *   - the bytes are read from the memfd (where every page is: the
- *     daemon paged the range in), holes reading zeros as they should;
- *   - the copy gets the range's protections and is moved over it in one
- *     mremap. The waiting touches are woken and retry on the copy.
- * Other attributes of the range (mlock, madvise hints) are not carried.
+ * One piece, still mapping fd at off, becomes private anonymous memory
+ * with its bytes and protections: its PTEs are dropped first (the range
+ * is still registered): from then on every touch by the program waits in
+ * the daemon, which is busy with this hand-over, so no write can slip
+ * past the copy; the bytes are read from the memfd (where every page is:
+ * the daemon paged the range in), holes reading zeros as they should;
+ * the copy is moved over the piece in one mremap. The waiting touches
+ * are woken and retry on the copy.
  */
-static int hand_over(const struct uvmp_range *r, int fd, uint64_t off)
+static int hand_over_piece(const struct mapping *m, int fd, uint64_t off)
 {
-	struct private_copy pc = { r->addr, NULL };
-	size_t done = 0;
+	size_t len = m->t - m->s, done = 0;
+	char *copy;
 	int ret;
 
-	if (fd < 0)
-		return -EBADF;
-	ret = still_view(r, fd, off);
-	if (ret < 0)
-		return ret;
-	pc.copy = raw_mmap(NULL, r->len, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (pc.copy == MAP_FAILED)
+	copy = raw_mmap(NULL, len, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (copy == MAP_FAILED)
 		return -errno;
-	if (raw_madvise((void *)(uintptr_t)r->addr, r->len, MADV_DONTNEED) < 0) {
+	if (raw_madvise((void *)m->s, len, MADV_DONTNEED) < 0) {
 		ret = -errno;
 		goto fail;
 	}
-	while (done < r->len) {
-		ssize_t got = pread(fd, pc.copy + done, r->len - done, (off_t)(off + done));
+	while (done < len) {
+		ssize_t got = pread(fd, copy + done, len - done, (off_t)(off + done));
 
 		if (got < 0 && errno == EINTR)
 			continue;
@@ -186,18 +190,35 @@ static int hand_over(const struct uvmp_range *r, int fd, uint64_t off)
 		}
 		done += (size_t)got;
 	}
-	ret = each_mapping(r->addr, r->addr + r->len, protect_piece, &pc);
-	if (ret < 0)
-		goto fail;
-	if (raw_mremap(pc.copy, r->len, r->len, MREMAP_MAYMOVE | MREMAP_FIXED,
-		       (void *)(uintptr_t)r->addr) == MAP_FAILED) {
+	if (raw_mprotect(copy, len, m->prot) < 0 ||
+	    raw_mremap(copy, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)m->s) == MAP_FAILED) {
 		ret = -errno;
 		goto fail;
 	}
 	return 0;
 fail:
-	raw_munmap(pc.copy, r->len);
+	raw_munmap(copy, len);
 	return ret;
+}
+
+/*
+ * A range moved out of its object by a raw mremap is the program's own
+ * memory from now on, and must behave as the private anonymous memory it
+ * was: a forked child gets a copy, MADV_DONTNEED reads zeros. So what of
+ * it still maps the memfd where the move left it is replaced, piece by
+ * piece, by anonymous memory holding the same bytes (hand_over_piece).
+ * The program may have unmapped part of it since, or put memory of its
+ * own there (the daemon hands over when it reads the move, which the
+ * kernel let the program's mremap return before): those parts are not
+ * touched. -ESTALE if nothing of the view is left (the daemon retries a
+ * pinned part later, when it may be gone). Other attributes of the range
+ * (mlock, madvise hints) are not carried.
+ */
+static int hand_over(const struct uvmp_range *r, int fd, uint64_t off)
+{
+	bool any;
+
+	return each_view_piece(r, fd, off, hand_over_piece, &any);
 }
 
 static int fence(const struct wire_msg *m)

@@ -97,13 +97,24 @@ static bool range_pinned(struct engine *e, struct client *c, uintptr_t addr, siz
  * the memfd's pages, and whatever the kernel writes through it (an
  * io_uring READ_FIXED) would miss the copy. So the PTEs go first and the
  * pins are read after: a pin taken since had to fault, and waits for us.
- * -EBUSY when pinned (nothing handed over). Lock held.
+ * The program's mremap returned when its REMAP event was read, so by the
+ * time we get here it may have unmapped part of the range (seed
+ * 610077490: the hole made the fence fail, ENOMEM, and the part stayed
+ * shared memory its fork children did not inherit): the agent hands
+ * over the pieces that still map memfd at their offset. Memory the
+ * program mapped anew in such a hole is zapped by the first fence (the
+ * open fence race of docs/design-notes.md). -EBUSY when pinned (nothing
+ * handed over), -ESTALE when nothing of the view is left. Lock held.
  */
 static int hand_over(struct engine *e, struct client *c, uintptr_t addr, size_t len, int memfd,
 		     uint64_t off)
 {
 	struct engine_range r = { addr, len };
 	int ret = c->ext_fence(c->priv, &r, 1, 0, -1, 0);
+
+	/* holes: madvise zapped every mapping of the range, and says ENOMEM for the gaps */
+	if (ret == -ENOMEM)
+		ret = 0;
 
 	if (ret == 0)
 		ret = range_pinned(e, c, addr, len, true) ? -EBUSY
@@ -270,10 +281,18 @@ static void remap_part(struct engine *e, struct client *c, struct uobj *o, size_
 
 		while (t < n && !(lost && (lost[t / 64] >> (t % 64) & 1)))
 			t++;
-		if (t > i && hand_over(e, c, to + (i << PAGE_SHIFT), (t - i) << PAGE_SHIFT,
-				       o->memfd, (uint64_t)(first + i) << PAGE_SHIFT) == -EBUSY)
+		int ret = t > i ? hand_over(e, c, to + (i << PAGE_SHIFT), (t - i) << PAGE_SHIFT,
+					    o->memfd, (uint64_t)(first + i) << PAGE_SHIFT) : 0;
+
+		if (ret == -EBUSY)
 			moved_keep(e, c, to + (i << PAGE_SHIFT), (t - i) << PAGE_SHIFT, o->memfd,
 				   (uint64_t)(first + i) << PAGE_SHIFT);
+		else if (ret < 0 && ret != -ESTALE)
+			engine_log(e, 3, "pid %d: the hand-over of %#lx-%#lx, moved out of a managed "
+				   "object by a raw mremap, failed (%s): it stays shared memory that "
+				   "fork children do not inherit", (int)c->pid,
+				   (unsigned long)(to + (i << PAGE_SHIFT)),
+				   (unsigned long)(to + (t << PAGE_SHIFT)), strerror(-ret));
 		i = t;
 	}
 	free(lost);

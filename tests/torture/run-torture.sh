@@ -243,6 +243,10 @@ one_case() {
 	elif [ "$rc" != 0 ]; then
 		why="exit status $rc"
 		grep -A40 'FAIL' "$dir/out" | head -60 | sed 's/^/  | /'
+		# the whole report (a child's maps and block table) outlives $dir
+		cp "$dir/out" "/var/tmp/uvmpager-torture-$seed-$tr-$io.out" 2>/dev/null &&
+			cp "$dir/daemon.log" "/var/tmp/uvmpager-torture-$seed-$tr-$io.daemon.log" 2>/dev/null &&
+			echo "  | (whole output and daemon log: /var/tmp/uvmpager-torture-$seed-$tr-$io.{out,daemon.log})"
 	elif ! grep -q 'result ok' "$dir/out"; then
 		why="no summary line"
 	elif [ "$outs" -le 0 ] || [ "$ins" -le 0 ]; then

@@ -433,6 +433,53 @@ static void __attribute__((noreturn, format(printf, 2, 3))) op_fail(struct tctx 
 
 /* --- signals: SIGBUS and SIGSEGV around page accesses --- */
 
+/*
+ * After a fault nobody expected: which block the address is in (by the
+ * model) and what the kernel has mapped, so that a model gone wrong can
+ * be told from memory gone wrong. Called from the fault handler on the
+ * way to _exit: stdio is fair game there only because nothing returns.
+ */
+static void dump_layout(const void *addr)
+{
+	char buf[4096];
+	ssize_t n;
+	int fd;
+
+	fprintf(stderr, "torture: blocks as the model has them (fault at %p):\n", addr);
+	for (int bn = 0; bn < nblocks; bn++) {
+		struct block *b = &blocks[bn];
+		const char *end = b->base + b->npages * PG;
+		bool in = (const char *)addr >= b->base && (const char *)addr < end;
+
+		fprintf(stderr, "torture:   block %d %s owner %d [%p, %p) %zu pages%s%s%s",
+			bn, bkind_name[b->kind], b->owner, (void *)b->base, (const void *)end,
+			b->npages, b->holey ? " holey" : "", b->rawmoved ? " raw-moved" : "",
+			in ? " <- fault" : "");
+		if (in) {
+			size_t i = (size_t)((const char *)addr - b->base) / PG;
+
+			fprintf(stderr, " page %zu state %s gen %u last '%s'", i,
+				pstate_name[b->state[i]], b->gen[i], ops[b->lastop[i]].name);
+		}
+		fputc('\n', stderr);
+	}
+	for (int k = 0; k < (in_child ? 2 : 1); k++) {
+		char path[64];
+
+		/* a fork child's parent waits for it: its maps are as the fork left them, near enough */
+		snprintf(path, sizeof(path), "/proc/%d/maps", k ? (int)getppid() : (int)getpid());
+		fprintf(stderr, "torture: %s (%s):\n", path, k ? "the parent" : "this process");
+		fflush(stderr);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		while ((n = read(fd, buf, sizeof(buf))) > 0)
+			if (write(2, buf, (size_t)n) < 0)
+				break;
+		close(fd);
+	}
+}
+
 static void fault_handler(int sig, siginfo_t *si, void *uc)
 {
 	(void)uc;
@@ -454,8 +501,10 @@ static void fault_handler(int sig, siginfo_t *si, void *uc)
 		if (write(2, msg, n) < 0) {
 			/* nothing better to do */
 		}
-		if (t && cfg.mode == MODE_NORMAL)
+		if (t && cfg.mode == MODE_NORMAL) {
 			print_ring(t);
+			dump_layout(si->si_addr);
+		}
 		if (cfg.mode == MODE_NORMAL) {
 			replay_hint();
 			if (sh)
