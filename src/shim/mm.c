@@ -47,9 +47,15 @@ extern void *__sbrk(intptr_t inc);
  * Private anonymous memory the arena can stand in for, wherever the
  * address comes from: read-write, or PROT_NONE (a reservation).
  */
+/*
+ * Read-write (executable too: a JIT's code cache) or no access (a
+ * reservation). Executable managed memory needs memfds that may be
+ * mapped executable (not under vm.memfd_noexec = 2): where the kernel
+ * refuses, the mapping is the kernel's, and said once (exec_refused).
+ */
 static bool anon_private(int prot, int flags)
 {
-	return (prot == (PROT_READ | PROT_WRITE) || prot == PROT_NONE) &&
+	return ((prot & ~PROT_EXEC) == (PROT_READ | PROT_WRITE) || prot == PROT_NONE) &&
 	       (flags & ~(MAP_NORESERVE | MAP_FIXED)) == (MAP_PRIVATE | MAP_ANONYMOUS);
 }
 
@@ -77,6 +83,13 @@ static void hold(uintptr_t start, uintptr_t end)
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 }
 
+/* Managed memory may not be made executable here: the kernel's mapping serves, said once. */
+static void exec_refused(size_t len, int err)
+{
+	shim_unmanaged("executable memory (%zu KiB at first: memfds may not be mapped "
+		       "executable here, %s; see vm.memfd_noexec)", len >> 10, strerror(err));
+}
+
 /*
  * A new mapping from the arena, or NULL: the kernel's then. An address
  * hint is not kept, as the kernel need not keep it: callers that want
@@ -97,7 +110,11 @@ static void *serve(size_t len, int prot)
 	if (p && prot != (PROT_READ | PROT_WRITE)) {
 		/* marked first: once freed, the pages are made read-write again */
 		arena_mark_protect(shim.arena, p, ALIGN_UP(len, PAGE_SIZE));
-		raw_mprotect(p, len, prot);
+		if (raw_mprotect(p, len, prot) < 0) {
+			exec_refused(len, errno);
+			arena_free(shim.arena, p, ALIGN_UP(len, PAGE_SIZE));
+			return NULL;
+		}
 	}
 	return p;
 }
@@ -121,7 +138,10 @@ static int commit(uintptr_t addr, uintptr_t end, int prot)
 	shim_zero((void *)addr, end - addr);
 	if (prot != (PROT_READ | PROT_WRITE)) {
 		arena_mark_protect(shim.arena, (void *)addr, end - addr);
-		raw_mprotect((void *)addr, end - addr, prot);
+		if (raw_mprotect((void *)addr, end - addr, prot) < 0) {
+			exec_refused(end - addr, errno);
+			return -EACCES;
+		}
 	}
 	return 0;
 }

@@ -23,6 +23,8 @@
 #                     memory it maps is managed (RSS, paging)
 #   reserve           reserve PROT_NONE, commit with mprotect and with
 #                     mmap(MAP_FIXED), decommit and commit again (RSS, paging)
+#   reserve_exec      the same committed read-write-executable (a JIT's
+#                     code cache), code run from pages paged out
 #
 # Environment: UVMPAGERD, UVMPAGER_PRELOAD, and the test programs
 # OWN_ALLOC_SHARED, OWN_ALLOC_STATIC, RESERVE_PROG, BRK_PROG (built by meson);
@@ -174,6 +176,7 @@ fi
 run --warns brk "$BRK_PROG"
 run --rss --paging own_alloc_static env ALLOC_PROG_MB=96 "$OWN_ALLOC_STATIC"
 run --rss --paging reserve env RESERVE_PROG_MB=128 "$RESERVE_PROG"
+run --rss --paging reserve_exec env RESERVE_PROG_MB=128 RESERVE_PROG_EXEC=1 "$RESERVE_PROG"
 if [ -n "$jemalloc" ]; then
 	SHIM_PRELOAD="$UVMPAGER_PRELOAD $jemalloc" run jemalloc_next "$python" "$dir/grow.py"
 	SHIM_PRELOAD="$jemalloc $UVMPAGER_PRELOAD" run --rss --paging jemalloc_first "$python" "$dir/grow.py"
