@@ -430,6 +430,8 @@ START_TEST(set_layout)
 	m[0] = nbd_member(&a);
 	m[1] = nbd_member(&b);
 	ck_assert_msg(swapdev_set_open(m, 2, 1, &set, err, sizeof(err)) == 0, "%s", err);
+	/* replicas 1: nothing to rebuild from, so members are not reconnected */
+	ck_assert(!atomic_load(&m[0]->may_reconnect) && !atomic_load(&m[1]->may_reconnect));
 	ck_assert_str_eq(swapdev_kind(set), "set");
 	/* the smaller member sets the size: 8M is 2048 slots, 31 whole units after slot 0 */
 	ck_assert_uint_eq(set->nslots, 1 + 2 * 31 * U);
@@ -564,6 +566,126 @@ START_TEST(set_replica_fallback)
 }
 END_TEST
 
+/* nbdkit memory SIZE again on k's socket (a restarted server: empty) */
+static void server_restart(struct srv *k, const char *size)
+{
+	unlink(k->sock);
+	k->pid = fork();
+	ck_assert_int_ge(k->pid, 0);
+	if (k->pid == 0) {
+		execlp("nbdkit", "nbdkit", "-f", "-U", k->sock, "memory", size, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		struct stat st;
+
+		if (stat(k->sock, &st) == 0)
+			return;
+		usleep(10000);
+	}
+	ck_abort_msg("nbdkit did not come back");
+}
+
+/* Reads through the set until member i is seen down (a kill is noticed on I/O). */
+static void wait_member_down(struct ioeng *e, struct swapdev *set, unsigned i, uint8_t *back)
+{
+	for (int k = 0; k < 100 && !atomic_load(&swapdev_member(set, i)->down); k++) {
+		set_io(e, set, IO_READ, back, 1 + (uint64_t)k % 4 * 64, PAGES, false);
+		usleep(20000);
+	}
+	ck_assert(atomic_load(&swapdev_member(set, i)->down));
+}
+
+/*
+ * Replicas 2: server 0 dies, pages are written while it is down, it comes
+ * back empty on the same socket: it is reconnected, rebuilt (not read
+ * before), and once up it alone serves every page when server 1 dies.
+ */
+START_TEST(set_member_back_is_rebuilt)
+{
+	static struct io_req reqs[SET_NREQ];
+	struct io_req *ptrs[SET_NREQ];
+	struct srv a = { .pid = -1 }, b = { .pid = -1 };
+	struct swapdev *m[2], *set;
+	struct ioeng *e;
+	uint8_t *buf, *back;
+	char err[256] = "";
+	size_t len = (size_t)SET_NREQ * PAGES * PAGE_SIZE;
+	uint64_t done, total;
+	bool saw_rebuilding = false;
+	int i;
+
+	if (!have_nbdkit())
+		return;
+	server_keep(&a, "64M", NULL);
+	server_keep(&b, "64M", NULL);
+	m[0] = nbd_member(&a);
+	m[1] = nbd_member(&b);
+	ck_assert_msg(swapdev_set_open(m, 2, 2, &set, err, sizeof(err)) == 0, "%s", err);
+	ck_assert(atomic_load(&m[0]->may_reconnect));
+	ck_assert_int_eq(ioeng_create(NULL, &e), 0);
+	buf = aligned_alloc(PAGE_SIZE, len);
+	back = aligned_alloc(PAGE_SIZE, len);
+	stamp(buf, SET_NREQ * PAGES, 7);
+	for (i = 0; i < SET_NREQ; i++) {
+		fill_req(&reqs[i], set, IO_WRITE, buf + (size_t)i * PAGES * PAGE_SIZE,
+			 1 + (uint64_t)i * PAGES);
+		ptrs[i] = &reqs[i];
+	}
+	w.left = SET_NREQ;
+	ck_assert_int_eq(ioeng_submit(e, ptrs, SET_NREQ), 0);
+	wait_all();
+
+	/* server 0 dies; the first 40 requests' pages change while it is down */
+	server_kill(&a);
+	wait_member_down(e, set, 0, back);
+	stamp(buf, 40 * PAGES, 11);
+	for (i = 0; i < 40; i++)
+		ck_assert_int_eq(set_io(e, set, IO_WRITE, buf + (size_t)i * PAGES * PAGE_SIZE,
+					1 + (uint64_t)i * PAGES, PAGES, i % 2), PAGES * PAGE_SIZE);
+	ck_assert_str_eq(swapdev_member_state(set, 0), "down");
+
+	/* back, empty: rebuilt from server 1, then up */
+	server_restart(&a, "64M");
+	for (i = 0; i < 1000 && strcmp(swapdev_member_state(set, 0), "up"); i++) {
+		if (!strcmp(swapdev_member_state(set, 0), "rebuilding")) {
+			saw_rebuilding = true;
+			/* not read while rebuilding: reads are right all along */
+			ck_assert_int_eq(set_io(e, set, IO_READ, back, 1, PAGES, false), PAGES * PAGE_SIZE);
+			ck_assert_mem_eq(buf, back, PAGES * PAGE_SIZE);
+		}
+		usleep(10000);
+	}
+	ck_assert_str_eq(swapdev_member_state(set, 0), "up");
+	ck_assert_str_eq(swapdev_state(set), "up");
+	swapdev_member_rebuild(set, 0, &done, &total);
+	fprintf(stderr, "set rebuild: %llu of %llu units, rebuilding seen %d\n",
+		(unsigned long long)done, (unsigned long long)total, saw_rebuilding);
+	ck_assert_uint_gt(total, 0);
+	ck_assert_uint_eq(done, total);
+
+	/* server 1 dies: every page comes from the rebuilt server 0 */
+	server_kill(&b);
+	wait_member_down(e, set, 1, back);
+	memset(back, 0, len);
+	for (i = 0; i < SET_NREQ; i++)
+		fill_req(&reqs[i], set, IO_READ, back + (size_t)i * PAGES * PAGE_SIZE,
+			 1 + (uint64_t)i * PAGES);
+	w.left = SET_NREQ;
+	ck_assert_int_eq(ioeng_submit(e, ptrs, SET_NREQ), 0);
+	wait_all();
+	for (i = 0; i < SET_NREQ; i++)
+		ck_assert_int_eq(reqs[i].result, PAGES * PAGE_SIZE);
+	ck_assert_mem_eq(buf, back, len);
+	ck_assert_str_eq(swapdev_state(set), "degraded");
+	ioeng_destroy(e);
+	swapdev_close(set);
+	server_kill(&a);
+	free(buf);
+	free(back);
+}
+END_TEST
+
 /*
  * A file and an NBD server whose writes fail (error filter): the server
  * is up, so a failed copy fails the write (the pager writes elsewhere);
@@ -643,6 +765,7 @@ int main(void)
 	tcase_add_test(tc, bad_uri_is_an_error);
 	tcase_add_test(tc, set_layout);
 	tcase_add_test(tc, set_replica_fallback);
+	tcase_add_test(tc, set_member_back_is_rebuilt);
 	tcase_add_test(tc, set_write_error_on_up_member_fails_write);
 	tcase_add_test(tc, set_bad_shapes_are_refused);
 	suite_add_tcase(s, tc);

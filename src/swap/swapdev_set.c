@@ -801,9 +801,9 @@ static int copy_unit(struct set_dev *s, unsigned i, unsigned epoch, uint64_t u, 
 	}
 }
 
-static bool unit_written(const struct set_dev *s, uint64_t u)
+static bool unit_in(const uint64_t *bits, uint64_t u)
 {
-	return atomic_load(&s->written[u / 64]) & ((uint64_t)1 << (u % 64));
+	return bits[u / 64] & ((uint64_t)1 << (u % 64));
 }
 
 /* Replica index of unit u on member i, or replicas if i holds none of it. */
@@ -815,6 +815,26 @@ static unsigned replica_on(const struct set_dev *s, uint64_t u, unsigned i)
 }
 
 /*
+ * The units written so far that member i holds a replica of, into todo;
+ * their number. Units first written after this need no copy: their writes
+ * went to i too (it was connected before the pass began; a write that
+ * failed on it makes the pass start over).
+ */
+static uint64_t snapshot(struct set_dev *s, unsigned i, uint64_t *todo)
+{
+	uint64_t n = 0;
+
+	for (uint64_t w = 0; w < (s->units + 63) / 64; w++)
+		todo[w] = atomic_load(&s->written[w]);
+	for (uint64_t u = 0; u < s->units; u++) {
+		if (unit_in(todo, u) && replica_on(s, u, i) == s->replicas)
+			todo[u / 64] &= ~((uint64_t)1 << (u % 64));
+		n += unit_in(todo, u);
+	}
+	return n;
+}
+
+/*
  * Rebuild thread: member i answers again. Marks it rebuilding, copies
  * every written unit it holds a replica of, then marks it up, or down
  * again if the pass cannot finish. Returns when it may be retried, in ms.
@@ -823,7 +843,8 @@ static unsigned rebuild(struct set_dev *s, unsigned i)
 {
 	struct swapdev *m = s->m[i];
 	unsigned epoch = atomic_load(&m->epoch), passes = 0;
-	uint64_t total = 0, done = 0, lost = 0, t0 = mono_ms();
+	uint64_t total = 0, done = 0, copied = 0, lost = 0, t0 = mono_ms();
+	uint64_t *todo = calloc((s->units + 63) / 64, sizeof(*todo));
 	const char *why = NULL;
 	void *buf = NULL;
 	int r;
@@ -832,24 +853,23 @@ static unsigned rebuild(struct set_dev *s, unsigned i)
 	atomic_store(&s->mstate[i], M_REBUILDING);
 	s->rebuild_dirty[i] = false;
 	pthread_mutex_unlock(&s->lock);
-	for (uint64_t u = 0; u < s->units; u++)
-		total += unit_written(s, u) && replica_on(s, u, i) < s->replicas;
-	atomic_store(&s->rebuild_total[i], total);
-	atomic_store(&s->rebuild_done[i], 0);
-	fprintf(stderr, "uvmpagerd: swap set: member %s answers again: rebuilding %" PRIu64
-		" units (%.1f MiB) from the other replicas\n", m->name, total,
-		(double)(total * UNIT_BYTES) / (1 << 20));
-	if (posix_memalign(&buf, PAGE_SIZE, UNIT_BYTES)) {
+	if (!todo || posix_memalign(&buf, PAGE_SIZE, UNIT_BYTES)) {
 		why = "out of memory";
 		goto down;
 	}
 again:
 	passes++;
+	total = snapshot(s, i, todo);
+	atomic_store(&s->rebuild_total[i], total);
+	atomic_store(&s->rebuild_done[i], 0);
+	fprintf(stderr, "uvmpagerd: swap set: member %s answers again: rebuilding %" PRIu64
+		" units (%.1f MiB) from the other replicas%s\n", m->name, total,
+		(double)(total * UNIT_BYTES) / (1 << 20), passes > 1 ? " (a write to it failed: again)" : "");
 	for (uint64_t u = 0; u < s->units; u++) {
 		unsigned kt = replica_on(s, u, i);
 		uint64_t due;
 
-		if (kt == s->replicas || !unit_written(s, u))
+		if (!unit_in(todo, u))
 			continue;
 		r = copy_unit(s, i, epoch, u, kt, buf);
 		if (r == -ECANCELED) {
@@ -863,9 +883,10 @@ again:
 			goto down;
 		}
 		done++;
+		copied++;
 		atomic_store(&s->rebuild_done[i], done);
-		/* the rate bound: done units in no less than this many ms */
-		due = done * UNIT_BYTES * 1000 / ((uint64_t)REBUILD_MIB_S << 20);
+		/* the rate bound: copied units in no less than this many ms */
+		due = copied * UNIT_BYTES * 1000 / ((uint64_t)REBUILD_MIB_S << 20);
 		if (mono_ms() - t0 < due && nap(s, (unsigned)(due - (mono_ms() - t0)))) {
 			why = "closing";
 			goto down;
@@ -892,6 +913,7 @@ again:
 		(double)(total * UNIT_BYTES) / (1 << 20), (double)(mono_ms() - t0) / 1000, passes,
 		passes > 1 ? "es" : "", lost ? ", some units had no copy left (their pages are lost)" : "");
 	free(buf);
+	free(todo);
 	return 0;
 down:
 	pthread_mutex_lock(&s->lock);
@@ -900,6 +922,7 @@ down:
 	fprintf(stderr, "uvmpagerd: swap set: rebuild of member %s stopped after %" PRIu64 " of %"
 		PRIu64 " units: %s; retried when it answers\n", m->name, done, total, why);
 	free(buf);
+	free(todo);
 	return 5000;
 }
 
