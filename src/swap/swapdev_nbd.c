@@ -19,8 +19,9 @@
  * RECONNECT_EVERY_MS, with a connect that gives up after
  * RECONNECT_TIMEOUT_MS, never blocking the I/O paths (they see `down` and
  * fail at once). The old handle is closed first, while `down` is still
- * set, once no thread is inside a libnbd call on it (h_users), so its late
- * callbacks are ignored as above. When the server answers with an export
+ * set, once no thread is inside a libnbd call on it (h_users); nbd_close()
+ * drops the commands it still has without calling their callbacks
+ * (libnbd: "the final status ... is lost"), and any it calls see `down`. When the server answers with an export
  * at least as large, the new handle is installed, epoch is bumped and down
  * cleared: the device is up again, but its contents are whatever that
  * server has (nbdkit memory restarted is empty): the set rebuilds it before
