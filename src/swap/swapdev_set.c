@@ -770,7 +770,7 @@ static bool rebuild_stops(struct set_dev *s, unsigned i, unsigned epoch)
  * readable copy: the unit is lost), or the target's write error.
  */
 static int copy_unit(struct set_dev *s, unsigned i, unsigned epoch, uint64_t u, unsigned kt,
-		     void *buf)
+		     void *buf, uint64_t *recopied)
 {
 	unsigned b = (unsigned)(u % GEN_BUCKETS);
 
@@ -798,6 +798,7 @@ static int copy_unit(struct set_dev *s, unsigned i, unsigned epoch, uint64_t u, 
 			return rebuild_stops(s, i, epoch) ? -ECANCELED : r;
 		if (atomic_load(&s->wgen[b]) == g)
 			return 0;
+		(*recopied)++;
 	}
 }
 
@@ -843,7 +844,7 @@ static unsigned rebuild(struct set_dev *s, unsigned i)
 {
 	struct swapdev *m = s->m[i];
 	unsigned epoch = atomic_load(&m->epoch), passes = 0;
-	uint64_t total = 0, done = 0, copied = 0, lost = 0, t0 = mono_ms();
+	uint64_t total = 0, done = 0, copied = 0, lost = 0, recopied = 0, t0 = mono_ms();
 	uint64_t *todo = calloc((s->units + 63) / 64, sizeof(*todo));
 	const char *why = NULL;
 	void *buf = NULL;
@@ -871,7 +872,7 @@ again:
 
 		if (!unit_in(todo, u))
 			continue;
-		r = copy_unit(s, i, epoch, u, kt, buf);
+		r = copy_unit(s, i, epoch, u, kt, buf, &recopied);
 		if (r == -ECANCELED) {
 			why = closing(s) ? "closing" : "it went down again";
 			goto down;
@@ -909,9 +910,10 @@ again:
 	atomic_store(&s->reported[i], false);
 	pthread_mutex_unlock(&s->lock);
 	fprintf(stderr, "uvmpagerd: swap set: member %s rebuilt: %" PRIu64 " units (%.1f MiB) in "
-		"%.1f s, %u pass%s%s; it is up\n", m->name, total,
-		(double)(total * UNIT_BYTES) / (1 << 20), (double)(mono_ms() - t0) / 1000, passes,
-		passes > 1 ? "es" : "", lost ? ", some units had no copy left (their pages are lost)" : "");
+		"%.1f s, %u pass%s, %" PRIu64 " copied again (written meanwhile)%s; it is up\n",
+		m->name, total, (double)(total * UNIT_BYTES) / (1 << 20),
+		(double)(mono_ms() - t0) / 1000, passes,
+		passes > 1 ? "es" : "", recopied, lost ? ", some units had no copy left (their pages are lost)" : "");
 	free(buf);
 	free(todo);
 	return 0;
