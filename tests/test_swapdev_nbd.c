@@ -687,6 +687,103 @@ START_TEST(set_member_back_is_rebuilt)
 END_TEST
 
 /*
+ * Writes during a rebuild are not undone by it: the test's hook, in the
+ * rebuild thread between reading unit 0 from server 1 and writing it to
+ * server 0, rewrites that unit through the set (new data on both); the
+ * stale copy must then be done again (its generation moved), not left.
+ */
+struct newer {
+	struct ioeng *e;
+	struct swapdev *set;
+	uint8_t *buf;
+	int calls;
+	ssize_t result;
+};
+
+static void no_done(struct io_req *req)
+{
+	(void)req;
+}
+
+static void rewrite_unit0(void *ctx, uint64_t unit)
+{
+	struct newer *n = ctx;
+	struct io_req req;
+
+	if (unit != 0 || n->calls++)
+		return;
+	memset(&req, 0, sizeof(req));
+	req.op = IO_WRITE;
+	req.fd = -1;
+	req.dev = n->set;
+	req.offset = PAGE_SIZE;
+	req.iovcnt = 1;
+	req.iov[0].iov_base = n->buf;
+	req.iov[0].iov_len = SWAPDEV_SET_UNIT_SLOTS * PAGE_SIZE;
+	req.done = no_done;
+	n->result = ioeng_run(n->e, &req) ? -EINVAL : req.result;
+}
+
+START_TEST(set_rebuild_keeps_newer_writes)
+{
+	struct srv a = { .pid = -1 }, b = { .pid = -1 };
+	struct swapdev *m[2], *set;
+	struct ioeng *e;
+	const unsigned units = 4, pages = units * SWAPDEV_SET_UNIT_SLOTS;
+	size_t len = (size_t)pages * PAGE_SIZE;
+	struct newer n = { 0 };
+	uint8_t *buf, *back;
+	char err[256] = "";
+	uint64_t done, total;
+	int i;
+
+	if (!have_nbdkit())
+		return;
+	server_keep(&a, "16M", NULL);
+	server_keep(&b, "16M", NULL);
+	m[0] = nbd_member(&a);
+	m[1] = nbd_member(&b);
+	ck_assert_msg(swapdev_set_open(m, 2, 2, &set, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(ioeng_create(NULL, &e), 0);
+	buf = aligned_alloc(PAGE_SIZE, len);
+	back = aligned_alloc(PAGE_SIZE, len);
+	stamp(buf, pages, 7);
+	for (unsigned p = 0; p < pages; p += PAGES)
+		ck_assert_int_eq(set_io(e, set, IO_WRITE, buf + (size_t)p * PAGE_SIZE, 1 + p, PAGES,
+					false), PAGES * PAGE_SIZE);
+	server_kill(&a);
+	wait_member_down(e, set, 0, back);
+	/* unit 0's new data, written by the hook while its old copy is in flight */
+	stamp(buf, SWAPDEV_SET_UNIT_SLOTS, 13);
+	n.e = e;
+	n.set = set;
+	n.buf = buf;
+	swapdev_set_rebuild_hook(set, rewrite_unit0, &n);
+	server_restart(&a, "16M");
+	for (i = 0; i < 1000 && strcmp(swapdev_member_state(set, 0), "up"); i++)
+		usleep(10000);
+	ck_assert_str_eq(swapdev_member_state(set, 0), "up");
+	ck_assert_int_eq(n.calls, 2);   /* unit 0 copied twice: once stale, once right */
+	ck_assert_int_eq(n.result, SWAPDEV_SET_UNIT_SLOTS * PAGE_SIZE);
+	swapdev_member_rebuild(set, 0, &done, &total);
+	ck_assert_uint_eq(total, units);
+	/* server 1 goes: server 0 alone must have the new data */
+	server_kill(&b);
+	wait_member_down(e, set, 1, back);
+	memset(back, 0, len);
+	for (unsigned p = 0; p < pages; p += PAGES)
+		ck_assert_int_eq(set_io(e, set, IO_READ, back + (size_t)p * PAGE_SIZE, 1 + p, PAGES,
+					p % 8 == 0), PAGES * PAGE_SIZE);
+	ck_assert_mem_eq(buf, back, len);
+	ioeng_destroy(e);
+	swapdev_close(set);
+	server_kill(&a);
+	free(buf);
+	free(back);
+}
+END_TEST
+
+/*
  * A file and an NBD server whose writes fail (error filter): the server
  * is up, so a failed copy fails the write (the pager writes elsewhere);
  * reads are fine.
@@ -766,6 +863,7 @@ int main(void)
 	tcase_add_test(tc, set_layout);
 	tcase_add_test(tc, set_replica_fallback);
 	tcase_add_test(tc, set_member_back_is_rebuilt);
+	tcase_add_test(tc, set_rebuild_keeps_newer_writes);
 	tcase_add_test(tc, set_write_error_on_up_member_fails_write);
 	tcase_add_test(tc, set_bad_shapes_are_refused);
 	suite_add_tcase(s, tc);

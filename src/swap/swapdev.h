@@ -145,6 +145,14 @@ const char *swapdev_member_state(const struct swapdev *dev, unsigned i);
 void swapdev_member_rebuild(const struct swapdev *dev, unsigned i, uint64_t *done,
 			    uint64_t *total);
 
+/*
+ * For tests: fn(ctx, unit) runs in the rebuild thread between reading a
+ * unit from its source and writing it to the member being rebuilt (a
+ * write there makes the copy stale). Set before the rebuild starts.
+ */
+void swapdev_set_rebuild_hook(struct swapdev *set, void (*fn)(void *ctx, uint64_t unit),
+			      void *ctx);
+
 static inline const char *swapdev_kind(const struct swapdev *dev)
 {
 	return dev->ops->kind;

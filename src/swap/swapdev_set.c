@@ -122,6 +122,8 @@ struct set_dev {
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
 	bool stopping;                          /* under stop_lock */
+	void (*rebuild_hook)(void *ctx, uint64_t unit);   /* tests only */
+	void *hook_ctx;
 	struct ioeng *eng;              /* set by submit; one engine per daemon */
 	char *name;
 
@@ -793,6 +795,8 @@ static int copy_unit(struct set_dev *s, unsigned i, unsigned epoch, uint64_t u, 
 		}
 		if (r)
 			return rebuild_stops(s, i, epoch) ? -ECANCELED : -ENODATA;
+		if (s->rebuild_hook)
+			s->rebuild_hook(s->hook_ctx, u);
 		r = member_io(s->m[i], IO_WRITE, buf, unit_offset(s, u, kt), UNIT_BYTES);
 		if (r)
 			return rebuild_stops(s, i, epoch) ? -ECANCELED : r;
@@ -950,6 +954,15 @@ static void *watch_thread(void *arg)
 		}
 	}
 	return NULL;
+}
+
+void swapdev_set_rebuild_hook(struct swapdev *dev, void (*fn)(void *ctx, uint64_t unit),
+			      void *ctx)
+{
+	struct set_dev *s = to_set(dev);
+
+	s->hook_ctx = ctx;
+	s->rebuild_hook = fn;
 }
 
 static void set_close(struct swapdev *dev)
