@@ -724,6 +724,78 @@ static void rewrite_unit0(void *ctx, uint64_t unit)
 	n->result = ioeng_run(n->e, &req) ? -EINVAL : req.result;
 }
 
+/* The hook kills the member being rebuilt (once): the pass stops, and starts over when it is back. */
+struct again {
+	struct srv *a;
+	int calls;
+};
+
+static void kill_target(void *ctx, uint64_t unit)
+{
+	struct again *g = ctx;
+
+	(void)unit;
+	if (g->calls++ == 1)
+		server_kill(g->a);
+}
+
+START_TEST(set_rebuild_member_dies_again)
+{
+	struct srv a = { .pid = -1 }, b = { .pid = -1 };
+	struct swapdev *m[2], *set;
+	struct ioeng *e;
+	const unsigned pages = 4 * SWAPDEV_SET_UNIT_SLOTS;
+	size_t len = (size_t)pages * PAGE_SIZE;
+	struct again g = { .a = &a };
+	uint8_t *buf, *back;
+	char err[256] = "";
+	uint64_t done, total;
+	int i;
+
+	if (!have_nbdkit())
+		return;
+	server_keep(&a, "16M", NULL);
+	server_keep(&b, "16M", NULL);
+	m[0] = nbd_member(&a);
+	m[1] = nbd_member(&b);
+	ck_assert_msg(swapdev_set_open(m, 2, 2, &set, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(ioeng_create(NULL, &e), 0);
+	buf = aligned_alloc(PAGE_SIZE, len);
+	back = aligned_alloc(PAGE_SIZE, len);
+	stamp(buf, pages, 5);
+	ck_assert_int_eq(set_io(e, set, IO_WRITE, buf, 1, pages, false), (ssize_t)len);
+	server_kill(&a);
+	wait_member_down(e, set, 0, back);
+	swapdev_set_rebuild_hook(set, kill_target, &g);
+	server_restart(&a, "16M");
+	/* the second unit's copy finds it dead: down again, not up */
+	for (i = 0; i < 500 && g.calls < 2; i++)
+		usleep(10000);
+	ck_assert_int_ge(g.calls, 2);
+	for (i = 0; i < 200 && !atomic_load(&m[0]->down); i++)
+		usleep(10000);
+	usleep(200000);
+	ck_assert_str_eq(swapdev_member_state(set, 0), "down");
+	ck_assert_str_eq(swapdev_state(set), "degraded");
+	server_restart(&a, "16M");
+	for (i = 0; i < 1000 && strcmp(swapdev_member_state(set, 0), "up"); i++)
+		usleep(10000);
+	ck_assert_str_eq(swapdev_member_state(set, 0), "up");
+	swapdev_member_rebuild(set, 0, &done, &total);
+	ck_assert_uint_eq(done, 4);
+	server_kill(&b);
+	wait_member_down(e, set, 1, back);
+	memset(back, 0, len);
+	ck_assert_int_eq(set_io(e, set, IO_READ, back, 1, pages, true), (ssize_t)len);
+	ck_assert_mem_eq(buf, back, len);
+	ioeng_destroy(e);
+	swapdev_close(set);
+	server_kill(&a);
+	free(buf);
+	free(back);
+}
+END_TEST
+
 START_TEST(set_rebuild_keeps_newer_writes)
 {
 	struct srv a = { .pid = -1 }, b = { .pid = -1 };
@@ -864,6 +936,7 @@ int main(void)
 	tcase_add_test(tc, set_replica_fallback);
 	tcase_add_test(tc, set_member_back_is_rebuilt);
 	tcase_add_test(tc, set_rebuild_keeps_newer_writes);
+	tcase_add_test(tc, set_rebuild_member_dies_again);
 	tcase_add_test(tc, set_write_error_on_up_member_fails_write);
 	tcase_add_test(tc, set_bad_shapes_are_refused);
 	suite_add_tcase(s, tc);

@@ -842,7 +842,7 @@ static uint64_t snapshot(struct set_dev *s, unsigned i, uint64_t *todo)
 /*
  * Rebuild thread: member i answers again. Marks it rebuilding, copies
  * every written unit it holds a replica of, then marks it up, or down
- * again if the pass cannot finish. Returns when it may be retried, in ms.
+ * again if the pass cannot finish. Returns in how many ms it may be retried.
  */
 static unsigned rebuild(struct set_dev *s, unsigned i)
 {
@@ -929,7 +929,8 @@ down:
 		PRIu64 " units: %s; retried when it answers\n", m->name, done, total, why);
 	free(buf);
 	free(todo);
-	return 5000;
+	/* it went down: its next answer (1 s apart) is the retry; an error while up: wait */
+	return atomic_load(&m->down) || atomic_load(&m->epoch) != epoch ? 0 : 5000;
 }
 
 /* The set's thread (replicas >= 2): watches members, rebuilds those that come back. */
