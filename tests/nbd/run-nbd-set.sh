@@ -6,7 +6,11 @@
 #     received writes (swap/stat's per-member bytes);
 #  2. replicas 2: one server killed (-9) while the workload re-reads its
 #     pages: 0 pages wrong, no SIGBUS, the workload exits 0, swap/stat
-#     shows that member down and the set degraded;
+#     shows that member down and the set degraded; then workload B pages
+#     out to server 1 alone, server 0 is restarted (empty) on its socket
+#     while workload C pages out, the daemon reconnects and rebuilds it
+#     (log line, member0_state up), server 1 is killed, and B and C
+#     re-read every page from the rebuilt server 0: 0 wrong, no SIGBUS;
 #  3. a local file and an NBD server mixed as two stripes: round trip;
 #  4. replicas 2 with one server failing some writes (nbdkit's error
 #     filter) but up: every page still right (the pager rewrites them);
