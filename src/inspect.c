@@ -142,10 +142,13 @@ void engine_print_swap(struct engine *e, FILE *f)
 	fprintf(f, "stripe_unit_slots %u\n", SWAPDEV_SET_UNIT_SLOTS);
 	for (unsigned i = 0; i < swapdev_nmembers(dev); i++) {
 		const struct swapdev *m = swapdev_member(dev, i);
+		uint64_t rdone, rtotal;
 
+		swapdev_member_rebuild(dev, i, &rdone, &rtotal);
 		fprintf(f, "member%u_name %s\n", i, m->name);
 		fprintf(f, "member%u_kind %s\n", i, swapdev_kind(m));
-		fprintf(f, "member%u_state %s\n", i, swapdev_state(m));
+		fprintf(f, "member%u_state %s\n", i, swapdev_member_state(dev, i));
+		fprintf(f, "member%u_rebuild_units %" PRIu64 " %" PRIu64 "\n", i, rdone, rtotal);
 		fprintf(f, "member%u_errors %" PRIu64 "\n", i, atomic_load(&m->errors));
 		fprintf(f, "member%u_read_bytes %" PRIu64 "\n", i, atomic_load(&m->read_bytes));
 		fprintf(f, "member%u_write_bytes %" PRIu64 "\n", i, atomic_load(&m->write_bytes));

@@ -430,6 +430,8 @@ START_TEST(set_layout)
 	m[0] = nbd_member(&a);
 	m[1] = nbd_member(&b);
 	ck_assert_msg(swapdev_set_open(m, 2, 1, &set, err, sizeof(err)) == 0, "%s", err);
+	/* replicas 1: nothing to rebuild from, so members are not reconnected */
+	ck_assert(!atomic_load(&m[0]->may_reconnect) && !atomic_load(&m[1]->may_reconnect));
 	ck_assert_str_eq(swapdev_kind(set), "set");
 	/* the smaller member sets the size: 8M is 2048 slots, 31 whole units after slot 0 */
 	ck_assert_uint_eq(set->nslots, 1 + 2 * 31 * U);
@@ -564,6 +566,295 @@ START_TEST(set_replica_fallback)
 }
 END_TEST
 
+/* nbdkit memory SIZE again on k's socket (a restarted server: empty) */
+static void server_restart(struct srv *k, const char *size)
+{
+	unlink(k->sock);
+	k->pid = fork();
+	ck_assert_int_ge(k->pid, 0);
+	if (k->pid == 0) {
+		execlp("nbdkit", "nbdkit", "-f", "-U", k->sock, "memory", size, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		struct stat st;
+
+		if (stat(k->sock, &st) == 0)
+			return;
+		usleep(10000);
+	}
+	ck_abort_msg("nbdkit did not come back");
+}
+
+/* Reads through the set until member i is seen down (a kill is noticed on I/O). */
+static void wait_member_down(struct ioeng *e, struct swapdev *set, unsigned i, uint8_t *back)
+{
+	for (int k = 0; k < 100 && !atomic_load(&swapdev_member(set, i)->down); k++) {
+		set_io(e, set, IO_READ, back, 1 + (uint64_t)k % 4 * 64, PAGES, false);
+		usleep(20000);
+	}
+	ck_assert(atomic_load(&swapdev_member(set, i)->down));
+}
+
+/*
+ * Replicas 2: server 0 dies, pages are written while it is down, it comes
+ * back empty on the same socket: it is reconnected, rebuilt (not read
+ * before), and once up it alone serves every page when server 1 dies.
+ */
+START_TEST(set_member_back_is_rebuilt)
+{
+	static struct io_req reqs[SET_NREQ];
+	struct io_req *ptrs[SET_NREQ];
+	struct srv a = { .pid = -1 }, b = { .pid = -1 };
+	struct swapdev *m[2], *set;
+	struct ioeng *e;
+	uint8_t *buf, *back;
+	char err[256] = "";
+	size_t len = (size_t)SET_NREQ * PAGES * PAGE_SIZE;
+	uint64_t done, total;
+	bool saw_rebuilding = false;
+	int i;
+
+	if (!have_nbdkit())
+		return;
+	server_keep(&a, "64M", NULL);
+	server_keep(&b, "64M", NULL);
+	m[0] = nbd_member(&a);
+	m[1] = nbd_member(&b);
+	ck_assert_msg(swapdev_set_open(m, 2, 2, &set, err, sizeof(err)) == 0, "%s", err);
+	ck_assert(atomic_load(&m[0]->may_reconnect));
+	ck_assert_int_eq(ioeng_create(NULL, &e), 0);
+	buf = aligned_alloc(PAGE_SIZE, len);
+	back = aligned_alloc(PAGE_SIZE, len);
+	stamp(buf, SET_NREQ * PAGES, 7);
+	for (i = 0; i < SET_NREQ; i++) {
+		fill_req(&reqs[i], set, IO_WRITE, buf + (size_t)i * PAGES * PAGE_SIZE,
+			 1 + (uint64_t)i * PAGES);
+		ptrs[i] = &reqs[i];
+	}
+	w.left = SET_NREQ;
+	ck_assert_int_eq(ioeng_submit(e, ptrs, SET_NREQ), 0);
+	wait_all();
+
+	/* server 0 dies; the first 40 requests' pages change while it is down */
+	server_kill(&a);
+	wait_member_down(e, set, 0, back);
+	stamp(buf, 40 * PAGES, 11);
+	for (i = 0; i < 40; i++)
+		ck_assert_int_eq(set_io(e, set, IO_WRITE, buf + (size_t)i * PAGES * PAGE_SIZE,
+					1 + (uint64_t)i * PAGES, PAGES, i % 2), PAGES * PAGE_SIZE);
+	ck_assert_str_eq(swapdev_member_state(set, 0), "down");
+
+	/* back, empty: rebuilt from server 1, then up */
+	server_restart(&a, "64M");
+	for (i = 0; i < 1000 && strcmp(swapdev_member_state(set, 0), "up"); i++) {
+		if (!strcmp(swapdev_member_state(set, 0), "rebuilding")) {
+			saw_rebuilding = true;
+			/* not read while rebuilding: reads are right all along */
+			ck_assert_int_eq(set_io(e, set, IO_READ, back, 1, PAGES, false), PAGES * PAGE_SIZE);
+			ck_assert_mem_eq(buf, back, PAGES * PAGE_SIZE);
+		}
+		usleep(10000);
+	}
+	ck_assert_str_eq(swapdev_member_state(set, 0), "up");
+	ck_assert_str_eq(swapdev_state(set), "up");
+	swapdev_member_rebuild(set, 0, &done, &total);
+	fprintf(stderr, "set rebuild: %llu of %llu units, rebuilding seen %d\n",
+		(unsigned long long)done, (unsigned long long)total, saw_rebuilding);
+	ck_assert_uint_gt(total, 0);
+	ck_assert_uint_eq(done, total);
+
+	/* server 1 dies: every page comes from the rebuilt server 0 */
+	server_kill(&b);
+	wait_member_down(e, set, 1, back);
+	memset(back, 0, len);
+	for (i = 0; i < SET_NREQ; i++)
+		fill_req(&reqs[i], set, IO_READ, back + (size_t)i * PAGES * PAGE_SIZE,
+			 1 + (uint64_t)i * PAGES);
+	w.left = SET_NREQ;
+	ck_assert_int_eq(ioeng_submit(e, ptrs, SET_NREQ), 0);
+	wait_all();
+	for (i = 0; i < SET_NREQ; i++)
+		ck_assert_int_eq(reqs[i].result, PAGES * PAGE_SIZE);
+	ck_assert_mem_eq(buf, back, len);
+	ck_assert_str_eq(swapdev_state(set), "degraded");
+	ioeng_destroy(e);
+	swapdev_close(set);
+	server_kill(&a);
+	free(buf);
+	free(back);
+}
+END_TEST
+
+/*
+ * Writes during a rebuild are not undone by it: the test's hook, in the
+ * rebuild thread between reading unit 0 from server 1 and writing it to
+ * server 0, rewrites that unit through the set (new data on both); the
+ * stale copy must then be done again (its generation moved), not left.
+ */
+struct newer {
+	struct ioeng *e;
+	struct swapdev *set;
+	uint8_t *buf;
+	int calls;
+	ssize_t result;
+};
+
+static void no_done(struct io_req *req)
+{
+	(void)req;
+}
+
+static void rewrite_unit0(void *ctx, uint64_t unit)
+{
+	struct newer *n = ctx;
+	struct io_req req;
+
+	if (unit != 0 || n->calls++)
+		return;
+	memset(&req, 0, sizeof(req));
+	req.op = IO_WRITE;
+	req.fd = -1;
+	req.dev = n->set;
+	req.offset = PAGE_SIZE;
+	req.iovcnt = 1;
+	req.iov[0].iov_base = n->buf;
+	req.iov[0].iov_len = SWAPDEV_SET_UNIT_SLOTS * PAGE_SIZE;
+	req.done = no_done;
+	n->result = ioeng_run(n->e, &req) ? -EINVAL : req.result;
+}
+
+/* The hook kills the member being rebuilt (once): the pass stops, and starts over when it is back. */
+struct again {
+	struct srv *a;
+	int calls;
+};
+
+static void kill_target(void *ctx, uint64_t unit)
+{
+	struct again *g = ctx;
+
+	(void)unit;
+	if (g->calls++ == 1)
+		server_kill(g->a);
+}
+
+START_TEST(set_rebuild_member_dies_again)
+{
+	struct srv a = { .pid = -1 }, b = { .pid = -1 };
+	struct swapdev *m[2], *set;
+	struct ioeng *e;
+	const unsigned pages = 4 * SWAPDEV_SET_UNIT_SLOTS;
+	size_t len = (size_t)pages * PAGE_SIZE;
+	struct again g = { .a = &a };
+	uint8_t *buf, *back;
+	char err[256] = "";
+	uint64_t done, total;
+	int i;
+
+	if (!have_nbdkit())
+		return;
+	server_keep(&a, "16M", NULL);
+	server_keep(&b, "16M", NULL);
+	m[0] = nbd_member(&a);
+	m[1] = nbd_member(&b);
+	ck_assert_msg(swapdev_set_open(m, 2, 2, &set, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(ioeng_create(NULL, &e), 0);
+	buf = aligned_alloc(PAGE_SIZE, len);
+	back = aligned_alloc(PAGE_SIZE, len);
+	stamp(buf, pages, 5);
+	ck_assert_int_eq(set_io(e, set, IO_WRITE, buf, 1, pages, false), (ssize_t)len);
+	server_kill(&a);
+	wait_member_down(e, set, 0, back);
+	swapdev_set_rebuild_hook(set, kill_target, &g);
+	server_restart(&a, "16M");
+	/* the second unit's copy finds it dead: down again, not up */
+	for (i = 0; i < 500 && g.calls < 2; i++)
+		usleep(10000);
+	ck_assert_int_ge(g.calls, 2);
+	for (i = 0; i < 200 && !atomic_load(&m[0]->down); i++)
+		usleep(10000);
+	usleep(200000);
+	ck_assert_str_eq(swapdev_member_state(set, 0), "down");
+	ck_assert_str_eq(swapdev_state(set), "degraded");
+	server_restart(&a, "16M");
+	for (i = 0; i < 1000 && strcmp(swapdev_member_state(set, 0), "up"); i++)
+		usleep(10000);
+	ck_assert_str_eq(swapdev_member_state(set, 0), "up");
+	swapdev_member_rebuild(set, 0, &done, &total);
+	ck_assert_uint_eq(done, 4);
+	server_kill(&b);
+	wait_member_down(e, set, 1, back);
+	memset(back, 0, len);
+	ck_assert_int_eq(set_io(e, set, IO_READ, back, 1, pages, true), (ssize_t)len);
+	ck_assert_mem_eq(buf, back, len);
+	ioeng_destroy(e);
+	swapdev_close(set);
+	server_kill(&a);
+	free(buf);
+	free(back);
+}
+END_TEST
+
+START_TEST(set_rebuild_keeps_newer_writes)
+{
+	struct srv a = { .pid = -1 }, b = { .pid = -1 };
+	struct swapdev *m[2], *set;
+	struct ioeng *e;
+	const unsigned units = 4, pages = units * SWAPDEV_SET_UNIT_SLOTS;
+	size_t len = (size_t)pages * PAGE_SIZE;
+	struct newer n = { 0 };
+	uint8_t *buf, *back;
+	char err[256] = "";
+	uint64_t done, total;
+	int i;
+
+	if (!have_nbdkit())
+		return;
+	server_keep(&a, "16M", NULL);
+	server_keep(&b, "16M", NULL);
+	m[0] = nbd_member(&a);
+	m[1] = nbd_member(&b);
+	ck_assert_msg(swapdev_set_open(m, 2, 2, &set, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(ioeng_create(NULL, &e), 0);
+	buf = aligned_alloc(PAGE_SIZE, len);
+	back = aligned_alloc(PAGE_SIZE, len);
+	stamp(buf, pages, 7);
+	for (unsigned p = 0; p < pages; p += PAGES)
+		ck_assert_int_eq(set_io(e, set, IO_WRITE, buf + (size_t)p * PAGE_SIZE, 1 + p, PAGES,
+					false), PAGES * PAGE_SIZE);
+	server_kill(&a);
+	wait_member_down(e, set, 0, back);
+	/* unit 0's new data, written by the hook while its old copy is in flight */
+	stamp(buf, SWAPDEV_SET_UNIT_SLOTS, 13);
+	n.e = e;
+	n.set = set;
+	n.buf = buf;
+	swapdev_set_rebuild_hook(set, rewrite_unit0, &n);
+	server_restart(&a, "16M");
+	for (i = 0; i < 1000 && strcmp(swapdev_member_state(set, 0), "up"); i++)
+		usleep(10000);
+	ck_assert_str_eq(swapdev_member_state(set, 0), "up");
+	ck_assert_int_eq(n.calls, 2);   /* unit 0 copied twice: once stale, once right */
+	ck_assert_int_eq(n.result, SWAPDEV_SET_UNIT_SLOTS * PAGE_SIZE);
+	swapdev_member_rebuild(set, 0, &done, &total);
+	ck_assert_uint_eq(total, units);
+	/* server 1 goes: server 0 alone must have the new data */
+	server_kill(&b);
+	wait_member_down(e, set, 1, back);
+	memset(back, 0, len);
+	for (unsigned p = 0; p < pages; p += PAGES)
+		ck_assert_int_eq(set_io(e, set, IO_READ, back + (size_t)p * PAGE_SIZE, 1 + p, PAGES,
+					p % 8 == 0), PAGES * PAGE_SIZE);
+	ck_assert_mem_eq(buf, back, len);
+	ioeng_destroy(e);
+	swapdev_close(set);
+	server_kill(&a);
+	free(buf);
+	free(back);
+}
+END_TEST
+
 /*
  * A file and an NBD server whose writes fail (error filter): the server
  * is up, so a failed copy fails the write (the pager writes elsewhere);
@@ -643,6 +934,9 @@ int main(void)
 	tcase_add_test(tc, bad_uri_is_an_error);
 	tcase_add_test(tc, set_layout);
 	tcase_add_test(tc, set_replica_fallback);
+	tcase_add_test(tc, set_member_back_is_rebuilt);
+	tcase_add_test(tc, set_rebuild_keeps_newer_writes);
+	tcase_add_test(tc, set_rebuild_member_dies_again);
 	tcase_add_test(tc, set_write_error_on_up_member_fails_write);
 	tcase_add_test(tc, set_bad_shapes_are_refused);
 	suite_add_tcase(s, tc);

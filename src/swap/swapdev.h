@@ -52,7 +52,16 @@ struct swapdev {
 	const char *name;               /* path or URI, for stat and the log */
 	uint64_t nslots;                /* device size / PAGE_SIZE, slot 0 included */
 	int fd;                         /* for the I/O engine, or -1 */
-	_Atomic bool down;              /* marked by the failure detector, for good */
+	/*
+	 * Marked by the failure detector. For good unless may_reconnect: an
+	 * NBD device then retries its server in the background and clears
+	 * down again when it answers (epoch counts those comebacks). Only a
+	 * set with replicas sets may_reconnect, before any I/O: a device that
+	 * comes back is empty or stale, and only a set can rebuild it.
+	 */
+	_Atomic bool down;
+	_Atomic bool may_reconnect;
+	_Atomic unsigned epoch;
 	_Atomic uint64_t errors;        /* requests failed by the device itself */
 	/* bytes moved by requests for this device (ioeng_req_complete() counts them) */
 	_Atomic uint64_t read_bytes, write_bytes;
@@ -125,6 +134,24 @@ unsigned swapdev_replicas(const struct swapdev *dev);
  * device that is down.
  */
 const char *swapdev_state(const struct swapdev *dev);
+/*
+ * Member i of a set as the set uses it: "up" (read and written), "down"
+ * (its device is down, or came back and waits to be rebuilt),
+ * "rebuilding" (answers again, written, not read until its replicas are
+ * copied back), "none" for no such member.
+ */
+const char *swapdev_member_state(const struct swapdev *dev, unsigned i);
+/* Units copied so far and to copy by member i's last or current rebuild. */
+void swapdev_member_rebuild(const struct swapdev *dev, unsigned i, uint64_t *done,
+			    uint64_t *total);
+
+/*
+ * For tests: fn(ctx, unit) runs in the rebuild thread between reading a
+ * unit from its source and writing it to the member being rebuilt (a
+ * write there makes the copy stale). Set before the rebuild starts.
+ */
+void swapdev_set_rebuild_hook(struct swapdev *set, void (*fn)(void *ctx, uint64_t unit),
+			      void *ctx);
 
 static inline const char *swapdev_kind(const struct swapdev *dev)
 {

@@ -9,10 +9,23 @@
  * last one does, with the first error.
  *
  * Failure: a dead connection (the poll or libnbd says so) or no progress
- * for timeout_ms while commands are out marks the device down for good;
- * every request out and every later one then fails with -EIO, in the
- * device thread. Late libnbd callbacks after that are ignored: the handle
- * is never driven again, and the callbacks check `down` under the lock.
+ * for timeout_ms while commands are out marks the device down; every
+ * request out and every later one then fails with -EIO, in the device
+ * thread. Late libnbd callbacks after that are ignored: the handle is never
+ * driven again, and the callbacks check `down` under the lock.
+ *
+ * Reconnect (only when base.may_reconnect, which a set with replicas sets):
+ * while down, the device thread tries the same URI again every
+ * RECONNECT_EVERY_MS, with a connect that gives up after
+ * RECONNECT_TIMEOUT_MS, never blocking the I/O paths (they see `down` and
+ * fail at once). The old handle is closed first, while `down` is still
+ * set, once no thread is inside a libnbd call on it (h_users); nbd_close()
+ * drops the commands it still has without calling their callbacks
+ * (libnbd: "the final status ... is lost"), and any it calls see `down`. When the server answers with an export
+ * at least as large, the new handle is installed, epoch is bumped and down
+ * cleared: the device is up again, but its contents are whatever that
+ * server has (nbdkit memory restarted is empty): the set rebuilds it before
+ * it reads from it.
  */
 #include <errno.h>
 #include <libnbd.h>
@@ -44,8 +57,13 @@ struct swapdev_nbd {
 	struct io_req *done;            /* finished, to complete in the device thread */
 	unsigned cmds_out;
 	struct timespec progress;       /* last completion or first command out */
+	unsigned h_users;               /* threads inside a libnbd call on h */
+	pthread_cond_t h_idle;          /* h_users dropped to 0 */
 	bool stopping;
 };
+
+#define RECONNECT_EVERY_MS 1000
+#define RECONNECT_TIMEOUT_MS 2000
 
 static uint64_t now_ms(void)
 {
@@ -165,22 +183,28 @@ static void start(struct swapdev_nbd *d, struct io_req *req)
 
 		if (!v->iov_len)
 			continue;
+		struct nbd_handle *h = NULL;
+
 		pthread_mutex_lock(&d->lock);
 		down = atomic_load(&d->base.down);
 		if (!down) {
 			req->dev_pending++;
 			d->cmds_out++;
+			d->h_users++;
+			h = d->h;
 		} else {
 			req->result = -EIO;
 		}
 		pthread_mutex_unlock(&d->lock);
 		if (down)
 			break;
-		c = req->op == IO_READ ? nbd_aio_pread(d->h, v->iov_base, v->iov_len, off, cb, 0)
-				       : nbd_aio_pwrite(d->h, v->iov_base, v->iov_len, off, cb, 0);
+		c = req->op == IO_READ ? nbd_aio_pread(h, v->iov_base, v->iov_len, off, cb, 0)
+				       : nbd_aio_pwrite(h, v->iov_base, v->iov_len, off, cb, 0);
+		pthread_mutex_lock(&d->lock);
+		if (--d->h_users == 0)
+			pthread_cond_broadcast(&d->h_idle);
 		if (c < 0) {
 			/* Not started: its callback will never run. */
-			pthread_mutex_lock(&d->lock);
 			if (!atomic_load(&d->base.down)) {
 				req->dev_pending--;
 				d->cmds_out--;
@@ -189,6 +213,7 @@ static void start(struct swapdev_nbd *d, struct io_req *req)
 			pthread_mutex_unlock(&d->lock);
 			break;
 		}
+		pthread_mutex_unlock(&d->lock);
 		off += v->iov_len;
 	}
 
@@ -225,8 +250,78 @@ static void nbd_run(struct swapdev *dev, struct ioeng *e, struct io_req *req)
 	pthread_mutex_unlock(&d->lock);
 }
 
+/*
+ * Device thread, device down: closes the old handle (no thread is in a
+ * libnbd call on it any more, and its late callbacks see `down`), then
+ * tries the URI once, giving up after RECONNECT_TIMEOUT_MS or at close.
+ */
+static void try_reconnect(struct swapdev_nbd *d)
+{
+	struct nbd_handle *old, *h;
+	uint64_t deadline = now_ms() + RECONNECT_TIMEOUT_MS;
+	int64_t size;
+
+	pthread_mutex_lock(&d->lock);
+	while (d->h_users)
+		pthread_cond_wait(&d->h_idle, &d->lock);
+	old = d->h;
+	d->h = NULL;
+	pthread_mutex_unlock(&d->lock);
+	if (old)
+		nbd_close(old);
+
+	h = nbd_create();
+	if (!h)
+		return;
+	if (nbd_aio_connect_uri(h, d->uri) < 0)
+		goto fail;
+	while (!nbd_aio_is_ready(h)) {
+		struct pollfd pfd = { .fd = nbd_aio_get_fd(h) };
+		unsigned dir = nbd_aio_get_direction(h);
+		bool stopping;
+		int r = 0;
+
+		pthread_mutex_lock(&d->lock);
+		stopping = d->stopping;
+		pthread_mutex_unlock(&d->lock);
+		if (stopping || now_ms() > deadline || pfd.fd < 0 ||
+		    nbd_aio_is_dead(h) || nbd_aio_is_closed(h))
+			goto fail;
+		if (dir & LIBNBD_AIO_DIRECTION_READ)
+			pfd.events |= POLLIN;
+		if (dir & LIBNBD_AIO_DIRECTION_WRITE)
+			pfd.events |= POLLOUT;
+		if (poll(&pfd, 1, 100) < 0 && errno != EINTR)
+			goto fail;
+		if (pfd.revents & (POLLIN | POLLHUP | POLLERR))
+			r = nbd_aio_notify_read(h);
+		else if (pfd.revents & POLLOUT)
+			r = nbd_aio_notify_write(h);
+		if (r < 0)
+			goto fail;
+	}
+	size = nbd_get_size(h);
+	if (size < 0 || (uint64_t)size >> PAGE_SHIFT < d->base.nslots) {
+		fprintf(stderr, "uvmpagerd: swap device %s answers again but its export is "
+			"smaller (%lld bytes) than before; left down\n", d->uri, (long long)size);
+		goto fail;
+	}
+	pthread_mutex_lock(&d->lock);
+	d->h = h;
+	d->cmds_out = 0;
+	atomic_fetch_add(&d->base.epoch, 1);
+	atomic_store(&d->base.down, false);
+	pthread_mutex_unlock(&d->lock);
+	fprintf(stderr, "uvmpagerd: swap device %s reconnected (its contents are not trusted "
+		"until rebuilt)\n", d->uri);
+	return;
+fail:
+	nbd_close(h);
+}
+
 static void *device_thread(void *arg)
 {
+	uint64_t next_try = 0;
 	struct swapdev_nbd *d = arg;
 
 	for (;;) {
@@ -237,6 +332,17 @@ static void *device_thread(void *arg)
 		struct io_req *done;
 		bool stop;
 
+		if (atomic_load(&d->base.down) && atomic_load(&d->base.may_reconnect) &&
+		    now_ms() >= next_try) {
+			bool stopping;
+
+			pthread_mutex_lock(&d->lock);
+			stopping = d->stopping;
+			pthread_mutex_unlock(&d->lock);
+			if (!stopping)
+				try_reconnect(d);
+			next_try = now_ms() + RECONNECT_EVERY_MS;
+		}
 		if (!atomic_load(&d->base.down)) {
 			unsigned dir = nbd_aio_get_direction(d->h);
 
@@ -307,8 +413,10 @@ static void nbd_close_dev(struct swapdev *dev)
 	pthread_join(d->thread, NULL);
 	if (!atomic_load(&d->base.down))
 		nbd_shutdown(d->h, 0);
-	nbd_close(d->h);
+	if (d->h)
+		nbd_close(d->h);
 	close(d->wake_efd);
+	pthread_cond_destroy(&d->h_idle);
 	pthread_cond_destroy(&d->sync_done);
 	pthread_mutex_destroy(&d->lock);
 	free(d->uri);
@@ -355,12 +463,14 @@ int swapdev_nbd_open(const struct swapdev_nbd_config *cfg, struct swapdev **out,
 	}
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->sync_done, NULL);
+	pthread_cond_init(&d->h_idle, NULL);
 	d->base.ops = &nbd_ops;
 	d->base.name = d->uri;
 	d->base.nslots = (uint64_t)size >> PAGE_SHIFT;
 	d->base.fd = -1;
 	r = ioeng_thread_start(&d->thread, device_thread, d, "uvmp-nbd");
 	if (r < 0) {
+		pthread_cond_destroy(&d->h_idle);
 		pthread_cond_destroy(&d->sync_done);
 		pthread_mutex_destroy(&d->lock);
 		goto fail_msg;

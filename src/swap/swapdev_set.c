@@ -26,8 +26,30 @@
  *     failure on a member that is up fails the whole write (the pager then
  *     writes the pages to other slots), so that every member that is up
  *     holds the latest data of every slot in use: reads may pick any.
- *   - A member that went down stays down until the daemon restarts: there
- *     is no rebuild of the replicas it held.
+ *   - Member states: up (read and written), down (skipped by reads,
+ *     written but its failures ignored), rebuilding (written, failures
+ *     ignored but noted, not read). Reads only use up members.
+ *
+ * Rebuild (replicas >= 2 only). The set asks its members to reconnect
+ * (base.may_reconnect); the set's thread ("uvmp-rebuild") watches them
+ * every WATCH_MS. A member that went down is marked down; one that answers
+ * again (its NBD device cleared `down`) becomes rebuilding: every unit
+ * written since the set was opened (the `written` bitmap) that has a
+ * replica on it is copied from an up replica to it, whole, synchronously
+ * from that thread, at most REBUILD_MIB_S, then the member is up again. A
+ * restarted `nbdkit memory` is empty, so nothing it had is trusted.
+ * Writes during the rebuild go to the member too, so the copy must not
+ * put older data over newer: each write bumps its units' generation and
+ * holds their busy count until it finishes (hashed into GEN_BUCKETS); a
+ * unit is copied when not busy, and copied again if its generation moved
+ * meanwhile. A write that fails on the rebuilding member while it stays
+ * connected makes the pass start over (rebuild_dirty); the switch to up
+ * and that note are under set->lock, so a failure is either seen as on an
+ * up member (the write fails) or makes the pass start over. A member that
+ * goes down again, or reconnects again (epoch), during the pass is down
+ * again and starts over when it is back. With replicas 1 nothing can be
+ * rebuilt: members are not asked to reconnect and stay down for good
+ * (their pages give SIGBUS), as does a single device.
  *
  * Memory. Sub-requests come from a pool allocated at open: POOL_PER_REPLICA
  * times R, far more than the engine has in flight (a request of the
@@ -47,6 +69,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -55,6 +78,11 @@
 
 #define POOL_PER_REPLICA 256
 #define UNIT_BYTES ((uint64_t)SWAPDEV_SET_UNIT_SLOTS << PAGE_SHIFT)
+#define GEN_BUCKETS 4096
+#define WATCH_MS 100
+#define REBUILD_MIB_S 256               /* rebuild copy rate bound */
+
+enum member_state { M_UP, M_DOWN, M_REBUILDING };
 
 struct set_dev;
 
@@ -82,6 +110,20 @@ struct set_dev {
 	unsigned n, replicas;
 	struct swapdev *m[SWAPDEV_SET_MAX];
 	_Atomic bool reported[SWAPDEV_SET_MAX];
+	_Atomic int mstate[SWAPDEV_SET_MAX];    /* enum member_state */
+	bool rebuild_dirty[SWAPDEV_SET_MAX];    /* under lock */
+	_Atomic uint64_t rebuild_done[SWAPDEV_SET_MAX], rebuild_total[SWAPDEV_SET_MAX];
+	uint64_t units;                         /* data units of the set */
+	_Atomic uint64_t *written;              /* bitmap: units written since open */
+	_Atomic uint32_t wgen[GEN_BUCKETS];     /* bumped by each write of a unit */
+	_Atomic uint32_t wbusy[GEN_BUCKETS];    /* writes of a unit not finished */
+	pthread_t thread;                       /* rebuild watcher, replicas >= 2 */
+	bool has_thread;
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+	bool stopping;                          /* under stop_lock */
+	void (*rebuild_hook)(void *ctx, uint64_t unit);   /* tests only */
+	void *hook_ctx;
 	struct ioeng *eng;              /* set by submit; one engine per daemon */
 	char *name;
 
@@ -121,14 +163,20 @@ unsigned swapdev_replicas(const struct swapdev *dev)
 	return s ? s->replicas : 1;
 }
 
-/* Some unit has all its replicas on members that are down. */
+/* Member i may serve reads: up in the set, and its device up. */
+static bool readable(const struct set_dev *s, unsigned i)
+{
+	return atomic_load(&s->mstate[i]) == M_UP && !atomic_load(&s->m[i]->down);
+}
+
+/* Some unit has no replica on a readable member. */
 static bool set_lost(const struct set_dev *s)
 {
 	for (unsigned j = 0; j < s->n; j++) {
 		unsigned k;
 
 		for (k = 0; k < s->replicas; k++)
-			if (!atomic_load(&s->m[(j + k) % s->n]->down))
+			if (readable(s, (j + k) % s->n))
 				break;
 		if (k == s->replicas)
 			return true;
@@ -144,10 +192,33 @@ const char *swapdev_state(const struct swapdev *dev)
 	if (!s)
 		return atomic_load(&dev->down) ? "down" : "up";
 	for (unsigned i = 0; i < s->n; i++)
-		down += atomic_load(&s->m[i]->down);
+		down += !readable(s, i);
 	if (!down)
 		return "up";
 	return set_lost(s) ? "down" : "degraded";
+}
+
+const char *swapdev_member_state(const struct swapdev *dev, unsigned i)
+{
+	struct set_dev *s = to_set(dev);
+
+	if (!s || i >= s->n)
+		return "none";
+	if (atomic_load(&s->mstate[i]) == M_REBUILDING && !atomic_load(&s->m[i]->down))
+		return "rebuilding";
+	return readable(s, i) ? "up" : "down";
+}
+
+void swapdev_member_rebuild(const struct swapdev *dev, unsigned i, uint64_t *done,
+			    uint64_t *total)
+{
+	struct set_dev *s = to_set(dev);
+
+	*done = *total = 0;
+	if (s && i < s->n) {
+		*done = atomic_load(&s->rebuild_done[i]);
+		*total = atomic_load(&s->rebuild_total[i]);
+	}
 }
 
 /* Logs a member's going down, once; any thread, no lock. */
@@ -158,9 +229,10 @@ static void note_down(struct set_dev *s, unsigned i)
 	if (!atomic_load(&s->m[i]->down) || atomic_exchange(&s->reported[i], true))
 		return;
 	for (unsigned k = 0; k < s->n; k++)
-		up += !atomic_load(&s->m[k]->down);
-	fprintf(stderr, "uvmpagerd: swap set: member %s is down for good (%u of %u members up, "
-		"replicas %u): %s\n", s->m[i]->name, up, s->n, s->replicas,
+		up += readable(s, k);
+	fprintf(stderr, "uvmpagerd: swap set: member %s is down%s (%u of %u members up, "
+		"replicas %u): %s\n", s->m[i]->name,
+		s->replicas > 1 ? ", retried in the background" : " for good", up, s->n, s->replicas,
 		set_lost(s) ? "pages whose every copy was on down members are lost"
 			    : "every page still has a copy");
 }
@@ -186,7 +258,7 @@ static void sub_target(struct set_sub *sub, unsigned k)
 static int next_up(const struct set_sub *sub, unsigned k)
 {
 	for (; k < sub->set->replicas; k++)
-		if (!atomic_load(&sub->set->m[member_of(sub, k)]->down))
+		if (readable(sub->set, member_of(sub, k)))
 			return (int)k;
 	return -1;
 }
@@ -318,6 +390,39 @@ static unsigned subs_needed(const struct set_dev *s, const struct io_req *p)
 	return count_chunks(p) * (p->op == IO_WRITE ? s->replicas : 1);
 }
 
+/*
+ * A write's units: marked written, busy until write_end(), generation
+ * bumped (busy first, so a rebuild that read the generation before the
+ * bump sees the unit busy or the bump). No lock; any thread.
+ */
+static void write_begin(struct set_dev *s, const struct io_req *p)
+{
+	uint64_t db, u1;
+
+	if (p->op != IO_WRITE || out_of_range(s, p))
+		return;
+	db = p->offset - PAGE_SIZE;
+	u1 = (db + p->total - 1) / UNIT_BYTES;
+	for (uint64_t u = db / UNIT_BYTES; u <= u1; u++) {
+		atomic_fetch_or(&s->written[u / 64], (uint64_t)1 << (u % 64));
+		atomic_fetch_add(&s->wbusy[u % GEN_BUCKETS], 1);
+		atomic_fetch_add(&s->wgen[u % GEN_BUCKETS], 1);
+	}
+}
+
+/* Before the write's completion is delivered (p may be reused after). */
+static void write_end(struct set_dev *s, const struct io_req *p)
+{
+	uint64_t db, u1;
+
+	if (p->op != IO_WRITE || out_of_range(s, p))
+		return;
+	db = p->offset - PAGE_SIZE;
+	u1 = (db + p->total - 1) / UNIT_BYTES;
+	for (uint64_t u = db / UNIT_BYTES; u <= u1; u++)
+		atomic_fetch_sub(&s->wbusy[u % GEN_BUCKETS], 1);
+}
+
 /* Builds and sends an operation whose sub-requests are in hand. No lock. */
 static void start(struct set_dev *s, struct set_sub *head, struct io_req *p, unsigned nsub)
 {
@@ -369,6 +474,7 @@ static void set_submit(struct swapdev *dev, struct ioeng *e, struct io_req *p)
 	struct set_sub *head;
 
 	s->eng = e;
+	write_begin(s, p);
 	if (need > s->pool_n) {
 		start(s, alloc_own(s, need), p, need);
 		return;
@@ -386,6 +492,26 @@ static void set_submit(struct swapdev *dev, struct ioeng *e, struct io_req *p)
 	pthread_mutex_unlock(&s->lock);
 	if (head)
 		start(s, head, p, need);
+}
+
+/*
+ * A write failed on member i: true if that fails the write (i is up), and
+ * if i is rebuilding (and connected), its pass starts over. Under
+ * set->lock, against the rebuild's switch to up.
+ */
+static bool write_failure_counts(struct set_dev *s, unsigned i)
+{
+	bool counts = false;
+
+	if (atomic_load(&s->m[i]->down))
+		return false;
+	pthread_mutex_lock(&s->lock);
+	if (atomic_load(&s->mstate[i]) == M_UP)
+		counts = true;
+	else if (atomic_load(&s->mstate[i]) == M_REBUILDING)
+		s->rebuild_dirty[i] = true;
+	pthread_mutex_unlock(&s->lock);
+	return counts;
 }
 
 /* The request's result from its sub-requests' (see the file's comment). */
@@ -407,7 +533,7 @@ static ssize_t op_result(struct set_dev *s, struct set_sub *head, struct io_req 
 			}
 			if (!first_err)
 				first_err = r;
-			if (p->op == IO_READ || sub->invalid || !atomic_load(&s->m[member_of(sub, sub->replica)]->down))
+			if (p->op == IO_READ || sub->invalid || write_failure_counts(s, member_of(sub, sub->replica)))
 				bad = true;
 		}
 		if ((bad || !some_ok) && !err)
@@ -424,6 +550,7 @@ static void finish(struct set_dev *s, struct set_sub *head)
 	unsigned nready = 0;
 
 	p->result = op_result(s, head, p);
+	write_end(s, p);
 
 	if (head->own_alloc) {
 		free(head);
@@ -508,6 +635,8 @@ static void set_run(struct swapdev *dev, struct ioeng *e, struct io_req *p)
 	unsigned need = subs_needed(s, p);
 	struct set_sub stackv[4], *all = stackv;
 
+	s->eng = e;
+	write_begin(s, p);
 	/* a fault's read fits on the stack; more (never from the daemon) is malloc'ed */
 	if (need > ARRAY_SIZE(stackv)) {
 		all = alloc_own(s, need);
@@ -538,14 +667,319 @@ static void set_run(struct swapdev *dev, struct ioeng *e, struct io_req *p)
 		}
 	}
 	p->result = op_result(s, all, p);
+	write_end(s, p);
 	if (all != stackv)
 		free(all);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Waits ms, or less if the set is closing; true when it is. */
+static bool nap(struct set_dev *s, unsigned ms)
+{
+	struct timespec until;
+	bool stop;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&s->stop_lock);
+	if (!s->stopping)
+		pthread_cond_timedwait(&s->stop_cond, &s->stop_lock, &until);
+	stop = s->stopping;
+	pthread_mutex_unlock(&s->stop_lock);
+	return stop;
+}
+
+static bool closing(struct set_dev *s)
+{
+	bool stop;
+
+	pthread_mutex_lock(&s->stop_lock);
+	stop = s->stopping;
+	pthread_mutex_unlock(&s->stop_lock);
+	return stop;
+}
+
+/*
+ * One synchronous transfer of len bytes at off on member m, in the calling
+ * (rebuild) thread, outside the engine (which may be gone before the set
+ * is closed): NBD through its run op, a file with pread/pwrite.
+ */
+static int member_io(struct swapdev *m, enum io_op op, void *buf, uint64_t off, size_t len)
+{
+	struct io_req req;
+	size_t done = 0;
+
+	if (swapdev_has_transport(m)) {
+		memset(&req, 0, sizeof(req));
+		req.op = op;
+		req.dev = m;
+		req.fd = m->fd;
+		req.offset = off;
+		req.iovcnt = 1;
+		req.iov[0] = (struct iovec){ buf, len };
+		req.total = len;
+		req.sub = true;
+		req.done = run_done;
+		swapdev_run(m, NULL, &req);
+		if (req.result < 0)
+			return (int)req.result;
+	} else {
+		while (done < len) {
+			ssize_t n = op == IO_READ ? pread(m->fd, (char *)buf + done, len - done,
+							  (off_t)(off + done))
+						  : pwrite(m->fd, (char *)buf + done, len - done,
+							   (off_t)(off + done));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return -errno;
+			if (n == 0)
+				return -EIO;
+			done += (size_t)n;
+		}
+	}
+	atomic_fetch_add(op == IO_READ ? &m->read_bytes : &m->write_bytes, (uint64_t)len);
+	return 0;
+}
+
+static uint64_t unit_offset(const struct set_dev *s, uint64_t u, unsigned k)
+{
+	return PAGE_SIZE + ((u / s->n) * s->replicas + k) * UNIT_BYTES;
+}
+
+/* The rebuild of member i must stop: closing, or it went down or reconnected again. */
+static bool rebuild_stops(struct set_dev *s, unsigned i, unsigned epoch)
+{
+	return closing(s) || atomic_load(&s->m[i]->down) || atomic_load(&s->m[i]->epoch) != epoch;
+}
+
+/*
+ * Copies unit u to its replica kt on member i from a readable replica,
+ * again while a write of the unit was out or came meanwhile (see the
+ * file's comment). 0, -ECANCELED (the rebuild stops), -ENODATA (no
+ * readable copy: the unit is lost), or the target's write error.
+ */
+static int copy_unit(struct set_dev *s, unsigned i, unsigned epoch, uint64_t u, unsigned kt,
+		     void *buf, uint64_t *recopied)
+{
+	unsigned b = (unsigned)(u % GEN_BUCKETS);
+
+	for (;;) {
+		uint32_t g;
+		int r = -ENODATA;
+
+		if (rebuild_stops(s, i, epoch))
+			return -ECANCELED;
+		g = atomic_load(&s->wgen[b]);
+		if (atomic_load(&s->wbusy[b])) {
+			usleep(500);
+			continue;
+		}
+		for (unsigned k = 0; k < s->replicas && r; k++) {
+			unsigned j = (unsigned)((u + k) % s->n);
+
+			if (k != kt && readable(s, j))
+				r = member_io(s->m[j], IO_READ, buf, unit_offset(s, u, k), UNIT_BYTES);
+		}
+		if (r)
+			return rebuild_stops(s, i, epoch) ? -ECANCELED : -ENODATA;
+		if (s->rebuild_hook)
+			s->rebuild_hook(s->hook_ctx, u);
+		r = member_io(s->m[i], IO_WRITE, buf, unit_offset(s, u, kt), UNIT_BYTES);
+		if (r)
+			return rebuild_stops(s, i, epoch) ? -ECANCELED : r;
+		if (atomic_load(&s->wgen[b]) == g)
+			return 0;
+		(*recopied)++;
+	}
+}
+
+static bool unit_in(const uint64_t *bits, uint64_t u)
+{
+	return bits[u / 64] & ((uint64_t)1 << (u % 64));
+}
+
+/* Replica index of unit u on member i, or replicas if i holds none of it. */
+static unsigned replica_on(const struct set_dev *s, uint64_t u, unsigned i)
+{
+	unsigned k = (unsigned)((i + s->n - u % s->n) % s->n);
+
+	return k < s->replicas ? k : s->replicas;
+}
+
+/*
+ * The units written so far that member i holds a replica of, into todo;
+ * their number. Units first written after this need no copy: their writes
+ * went to i too (it was connected before the pass began; a write that
+ * failed on it makes the pass start over).
+ */
+static uint64_t snapshot(struct set_dev *s, unsigned i, uint64_t *todo)
+{
+	uint64_t n = 0;
+
+	for (uint64_t w = 0; w < (s->units + 63) / 64; w++)
+		todo[w] = atomic_load(&s->written[w]);
+	for (uint64_t u = 0; u < s->units; u++) {
+		if (unit_in(todo, u) && replica_on(s, u, i) == s->replicas)
+			todo[u / 64] &= ~((uint64_t)1 << (u % 64));
+		n += unit_in(todo, u);
+	}
+	return n;
+}
+
+/*
+ * Rebuild thread: member i answers again. Marks it rebuilding, copies
+ * every written unit it holds a replica of, then marks it up, or down
+ * again if the pass cannot finish. Returns in how many ms it may be retried.
+ */
+static unsigned rebuild(struct set_dev *s, unsigned i)
+{
+	struct swapdev *m = s->m[i];
+	unsigned epoch = atomic_load(&m->epoch), passes = 0;
+	uint64_t total = 0, done = 0, copied = 0, lost = 0, recopied = 0, t0 = mono_ms();
+	uint64_t *todo = calloc((s->units + 63) / 64, sizeof(*todo));
+	const char *why = NULL;
+	void *buf = NULL;
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	atomic_store(&s->mstate[i], M_REBUILDING);
+	s->rebuild_dirty[i] = false;
+	pthread_mutex_unlock(&s->lock);
+	if (!todo || posix_memalign(&buf, PAGE_SIZE, UNIT_BYTES)) {
+		why = "out of memory";
+		goto down;
+	}
+again:
+	passes++;
+	total = snapshot(s, i, todo);
+	atomic_store(&s->rebuild_total[i], total);
+	atomic_store(&s->rebuild_done[i], 0);
+	fprintf(stderr, "uvmpagerd: swap set: member %s answers again: rebuilding %" PRIu64
+		" units (%.1f MiB) from the other replicas%s\n", m->name, total,
+		(double)(total * UNIT_BYTES) / (1 << 20), passes > 1 ? " (a write to it failed: again)" : "");
+	for (uint64_t u = 0; u < s->units; u++) {
+		unsigned kt = replica_on(s, u, i);
+		uint64_t due;
+
+		if (!unit_in(todo, u))
+			continue;
+		r = copy_unit(s, i, epoch, u, kt, buf, &recopied);
+		if (r == -ECANCELED) {
+			why = closing(s) ? "closing" : "it went down again";
+			goto down;
+		}
+		if (r == -ENODATA) {
+			lost++;
+		} else if (r < 0) {
+			why = strerror(-r);
+			goto down;
+		}
+		done++;
+		copied++;
+		atomic_store(&s->rebuild_done[i], done);
+		/* the rate bound: copied units in no less than this many ms */
+		due = copied * UNIT_BYTES * 1000 / ((uint64_t)REBUILD_MIB_S << 20);
+		if (mono_ms() - t0 < due && nap(s, (unsigned)(due - (mono_ms() - t0)))) {
+			why = "closing";
+			goto down;
+		}
+	}
+	pthread_mutex_lock(&s->lock);
+	if (s->rebuild_dirty[i] && passes < 10) {
+		/* a write failed on it during the pass: one more */
+		s->rebuild_dirty[i] = false;
+		pthread_mutex_unlock(&s->lock);
+		done = 0;
+		goto again;
+	}
+	if (s->rebuild_dirty[i] || rebuild_stops(s, i, epoch)) {
+		pthread_mutex_unlock(&s->lock);
+		why = s->rebuild_dirty[i] ? "writes to it keep failing" : "it went down again";
+		goto down;
+	}
+	atomic_store(&s->mstate[i], M_UP);
+	atomic_store(&s->reported[i], false);
+	pthread_mutex_unlock(&s->lock);
+	fprintf(stderr, "uvmpagerd: swap set: member %s rebuilt: %" PRIu64 " units (%.1f MiB) in "
+		"%.1f s, %u pass%s, %" PRIu64 " copied again (written meanwhile)%s; it is up\n",
+		m->name, total, (double)(total * UNIT_BYTES) / (1 << 20),
+		(double)(mono_ms() - t0) / 1000, passes,
+		passes > 1 ? "es" : "", recopied, lost ? ", some units had no copy left (their pages are lost)" : "");
+	free(buf);
+	free(todo);
+	return 0;
+down:
+	pthread_mutex_lock(&s->lock);
+	atomic_store(&s->mstate[i], M_DOWN);
+	pthread_mutex_unlock(&s->lock);
+	fprintf(stderr, "uvmpagerd: swap set: rebuild of member %s stopped after %" PRIu64 " of %"
+		PRIu64 " units: %s; retried when it answers\n", m->name, done, total, why);
+	free(buf);
+	free(todo);
+	/* it went down: its next answer (1 s apart) is the retry; an error while up: wait */
+	return atomic_load(&m->down) || atomic_load(&m->epoch) != epoch ? 0 : 5000;
+}
+
+/* The set's thread (replicas >= 2): watches members, rebuilds those that come back. */
+static void *watch_thread(void *arg)
+{
+	struct set_dev *s = arg;
+	uint64_t retry_at[SWAPDEV_SET_MAX] = { 0 };
+
+	while (!nap(s, WATCH_MS)) {
+		for (unsigned i = 0; i < s->n; i++) {
+			bool down = atomic_load(&s->m[i]->down);
+			int st = atomic_load(&s->mstate[i]);
+
+			if (down && st != M_DOWN) {
+				pthread_mutex_lock(&s->lock);
+				atomic_store(&s->mstate[i], M_DOWN);
+				pthread_mutex_unlock(&s->lock);
+				note_down(s, i);
+			} else if (!down && st == M_DOWN && mono_ms() >= retry_at[i]) {
+				retry_at[i] = mono_ms() + rebuild(s, i);
+			}
+		}
+	}
+	return NULL;
+}
+
+void swapdev_set_rebuild_hook(struct swapdev *dev, void (*fn)(void *ctx, uint64_t unit),
+			      void *ctx)
+{
+	struct set_dev *s = to_set(dev);
+
+	s->hook_ctx = ctx;
+	s->rebuild_hook = fn;
 }
 
 static void set_close(struct swapdev *dev)
 {
 	struct set_dev *s = to_set(dev);
 
+	if (s->has_thread) {
+		pthread_mutex_lock(&s->stop_lock);
+		s->stopping = true;
+		pthread_cond_broadcast(&s->stop_cond);
+		pthread_mutex_unlock(&s->stop_lock);
+		pthread_join(s->thread, NULL);
+	}
+	pthread_cond_destroy(&s->stop_cond);
+	pthread_mutex_destroy(&s->stop_lock);
+	free(s->written);
 	for (unsigned i = 0; i < s->n; i++)
 		swapdev_close(s->m[i]);
 	pthread_mutex_destroy(&s->lock);
@@ -593,7 +1027,8 @@ int swapdev_set_open(struct swapdev **members, unsigned n, unsigned replicas,
 		goto fail_mem;
 	s->pool_n = POOL_PER_REPLICA * replicas;
 	s->pool = calloc(s->pool_n, sizeof(*s->pool));
-	if (!s->pool)
+	s->written = calloc((cycles * n + 63) / 64, sizeof(*s->written));
+	if (!s->pool || !s->written)
 		goto fail_mem;
 	s->name[0] = 0;
 	for (unsigned i = 0; i < n; i++) {
@@ -614,6 +1049,23 @@ int swapdev_set_open(struct swapdev **members, unsigned n, unsigned replicas,
 	s->base.name = s->name;
 	s->base.nslots = 1 + cycles * n * SWAPDEV_SET_UNIT_SLOTS;
 	s->base.fd = -1;
+	s->units = cycles * n;
+	pthread_mutex_init(&s->stop_lock, NULL);
+	pthread_cond_init(&s->stop_cond, NULL);
+	if (replicas > 1) {
+		for (unsigned i = 0; i < n; i++)
+			atomic_store(&members[i]->may_reconnect, true);
+		r = ioeng_thread_start(&s->thread, watch_thread, s, "uvmp-rebuild");
+		if (r < 0) {
+			if (err && errlen)
+				snprintf(err, errlen, "swap set: cannot start its thread: %s", strerror(-r));
+			for (unsigned i = 0; i < n; i++)
+				s->m[i] = NULL;
+			set_close(&s->base);
+			goto fail;
+		}
+		s->has_thread = true;
+	}
 	*out = &s->base;
 	return 0;
 
@@ -621,6 +1073,7 @@ fail_mem:
 	if (err && errlen)
 		snprintf(err, errlen, "swap set: out of memory");
 	if (s) {
+		free(s->written);
 		free(s->pool);
 		free(s->name);
 		free(s);

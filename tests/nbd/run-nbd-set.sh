@@ -6,7 +6,11 @@
 #     received writes (swap/stat's per-member bytes);
 #  2. replicas 2: one server killed (-9) while the workload re-reads its
 #     pages: 0 pages wrong, no SIGBUS, the workload exits 0, swap/stat
-#     shows that member down and the set degraded;
+#     shows that member down and the set degraded; then workload B pages
+#     out to server 1 alone, server 0 is restarted (empty) on its socket
+#     while workload C pages out, the daemon reconnects and rebuilds it
+#     (log line, member0_state up), server 1 is killed, and B and C
+#     re-read every page from the rebuilt server 0: 0 wrong, no SIGBUS;
 #  3. a local file and an NBD server mixed as two stripes: round trip;
 #  4. replicas 2 with one server failing some writes (nbdkit's error
 #     filter) but up: every page still right (the pager rewrites them);
@@ -153,10 +157,42 @@ grep -q "^member0_state down" "$dir/mnt/swap/stat" || fail "member 0 not shown d
 grep -q "^device_state degraded" "$dir/mnt/swap/stat" || fail "set not degraded: $(cat "$dir/mnt/swap/stat")"
 grep -q "member .*nbd0.sock is down" "$dir/daemon.log" || fail "member down not logged"
 [ "$(grep -c "member .*nbd0.sock is down" "$dir/daemon.log")" = 1 ] || fail "member down logged more than once"
-# and the swap goes on with one member: a fresh round of paging
-out=$(shim 120 "$python" "$dir/work.py" 2>"$dir/work.err"); rc=$?
-echo "after the kill, a new workload: rc $rc, $out"
-[ "$rc" = 0 ] || fail "degraded set: workload rc $rc: $out"
+# and the swap goes on with one member: workload B pages out to server 1
+# alone and waits; workload C starts when server 0 is back (so its pages
+# are written while server 0 is rebuilt) and waits too
+rm -f "$dir/go" "$dir/go.ready" "$dir/go2" "$dir/go2.ready"
+shim 120 "$python" "$dir/work.py" "$dir/go" >"$dir/b.out" 2>"$dir/b.err" &
+workb=$!
+for _ in $(seq 900); do [ -e "$dir/go.ready" ] && break; kill -0 $workb 2>/dev/null || break; sleep 0.1; done
+[ -e "$dir/go.ready" ] || fail "degraded set: workload B did not get ready: $(cat "$dir/b.out" "$dir/b.err")"
+# restart server 0, empty, on the same socket: it is reconnected and rebuilt
+rm -f "$dir/nbd0.sock"
+server 0
+t0=$SECONDS
+shim 120 "$python" "$dir/work.py" "$dir/go2" >"$dir/c.out" 2>"$dir/c.err" &
+workc=$!
+for _ in $(seq 300); do grep -q "member .*nbd0.sock rebuilt" "$dir/daemon.log" && break; sleep 0.1; done
+grep "nbd0.sock" "$dir/daemon.log" | grep -E "reconnected|answers again|rebuilt|stopped"
+grep -q "member .*nbd0.sock rebuilt" "$dir/daemon.log" || fail "server 0 not rebuilt within 30 s: $(cat "$dir/mnt/swap/stat")"
+echo "server 0 restarted: rebuilt after $((SECONDS - t0)) s; $(grep "^member0_rebuild_units" "$dir/mnt/swap/stat")"
+grep -q "^member0_state up" "$dir/mnt/swap/stat" || fail "member 0 not up after its rebuild: $(cat "$dir/mnt/swap/stat")"
+grep -q "^device_state up" "$dir/mnt/swap/stat" || fail "set not up after the rebuild: $(cat "$dir/mnt/swap/stat")"
+for _ in $(seq 900); do [ -e "$dir/go2.ready" ] && break; kill -0 $workc 2>/dev/null || break; sleep 0.1; done
+[ -e "$dir/go2.ready" ] || fail "workload C did not get ready: $(cat "$dir/c.out" "$dir/c.err")"
+# (C's pages that are not in memory were written to both members: a page
+# is dropped only when its write is done)
+# now the OTHER server dies: every page must come from the rebuilt one
+kill -9 "$srv1"; wait "$srv1" 2>/dev/null; srv1=
+touch "$dir/go" "$dir/go2"
+wait "$workb"; rcb=$?
+wait "$workc"; rcc=$?
+echo "server 1 killed after the rebuild: B (written while server 0 was down) rc $rcb, $(cat "$dir/b.out");" \
+	"C (written during the rebuild) rc $rcc, $(cat "$dir/c.out")"
+[ "$rcb" = 135 ] || [ "$rcc" = 135 ] && fail "SIGBUS after the rebuild: the rebuilt member lacks pages"
+grep -q "wrong 0" "$dir/b.out" && grep -q "wrong 0" "$dir/c.out" || fail "wrong data after the rebuild"
+[ "$rcb" = 0 ] && [ "$rcc" = 0 ] || fail "workload rc $rcb/$rcc: $(head -c 300 "$dir/b.err" "$dir/c.err")"
+grep -q "^member0_state up" "$dir/mnt/swap/stat" || fail "member 0 should be up: $(cat "$dir/mnt/swap/stat")"
+grep -q "^member1_state down" "$dir/mnt/swap/stat" || fail "member 1 should be down: $(cat "$dir/mnt/swap/stat")"
 stop
 
 # 3. a local file and an NBD server

@@ -108,4 +108,15 @@ grep -q "wrong [1-9]" "$dir/kill.out" && fail "wrong data after the server died:
 [ "$rc" = 135 ] || fail "expected SIGBUS (rc 135), got rc $rc"
 kill -0 "$daemon" 2>/dev/null || fail "uvmpagerd died"
 grep -q "^device_state down" "$dir/mnt/swap/stat" || fail "device not shown down: $(cat "$dir/mnt/swap/stat")"
+
+# 3. the server comes back, empty, on the same socket: a single device has
+# no other copy to rebuild from, so it stays down (it is never read from
+# again, so the pages it held can never come back as zeros)
+rm -f "$dir/nbd.sock"
+nbdkit -f -U "$dir/nbd.sock" memory 1G 2>>"$dir/nbdkit.log" &
+server=$!
+sleep 2.5
+grep -q "^device_state down" "$dir/mnt/swap/stat" || fail "single device came back: $(cat "$dir/mnt/swap/stat")"
+grep -q "reconnected" "$dir/daemon.log" && fail "single device reconnected"
+echo "server back for 2.5 s: device_state $(awk '$1 == "device_state" { print $2 }' "$dir/mnt/swap/stat")"
 echo "PASS"
