@@ -266,16 +266,30 @@ NBD_KEYS = ["miss_p50_us", "miss_p99_us", "mib_s", "kops_s", "d_p50_us", "x_p50"
             "x_mib_s", "swapins", "swap_r_mib", "daemon_cpu_s", "nbd_rss_mib"]
 
 
-def nbd_table(rows, cells, meta, P):
+def nbd_table(rows, cells, meta, disk, res_raw, P):
     """The NBD ways against uvmpagerd on its local swap file (and kernel swap),
     phase by phase: the network's cost per fault. Returns the rows for nbd.csv."""
     have = set((r[0], r[1]) for r in rows if r[2] in NBD_WAYS and r[3])
     if not have:
         return []
     out = []
+    nbd_fio = {}
     P("")
     P("swap on NBD: uvmpagerd on nbdkit memory servers (on this machine; %s) against the same daemon"
       " on its local swap file (uvmpager), same run, same budget" % meta.get("nbdkit", "nbdkit"))
+    for kind in ("unix", "tcp"):
+        try:
+            with open(os.path.join(res_raw, "fio-nbd-%s-randread.json" % kind)) as fh:
+                pct = json.load(fh)["jobs"][0]["read"]["clat_ns"].get("percentile", {})
+            nbd_fio[kind] = (pct.get("50.000000", NAN) / 1e3, pct.get("99.000000", NAN) / 1e3)
+        except (OSError, ValueError, KeyError, IndexError):
+            pass
+    if nbd_fio:
+        P("transport alone (fio's nbd engine, 4 KiB random reads QD1 from a written 1 GiB nbdkit memory server):"
+          + ";".join(" %s p50 %s us, p99 %s us" % (k, fmt(v[0], "%.1f"), fmt(v[1], "%.1f"))
+                     for k, v in sorted(nbd_fio.items(), reverse=True))
+          + "; the disk under the swap file (fio, O_DIRECT): p50 %s us, p99 %s us (start of the run)"
+          % (fmt(disk.get("start.randread_p50_us"), "%.1f"), fmt(disk.get("start.randread_p99_us"), "%.1f")))
     hdr = "%-10s %-6s %-16s %7s %7s %7s %7s %8s %6s %8s %6s %7s %7s %7s %7s" % (
         "workload", "phase", "way", "mp50", "mp99", "MiB/s", "kops/s", "+mp50", "x mp50",
         "+mp99", "x mp99", "x MiB/s", "swR MiB", "dCPU s", "srvRSS")
@@ -517,7 +531,7 @@ def main():
             fmt(val, "%.3g") + (unit if unit == "x" and isnum(val) else ""), goal,
             "n/a" if ok is None else ("yes" if ok else "NO")))
 
-    nbd_rows = nbd_table(rows, cells, meta, P)
+    nbd_rows = nbd_table(rows, cells, meta, disk, raw, P)
 
     text = "\n".join(lines) + "\n"
     with open(os.path.join(res, "table.txt"), "w") as f:
