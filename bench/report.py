@@ -5,7 +5,8 @@ Reads RESULTS_DIR/meta.txt, raw/<workload>.<way>.txt (bench-workload's
 "key value" output plus the runner's cell.* lines), raw/fio-*.json and
 raw/trace.txt (block_rq_issue events in the swap files' extents, with the
 workload's phase markers). Writes table.txt (also printed), results.csv,
-targets.csv, plot.png (gnuplot) and plot.gp.
+targets.csv, plot.png (gnuplot) and plot.gp; with the NBD ways (bench/run
+--nbd), a "swap on NBD" table (in table.txt) and nbd.csv.
 """
 import bisect
 import csv
@@ -18,6 +19,10 @@ import sys
 
 PAGE = 4096
 WAYS = ["plain", "kernel", "uvmpager"]
+# uvmpagerd on nbdkit memory servers (bench/run --nbd): rows of the table and
+# of results.csv, and the "swap on NBD" table; not in the plot
+NBD_WAYS = ["uvm-nbd-unix", "uvm-nbd-tcp", "uvm-nbd-2stripes"]
+ALL_WAYS = WAYS + NBD_WAYS
 WORKLOADS = ["seq", "randread", "randwrite", "skewed", "reevict", "firsttouch", "sparse", "multi"]
 NAN = float("nan")
 
@@ -220,7 +225,7 @@ def cell_figures(d, way, phase, io):
     f["user_s"] = g("utime_s")
     f["majflt"] = g("majflt")
     z = lambda k: num(d.get(phase + "." + k, "0"))
-    if way == "uvmpager":
+    if way == "uvmpager" or way in NBD_WAYS:
         f["swap_w_bytes"] = z("uvm.swap_write_bytes")
         f["swap_r_bytes"] = z("uvm.swap_read_bytes")
         f["evicted"] = z("uvm.evictions")
@@ -248,12 +253,96 @@ def cell_figures(d, way, phase, io):
         wio, rio = float(x["w_ops"]), float(x["r_ops"])
         f["dev_w_bytes"], f["dev_r_bytes"] = float(x["w_bytes"]), float(x["r_bytes"])
         f["dev_w_busy_s"] = float(x.get("w_busy_s", 0.0)) or NAN
-    elif way == "uvmpager":
+    elif way == "uvmpager" or way in NBD_WAYS:
+        # no block device under an NBD swap: the daemon's own requests
         wio, rio = f["own_w_ops"], f["own_r_ops"]
     f["wio"], f["rio"] = wio, rio
     f["wio_per_evicted"] = wio / f["evicted"] if isnum(wio) and f["evicted"] > 0 else NAN
     f["pages_per_wio"] = f["swap_w_bytes"] / PAGE / wio if isnum(wio) and wio > 0 else NAN
     return f
+
+
+NBD_KEYS = ["miss_p50_us", "miss_p99_us", "mib_s", "kops_s", "d_p50_us", "x_p50", "d_p99_us", "x_p99",
+            "x_mib_s", "swapins", "swap_r_mib", "daemon_cpu_s", "nbd_rss_mib"]
+
+
+def nbd_table(rows, cells, meta, disk, res_raw, P):
+    """The NBD ways against uvmpagerd on its local swap file (and kernel swap),
+    phase by phase: the network's cost per fault. Returns the rows for nbd.csv."""
+    have = set((r[0], r[1]) for r in rows if r[2] in NBD_WAYS and r[3])
+    if not have:
+        return []
+    out = []
+    nbd_fio = {}
+    P("")
+    P("swap on NBD: uvmpagerd on nbdkit memory servers (on this machine; %s) against the same daemon"
+      " on its local swap file (uvmpager), same run, same budget" % meta.get("nbdkit", "nbdkit"))
+    for kind in ("unix", "tcp"):
+        try:
+            with open(os.path.join(res_raw, "fio-nbd-%s-randread.json" % kind)) as fh:
+                pct = json.load(fh)["jobs"][0]["read"]["clat_ns"].get("percentile", {})
+            nbd_fio[kind] = (pct.get("50.000000", NAN) / 1e3, pct.get("99.000000", NAN) / 1e3)
+        except (OSError, ValueError, KeyError, IndexError):
+            pass
+    if nbd_fio:
+        P("transport alone (fio's nbd engine, 4 KiB random reads QD1 from a written 1 GiB nbdkit memory server):"
+          + ";".join(" %s p50 %s us, p99 %s us" % (k, fmt(v[0], "%.1f"), fmt(v[1], "%.1f"))
+                     for k, v in sorted(nbd_fio.items(), reverse=True))
+          + "; the disk under the swap file (fio, O_DIRECT): p50 %s us, p99 %s us (start of the run)"
+          % (fmt(disk.get("start.randread_p50_us"), "%.1f"), fmt(disk.get("start.randread_p99_us"), "%.1f")))
+    hdr = "%-10s %-6s %-16s %7s %7s %7s %7s %8s %6s %8s %6s %7s %7s %7s %7s" % (
+        "workload", "phase", "way", "mp50", "mp99", "MiB/s", "kops/s", "+mp50", "x mp50",
+        "+mp99", "x mp99", "x MiB/s", "swR MiB", "dCPU s", "srvRSS")
+    P(hdr)
+    P("-" * len(hdr))
+    last = None
+    for w, ph, way, f, d in rows:
+        if (w, ph) not in have or way == "plain":
+            continue
+        if last and last != (w, ph):
+            P("")
+        last = (w, ph)
+        if not f:
+            P("%-10s %-6s %-16s %s" % (w, ph, way, "n/a" if d.get("cell.exit", "0") == "0"
+                                       else "FAILED (exit %s)" % d.get("cell.exit")))
+            continue
+        base = next((r[3] for r in rows if r[0] == w and r[1] == ph and r[2] == "uvmpager"), {})
+        b = lambda k: base.get(k, NAN)
+        diff = lambda k: f[k] - b(k) if isnum(f.get(k)) and isnum(b(k)) else NAN
+        ratio = lambda k: f[k] / b(k) if isnum(f.get(k)) and isnum(b(k)) and b(k) else NAN
+        x = {"miss_p50_us": f.get("miss_p50_us"), "miss_p99_us": f.get("miss_p99_us"),
+             "mib_s": f.get("mib_s"), "kops_s": f.get("kops_s"),
+             "d_p50_us": diff("miss_p50_us"), "x_p50": ratio("miss_p50_us"),
+             "d_p99_us": diff("miss_p99_us"), "x_p99": ratio("miss_p99_us"),
+             "x_mib_s": ratio("mib_s"), "swapins": f.get("swapins"), "swap_r_mib": f.get("swap_r_mib"),
+             "daemon_cpu_s": f.get("daemon_cpu_s"),
+             "nbd_rss_mib": num(d.get("cell.nbd_peak_rss_kb")) / 1024}
+        rel = way in NBD_WAYS
+        bad = ""
+        if d.get("cell.exit", "0") not in ("0", ""):
+            bad = "  FAILED (exit %s)" % d.get("cell.exit")
+        if num(f.get("bad_pages", 0)) > 0:
+            bad += "  %d BAD PAGES" % f["bad_pages"]
+        P("%-10s %-6s %-16s %7s %7s %7s %7s %8s %6s %8s %6s %7s %7s %7s %7s" % (
+            w, ph, way + (" (file)" if way == "uvmpager" else ""),
+            fmt(x["miss_p50_us"], "%.1f"), fmt(x["miss_p99_us"], "%.0f"), fmt(x["mib_s"], "%.0f"),
+            fmt(x["kops_s"], "%.1f"),
+            fmt(x["d_p50_us"], "%+.1f") if rel else "", fmt(x["x_p50"], "%.2f") if rel else "",
+            fmt(x["d_p99_us"], "%+.0f") if rel else "", fmt(x["x_p99"], "%.2f") if rel else "",
+            fmt(x["x_mib_s"], "%.2f") if rel else "", fmt(x["swap_r_mib"], "%.0f"),
+            fmt(x["daemon_cpu_s"], "%.2f"), fmt(x["nbd_rss_mib"], "%.0f")) + bad)
+        if rel:
+            out.append([w, ph, way] + [x[k] for k in NBD_KEYS])
+    P("")
+    P("mp50/mp99: us per fault that waited (accesses > 2 us) in the workload; +mp50/+mp99: the NBD way's"
+      " minus the local file's (uvmpager), i.e. what the network")
+    P("path adds per fault; x mp50/x mp99/x MiB/s: NBD / local file. uvm-nbd-unix: one nbdkit memory"
+      " server on a unix socket; uvm-nbd-tcp: one on 127.0.0.1 (loopback TCP);")
+    P("uvm-nbd-2stripes: two servers on unix sockets, --swap twice (stripes of 64 pages). The servers"
+      " run on this machine: their CPU competes with the workload's and the")
+    P("daemon's, and srvRSS (the servers' peak RSS, MiB) is the RAM the swapped pages took there."
+      " dCPU: uvmpagerd CPU (kernel: kswapd0).")
+    return out
 
 
 def fmt(v, spec):
@@ -273,7 +362,7 @@ def main():
     cells = {}
     for w in WORKLOADS:
         phases = []
-        for way in WAYS:
+        for way in ALL_WAYS:
             p = os.path.join(raw, "%s.%s.txt" % (w, way))
             if os.path.exists(p):
                 cells[(w, way)] = read_kv(p)
@@ -281,7 +370,7 @@ def main():
                     if ph not in phases:
                         phases.append(ph)
         for ph in phases or ["-"]:
-            for way in WAYS:
+            for way in ALL_WAYS:
                 d = cells.get((w, way))
                 if d is None:
                     continue
@@ -289,7 +378,7 @@ def main():
                     rows.append((w, ph, way, {}, d))
                     continue
                 io = None
-                if io_all is not None:
+                if io_all is not None and way not in NBD_WAYS:
                     io = {k[2]: v for k, v in io_all.items() if k[0] == w and k[1] == way}
                 rows.append((w, ph, way, cell_figures(d, way, ph, io), d))
 
@@ -322,7 +411,8 @@ def main():
     P("I/O operations: %s" % (meta.get("io_count", "none")
                               if io_all is not None else "uvmpager's own counters (no block tracing)"))
     P("")
-    hdr = "%-10s %-6s %-8s " % ("workload", "phase", "way") + " ".join(
+    ww = max([8] + [len(r[2]) for r in rows])   # the way column: 8 without --nbd
+    hdr = "%-10s %-6s %-*s " % ("workload", "phase", ww, "way") + " ".join(
         "%*s" % (wd, h) for _, h, wd, _ in FIGS)
     P(hdr)
     P("-" * len(hdr))
@@ -337,10 +427,10 @@ def main():
         if num(f.get("bad_pages", 0)) > 0:
             bad += "  %d BAD PAGES" % f["bad_pages"]
         if not f:
-            P("%-10s %-6s %-8s %s" % (w, ph, way, bad.strip() or
+            P("%-10s %-6s %-*s %s" % (w, ph, ww, way, bad.strip() or
                                       ("n/a: " + d["skipped"] if "skipped" in d else "n/a")))
             continue
-        P("%-10s %-6s %-8s " % (w, ph, way) + " ".join(
+        P("%-10s %-6s %-*s " % (w, ph, ww, way) + " ".join(
             "%*s" % (wd, fmt(f.get(k), spec)) for k, _, wd, spec in FIGS) + bad)
     if io_all is not None:
         td = []
@@ -441,6 +531,8 @@ def main():
             fmt(val, "%.3g") + (unit if unit == "x" and isnum(val) else ""), goal,
             "n/a" if ok is None else ("yes" if ok else "NO")))
 
+    nbd_rows = nbd_table(rows, cells, meta, disk, raw, P)
+
     text = "\n".join(lines) + "\n"
     with open(os.path.join(res, "table.txt"), "w") as f:
         f.write(text)
@@ -463,6 +555,12 @@ def main():
         for name, kv, uv, val, goal, ok, unit in targets:
             cw.writerow([name] + [("" if not isnum(x) else "%.6g" % x) for x in (kv, uv, val)]
                         + [goal, "" if ok is None else ("yes" if ok else "no")])
+    if nbd_rows:
+        with open(os.path.join(res, "nbd.csv"), "w", newline="") as fh:
+            cw = csv.writer(fh)
+            cw.writerow(["workload", "phase", "way"] + NBD_KEYS)
+            for r in nbd_rows:
+                cw.writerow(r[:3] + [("" if not isnum(num(v)) else "%.6g" % v) for v in r[3:]])
     with open(os.path.join(res, "disk.csv"), "w", newline="") as fh:
         cw = csv.writer(fh)
         cw.writerow(["figure", "value"])
