@@ -49,8 +49,12 @@ int engine_set_tunable(struct engine *e, enum engine_tunable which, uint64_t v)
 	pthread_mutex_lock(&e->lock);
 	switch (which) {
 	case ENGINE_TUNE_BUDGET:
-		/* 0 is "no budget"; a nonzero one under a page would mean the same */
-		if (v && !pages) {
+		/*
+		 * 0 is "no budget"; a nonzero one under a page would mean the
+		 * same, and one over the machine's memory nothing at all
+		 */
+		if ((v && !pages) ||
+		    (sysconf(_SC_PHYS_PAGES) > 0 && pages > (size_t)sysconf(_SC_PHYS_PAGES))) {
 			r = -EINVAL;
 			break;
 		}

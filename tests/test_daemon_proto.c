@@ -425,6 +425,85 @@ START_TEST(test_stranger_cannot_connect)
 }
 END_TEST
 
+/*
+ * A user may not exhaust the daemon for the others: a user's programs
+ * connected at once and its objects are limited (max-clients-per-user,
+ * max-objects-per-user), one more refused with EDQUOT; root has no limit.
+ * The child runs as nobody and reports by exit status.
+ */
+static int limits_child(const char *sock)
+{
+	struct uvmp_hello hello = { .pid = (uint32_t)getpid() };
+	struct uvmp_map map = { .len = 1 << 20, .type = UVMP_OBJ_ANON };
+	struct uvmp_map_reply rep;
+	int fd[3], uffd, r;
+
+	if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+		return 3;
+	for (int i = 0; i < 3; i++) {
+		fd[i] = td_connect(sock);
+		if (fd[i] < 0)
+			return 4;
+		r = call(fd[i], UVMP_HELLO, &hello, sizeof(hello), -1, NULL, 0);
+		if (i < 2 && r != 0)
+			return 5;
+		if (i == 2 && r != -EDQUOT)
+			return 6;
+	}
+	/* what an unprivileged user may create (vm.unprivileged_userfaultfd is 0) */
+	uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | 1 /* UFFD_USER_MODE_ONLY */);
+	if (uffd < 0)
+		return 7;
+	if (call(fd[0], UVMP_UFFD, NULL, 0, uffd, NULL, 0) != 0)
+		return 10;
+	for (int i = 0; i < 4; i++) {
+		int memfd = memfd_create("t", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		void *mem;
+
+		if (memfd < 0 || ftruncate(memfd, 1 << 20) < 0)
+			return 8;
+		mem = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+		if (mem == MAP_FAILED)
+			return 8;
+		map.addr = (uintptr_t)mem;
+		r = call(fd[0], UVMP_MAP, &map, sizeof(map), memfd, &rep, sizeof(rep));
+		if (i < 3 && r != 0)
+			return 20 + i;
+		if (i == 3 && r != -EDQUOT)
+			return 9;
+	}
+	/* the second connection's objects count for the same user */
+	return 0;
+}
+
+START_TEST(test_user_limits)
+{
+	struct test_daemon dm = { 0 };
+	pid_t pid;
+	int status, r, fd[3];
+
+	r = td_start(&dm, "64M", "--no-fs", "--max-clients-per-user=2",
+		     "--max-objects-per-user=3", NULL);
+	ck_assert_msg(r == 0, "daemon did not start: %s", strerror(-r));
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(limits_child(dm.sock));
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "nobody's limits: exit status %#x (see limits_child)", status);
+	/* root: no limit, and the user's programs gone, nothing of theirs is left */
+	for (int i = 0; i < 3; i++) {
+		fd[i] = td_connect(dm.sock);
+		ck_assert_int_ge(fd[i], 0);
+		ck_assert_int_ge(hello_budget(fd[i], 0), 0);
+	}
+	for (int i = 0; i < 3; i++)
+		close(fd[i]);
+	ck_assert_int_eq(td_stop(&dm), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("daemon_proto");
@@ -441,6 +520,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_budget_max);
 	tcase_add_test(tc, test_stranger_cannot_connect);
+	tcase_add_test(tc, test_user_limits);
 	suite_add_tcase(s, tc);
 	return check_run(s, CK_VERBOSE);
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "build-config.h"
@@ -24,7 +25,7 @@
 
 enum kind {
 	K_PATH, K_SWAPPATH, K_DEVICE, K_REPLICAS, K_NAME, K_SIZE, K_BUDGET, K_BOOL, K_MODE, K_PERCENT, K_SECONDS,
-	K_LEVEL, K_IO, K_TRACK,
+	K_LEVEL, K_IO, K_TRACK, K_COUNT,
 };
 
 struct setting {
@@ -46,6 +47,8 @@ static const struct setting settings[] = {
 	{ "budget", K_BUDGET, F(budget), "SIZE", "resident memory of all managed regions; auto: half of RAM (auto)" },
 	{ "client-budget", K_SIZE, F(client_budget), "SIZE", "budget of a client that asks for none; 0: none (0)" },
 	{ "client-budget-max", K_SIZE, F(client_budget_max), "SIZE", "most a client may ask; 0: the budget (0)" },
+	{ "max-clients-per-user", K_COUNT, F(max_clients_per_user), "N", "programs one user (not root) may have connected at once; 0: no limit (256)" },
+	{ "max-objects-per-user", K_COUNT, F(max_objects_per_user), "N", "memory objects of one user's programs (not root's) at once; 0: no limit (4096)" },
 	{ "min-size", K_SIZE, F(min_size), "SIZE", "smallest region the shim manages (1M)" },
 	{ "mount", K_PATH, F(mount), "DIR", "filesystem mount point, created if missing (/run/uvmpager)" },
 	{ "filesystem", K_BOOL, F(filesystem), NULL, "mount the filesystem (yes)" },
@@ -79,6 +82,7 @@ static const char *const kind_reason[] = {
 	[K_MODE] = "not an octal mode from 0 to 0777",
 	[K_PERCENT] = "not a percentage from 0 to 100",
 	[K_SECONDS] = "not a number of seconds from 1 to 3600",
+	[K_COUNT] = "not a whole number from 0 to 1000000",
 	[K_LEVEL] = "not one of error, warning, info, debug",
 	[K_IO] = "not one of auto, io_uring, threads",
 	[K_TRACK] = "not one of auto, wp-async, wp-sync, soft-dirty",
@@ -123,6 +127,8 @@ void config_defaults(struct daemon_config *cfg)
 	cfg->launder_percent = -1;
 	cfg->status_interval = 5;
 	cfg->replicas = 1;
+	cfg->max_clients_per_user = 256;
+	cfg->max_objects_per_user = 4096;
 }
 
 void config_free(struct daemon_config *cfg)
@@ -234,6 +240,11 @@ static int apply(struct daemon_config *cfg, const struct setting *s, const char 
 		return 0;
 	case K_SECONDS:
 		if (parse_uint(v, 10, 3600, &n) < 0 || n == 0)
+			return -EINVAL;
+		*(unsigned *)p = (unsigned)n;
+		return 0;
+	case K_COUNT:
+		if (parse_uint(v, 10, 1000000, &n) < 0)
 			return -EINVAL;
 		*(unsigned *)p = (unsigned)n;
 		return 0;
@@ -430,6 +441,15 @@ static int fill_defaults(struct daemon_config *cfg)
 	}
 	if (set_string(&cfg->swap_file, cfg->swap_devices[0]) < 0)
 		return -ENOMEM;
+	/* resident memory beyond RAM cannot be: a slip of a unit, said now */
+	if (cfg->budget && sysconf(_SC_PHYS_PAGES) > 0 &&
+	    cfg->budget > (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE)) {
+		fprintf(stderr, "uvmpagerd: budget: %llu MiB is more than this machine's memory "
+			"(%llu MiB)\n", (unsigned long long)(cfg->budget >> 20),
+			(unsigned long long)((uint64_t)sysconf(_SC_PHYS_PAGES) *
+					     (uint64_t)sysconf(_SC_PAGESIZE) >> 20));
+		return -EINVAL;
+	}
 	if (cfg->replicas > cfg->nswap_devices) {
 		fprintf(stderr, "uvmpagerd: replicas: %u copies need at least %u swap devices "
 			"(%u given)\n", cfg->replicas, cfg->replicas, cfg->nswap_devices);
@@ -596,5 +616,7 @@ int config_apply_live(const struct daemon_config *cfg, struct engine *e, struct 
 	/* a file that leaves it out keeps it (0 there means "the budget" anyway) */
 	if (srv && cfg->client_budget_max)
 		server_set_client_budget_max(srv, cfg->client_budget_max);
+	if (srv)
+		server_set_user_limits(srv, cfg->max_clients_per_user, cfg->max_objects_per_user);
 	return 0;
 }

@@ -36,6 +36,8 @@ struct daemon_config {
 	uint64_t budget;              /* all managed memory; 0 = auto, half of RAM */
 	uint64_t client_budget;       /* a client that asks for none gets this (0: none) */
 	uint64_t client_budget_max;   /* cap on what a client may ask (0: the budget) */
+	unsigned max_clients_per_user; /* 0: no limit; root has none */
+	unsigned max_objects_per_user; /* 0: no limit; root has none */
 	uint64_t min_size;            /* smallest region the shim manages */
 	char *mount;
 	bool filesystem;              /* false: no FUSE mount (tests without /dev/fuse) */

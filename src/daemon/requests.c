@@ -62,6 +62,8 @@ static int do_hello(struct server *s, struct conn *c, const struct uvmp_hdr *h, 
 		return -EPROTO;
 	if ((pid_t)p->pid != c->cred.pid)
 		return -EPERM;
+	if ((r = srv_user_room(s, c->cred.uid, c->cred.pid, false)) < 0)
+		return r;
 	dc = calloc(1, sizeof(*dc));
 	if (!dc)
 		return -ENOMEM;
@@ -213,6 +215,8 @@ static int do_map(struct server *s, struct conn *c, const struct uvmp_hdr *h, ss
 	 * and every other client's memory with it. It stays at least as
 	 * long as it is now, or it is not taken.
 	 */
+	if ((r = srv_user_room(s, dc->uid, dc->pid, true)) < 0)
+		return r;
 	if (fcntl(fds[0], F_ADD_SEALS, F_SEAL_SHRINK) < 0) {
 		log_info("pid %d: MAP refused: its memfd cannot be sealed against shrinking "
 			 "(created without MFD_ALLOW_SEALING?): %s", dc->pid, strerror(errno));

@@ -165,6 +165,35 @@ int srv_fence(void *priv, const struct engine_range *r, unsigned n, unsigned fla
 	}
 }
 
+void server_set_user_limits(struct server *s, unsigned clients, unsigned objects)
+{
+	s->max_clients_per_user = clients;
+	s->max_objects_per_user = objects;
+}
+
+/*
+ * Whether uid may have one more client (objects false) or object (true):
+ * -EDQUOT, logged, when its limit is reached. Root has none: it is the
+ * administrator, and the daemon's own user. Server thread.
+ */
+int srv_user_room(struct server *s, uid_t uid, pid_t pid, bool objects)
+{
+	unsigned max = objects ? s->max_objects_per_user : s->max_clients_per_user, n = 0;
+
+	if (!uid || !max)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	for (const struct dclient *dc = s->clients; dc; dc = dc->next)
+		if (dc->uid == uid)
+			n += objects ? dc->nobjs : 1;
+	pthread_mutex_unlock(&s->lock);
+	if (n < max)
+		return 0;
+	log_warn("uid %u has %u %s, its max-%s-per-user: pid %d refused one more", (unsigned)uid, n,
+		 objects ? "objects" : "programs connected", objects ? "objects" : "clients", (int)pid);
+	return -EDQUOT;
+}
+
 struct dclient *srv_find_client(struct server *s, uint64_t id)
 {
 	for (struct dclient *c = s->clients; c; c = c->next)
@@ -179,6 +208,7 @@ void srv_dobj_link(struct server *s, struct dclient *dc, struct dobj *d)
 	pthread_mutex_lock(&s->lock);
 	d->next = dc->objs;
 	dc->objs = d;
+	dc->nobjs++;
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -188,6 +218,7 @@ void srv_dobj_unlink(struct server *s, struct dclient *dc, struct dobj *d)
 	for (struct dobj **pp = &dc->objs; *pp; pp = &(*pp)->next) {
 		if (*pp == d) {
 			*pp = d->next;
+			dc->nobjs--;
 			break;
 		}
 	}
@@ -409,6 +440,8 @@ int server_create(struct engine *e, const struct daemon_config *cfg, struct serv
 	s->e = e;
 	s->cfg = cfg;
 	s->client_budget_max = cfg->client_budget_max;
+	s->max_clients_per_user = cfg->max_clients_per_user;
+	s->max_objects_per_user = cfg->max_objects_per_user;
 	s->started = time(NULL);
 	s->listen_fd = s->sig_fd = -1;
 	pthread_mutex_init(&s->lock, NULL);

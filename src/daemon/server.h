@@ -75,5 +75,7 @@ uint64_t server_client_budget_max(struct server *s);
 /* The cap as set: 0 means "the global budget". */
 uint64_t server_client_budget_max_setting(struct server *s);
 void server_set_client_budget_max(struct server *s, uint64_t bytes);
+/* Per-user limits on connected programs and their objects (0: none); server thread. */
+void server_set_user_limits(struct server *s, unsigned clients, unsigned objects);
 
 #endif

@@ -45,6 +45,7 @@ struct dclient {
 	struct conn *ctl;
 	int agent_fd;
 	uint32_t fence_seq;
+	unsigned nobjs;           /* in objs: changed under the server lock */
 	uint32_t fence_unanswered;   /* a fence that timed out, its reply not in yet (0: none) */
 	int pidfd;
 	struct watch pid_watch;
@@ -96,6 +97,7 @@ struct server {
 	 */
 	pthread_mutex_t lock;
 	uint64_t client_budget_max;   /* tunable: atomic loads and stores */
+	unsigned max_clients_per_user, max_objects_per_user;   /* server thread only; 0: none */
 	time_t started;
 };
 
@@ -115,6 +117,7 @@ int srv_reply(struct conn *c, const struct uvmp_hdr *req, int32_t status,
 	      const void *payload, size_t plen, const int *fds, unsigned nfds);
 int srv_fence(void *priv, const struct engine_range *r, unsigned n, unsigned flags,
 	      int memfd, uint64_t off);
+int srv_user_room(struct server *s, uid_t uid, pid_t pid, bool objects);
 struct dclient *srv_find_client(struct server *s, uint64_t id);
 /* Into / out of dc's object list, under the server lock (see struct server). */
 void srv_dobj_link(struct server *s, struct dclient *dc, struct dobj *d);

@@ -57,7 +57,7 @@ check "the file is refused even when the flag would win" [ $? -eq 2 ]
 
 # every key of --help is in the example config and uvmpager.conf(5), and back
 keys=$("$UVMPAGERD" --help | sed -n 's/^  --\([a-z-]*\).*/\1/p' | grep -vx 'config\|check-config\|help\|version' | sort)
-check "--help lists 24 settings" [ "$(wc -l <<<"$keys")" -eq 24 ]
+check "--help lists 26 settings" [ "$(wc -l <<<"$keys")" -eq 26 ]
 example=$(sed -n 's/^# *\([a-z-]*\) = .*/\1/p' "$EXAMPLE_CONFIG" | sort -u)
 check "the example config names every setting" [ "$keys" = "$example" ]
 sed -n 's/^# *\([a-z-]*\) = \(.*\)/\1 = \2/p' "$EXAMPLE_CONFIG" | grep -v '^socket-group' >"$conf"

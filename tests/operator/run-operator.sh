@@ -60,6 +60,9 @@ check "--budget 0: exit 2" [ $st -eq 2 ]
 check "--budget 0: the reason names auto" grep -q "auto" <<<"$err"
 "$UVMPAGERD" -c /dev/null --budget auto --check-config >/dev/null
 check "--budget auto accepted" [ $? -eq 0 ]
+err=$("$UVMPAGERD" -c /dev/null --budget 1000T --check-config 2>&1); st=$?
+check "--budget over RAM: exit 2" [ $st -eq 2 ]
+check "--budget over RAM: the reason names the machine's memory" grep -q "more than this machine's memory" <<<"$err"
 
 # --- --socket-group nosuch: one error, nothing created ---
 err=$("$UVMPAGERD" --foreground --socket-group nosuch-uvmpager --swap-file "$work/g/swap" \
