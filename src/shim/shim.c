@@ -195,6 +195,9 @@ static int seg_create(void *ctx, size_t size, void **addr)
 	shim_busy--;
 	if (r < 0) {
 		seg_retry_at = now + SEG_RETRY_NS;
+		if (r == -EDQUOT)
+			shim_unmanaged("memory past this user's max-objects-per-user "
+				       "(uvmpagerd refused a new segment)");
 		shim_debug("no new segment of %zu bytes: %s", size, strerror(-r));
 		return r;
 	}
@@ -528,8 +531,13 @@ __attribute__((constructor)) static void shim_init(void)
 		 */
 		sock = secure_getenv("UVMPAGER_SOCKET");
 		if (!secure_getenv("UVMPAGER_WARNED")) {
-			warn("cannot reach uvmpagerd at %s (%s); running unmanaged",
-			     sock && *sock ? sock : UVMP_DEFAULT_SOCKET, strerror(-r));
+			if (r == -EDQUOT)
+				warn("uvmpagerd at %s refused: this user has as many programs "
+				     "connected as it may (max-clients-per-user); running unmanaged",
+				     sock && *sock ? sock : UVMP_DEFAULT_SOCKET);
+			else
+				warn("cannot reach uvmpagerd at %s (%s); running unmanaged",
+				     sock && *sock ? sock : UVMP_DEFAULT_SOCKET, strerror(-r));
 			setenv("UVMPAGER_WARNED", "1", 1);
 		}
 		goto out;
