@@ -80,17 +80,22 @@ suite() {
 }
 
 # 1. nbdkit memory on a unix socket
-nbdkit -f -U "$dir/nbdkit.sock" --filter=stats memory 2G \
-	statsfile="$dir/nbdkit.stats" 2>"$dir/nbdkit.log" &
+# (the stats filter, when this nbdkit has it, proves the traffic)
+stats=()
+nbdkit --filter=stats null --version >/dev/null 2>&1 && stats=(--filter=stats)
+nbdkit -f -U "$dir/nbdkit.sock" "${stats[@]}" memory 2G \
+	${stats:+statsfile="$dir/nbdkit.stats"} 2>"$dir/nbdkit.log" &
 server=$!
 for _ in $(seq 100); do [ -S "$dir/nbdkit.sock" ] && break; sleep 0.05; done
 [ -S "$dir/nbdkit.sock" ] || fail "nbdkit did not start: $(cat "$dir/nbdkit.log")"
 UVMPAGER_TEST_SWAP="nbd+unix:///?socket=$dir/nbdkit.sock" UVMPAGER_TEST_IO=io_uring suite nbdkit
 kill "$server"; wait "$server" 2>/dev/null; server=
 # the stats filter writes its file when nbdkit exits
-written=$(awk '/^write:/ { print $2 }' "$dir/nbdkit.stats")
-echo "nbdkit stats: $(grep -E '^(read|write):' "$dir/nbdkit.stats" | tr '\n' ' ')"
-[ "${written:-0}" -gt 0 ] || fail "nothing written to nbdkit: $(cat "$dir/nbdkit.stats")"
+if [ -n "${stats:-}" ]; then
+	written=$(awk '/^write:/ { print $2 }' "$dir/nbdkit.stats")
+	echo "nbdkit stats: $(grep -E '^(read|write):' "$dir/nbdkit.stats" | tr '\n' ' ')"
+	[ "${written:-0}" -gt 0 ] || fail "nothing written to nbdkit: $(cat "$dir/nbdkit.stats")"
+fi
 
 # 2. nbd-server exporting a sparse file, on a unix socket
 truncate -s 2G "$dir/export.img"
