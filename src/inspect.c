@@ -121,6 +121,25 @@ static ssize_t device_read_page(struct engine *e, void *buf, uint64_t off)
 }
 
 /* No lock: a swap device's name and size never change while it is open. */
+/*
+ * "<prefix>reads", "<prefix>read_latency_us_mean", "..._max", and the same
+ * for writes: a lock-free snapshot, so ops and sum may be a request apart.
+ */
+static void print_latency(FILE *f, const char *prefix, const struct swapdev *dev)
+{
+	static const char *const op[2] = { [IO_READ] = "read", [IO_WRITE] = "write" };
+
+	for (int i = IO_READ; i <= IO_WRITE; i++) {
+		uint64_t n = atomic_load(&dev->lat[i].ops), sum = atomic_load(&dev->lat[i].sum_ns);
+
+		fprintf(f, "%s%ss %" PRIu64 "\n", prefix, op[i], n);
+		fprintf(f, "%s%s_latency_us_mean %" PRIu64 "\n", prefix, op[i],
+			n ? sum / n / 1000 : 0);
+		fprintf(f, "%s%s_latency_us_max %" PRIu64 "\n", prefix, op[i],
+			atomic_load(&dev->lat[i].max_ns) / 1000);
+	}
+}
+
 void engine_print_swap(struct engine *e, FILE *f)
 {
 	const struct swapdev *dev = swap_device(e->swap);
@@ -139,6 +158,7 @@ void engine_print_swap(struct engine *e, FILE *f)
 	fprintf(f, "device_errors %" PRIu64 "\n", atomic_load(&dev->errors));
 	fprintf(f, "device_read_bytes %" PRIu64 "\n", atomic_load(&dev->read_bytes));
 	fprintf(f, "device_write_bytes %" PRIu64 "\n", atomic_load(&dev->write_bytes));
+	print_latency(f, "device_", dev);
 	if (!swapdev_nmembers(dev))
 		return;
 	fprintf(f, "members %u\n", swapdev_nmembers(dev));
@@ -147,6 +167,7 @@ void engine_print_swap(struct engine *e, FILE *f)
 	for (unsigned i = 0; i < swapdev_nmembers(dev); i++) {
 		const struct swapdev *m = swapdev_member(dev, i);
 		uint64_t rdone, rtotal;
+		char prefix[32];
 
 		swapdev_member_rebuild(dev, i, &rdone, &rtotal);
 		fprintf(f, "member%u_name %s\n", i, m->name);
@@ -156,6 +177,8 @@ void engine_print_swap(struct engine *e, FILE *f)
 		fprintf(f, "member%u_errors %" PRIu64 "\n", i, atomic_load(&m->errors));
 		fprintf(f, "member%u_read_bytes %" PRIu64 "\n", i, atomic_load(&m->read_bytes));
 		fprintf(f, "member%u_write_bytes %" PRIu64 "\n", i, atomic_load(&m->write_bytes));
+		snprintf(prefix, sizeof(prefix), "member%u_", i);
+		print_latency(f, prefix, m);
 	}
 }
 

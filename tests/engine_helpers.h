@@ -9,9 +9,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "build-config.h"
 #include "common/util.h"
 #include "engine.h"
 #include "fault/uffd.h"
+#include "swap/swapdev.h"
+
+#ifdef HAVE_LIBNBD
+#include <libnbd.h>
+#endif
 
 #define SKIP 77
 
@@ -22,6 +28,10 @@
  *   UVMPAGER_TEST_TRACK  wp-async|wp-sync|soft-dirty: the only tracking mode
  *                        tested, and the one used where a test says "auto"
  *   UVMPAGER_TEST_IO     io_uring|threads: the same for the I/O engine
+ *   UVMPAGER_TEST_SWAP   the swap device of every engine a test creates
+ *                        with test_engine_create(): an NBD URI (a server
+ *                        the caller runs, tests/nbd/run-engine-nbd.sh), used
+ *                        whole and never removed, instead of a fresh file
  */
 static inline unsigned test_scale(void)
 {
@@ -82,6 +92,14 @@ static inline void require_engine_env(void)
 	}
 }
 
+/* UVMPAGER_TEST_SWAP, or NULL when unset or empty (a fresh file each time). */
+static inline const char *test_swap_device(void)
+{
+	const char *s = getenv("UVMPAGER_TEST_SWAP");
+
+	return s && *s ? s : NULL;
+}
+
 /* A fresh swap file path on a filesystem with O_DIRECT (not tmpfs /tmp). */
 static inline void temp_swap_path(char *buf, size_t len)
 {
@@ -95,8 +113,55 @@ static inline void temp_swap_path(char *buf, size_t len)
 
 struct test_engine {
 	struct engine *e;
-	char swap_path[64];
+	char swap_path[512];
+	bool swap_given;        /* UVMPAGER_TEST_SWAP: not ours to remove */
 };
+
+/* Removes the swap file a test created; a given device stays. */
+static inline void test_swap_remove(struct test_engine *t)
+{
+	if (!t->swap_given)
+		unlink(t->swap_path);
+}
+
+/*
+ * Writes len bytes at off straight to the engine's swap device, behind the
+ * engine's back (a test corrupting a slot): O_DIRECT on a file, like the
+ * engine, so no page cache sits in between; a connection of its own to an
+ * NBD device. buf must be page-aligned. Returns 0 or -errno.
+ */
+static inline int test_swap_write_raw(const struct test_engine *t, const void *buf,
+				      size_t len, uint64_t off)
+{
+	int r = 0;
+
+	if (swapdev_name_is_nbd(t->swap_path)) {
+#ifdef HAVE_LIBNBD
+		struct nbd_handle *h = nbd_create();
+
+		if (!h)
+			return -ENOMEM;
+		if (nbd_connect_uri(h, t->swap_path) < 0 ||
+		    nbd_pwrite(h, buf, len, off, 0) < 0 ||
+		    (nbd_can_flush(h) > 0 && nbd_flush(h, 0) < 0)) {
+			fprintf(stderr, "%s: %s\n", t->swap_path, nbd_get_error());
+			r = nbd_get_errno() ? -nbd_get_errno() : -EIO;
+		}
+		nbd_close(h);
+		return r;
+#else
+		return -EOPNOTSUPP;
+#endif
+	}
+	int fd = open(t->swap_path, O_WRONLY | O_DIRECT);
+
+	if (fd < 0)
+		return -errno;
+	if (pwrite(fd, buf, len, (off_t)off) != (ssize_t)len)
+		r = -EIO;
+	close(fd);
+	return r;
+}
 
 static inline int test_engine_create(struct test_engine *t, enum ioeng_kind io,
 				     enum track_mode tr, uint64_t budget, uint64_t swap,
@@ -107,7 +172,11 @@ static inline int test_engine_create(struct test_engine *t, enum ioeng_kind io,
 	int r;
 
 	engine_config_defaults(&cfg);
-	temp_swap_path(t->swap_path, sizeof(t->swap_path));
+	t->swap_given = test_swap_device() != NULL;
+	if (t->swap_given)
+		snprintf(t->swap_path, sizeof(t->swap_path), "%s", test_swap_device());
+	else
+		temp_swap_path(t->swap_path, sizeof(t->swap_path));
 	cfg.swap_path = t->swap_path;
 	cfg.swap_size = swap;
 	cfg.io = test_io(io);
@@ -120,7 +189,7 @@ static inline int test_engine_create(struct test_engine *t, enum ioeng_kind io,
 	r = engine_create(&cfg, &t->e, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "engine_create: %s (%s)\n", err, strerror(-r));
-		unlink(t->swap_path);
+		test_swap_remove(t);
 	}
 	return r;
 }
@@ -136,7 +205,7 @@ static inline void test_engine_destroy(struct test_engine *t)
 		abort();
 	}
 	engine_destroy(t->e);
-	unlink(t->swap_path);
+	test_swap_remove(t);
 }
 
 static inline uint64_t pat(size_t page, size_t word, unsigned gen)

@@ -249,7 +249,6 @@ static void corrupt_setup(struct test_engine *t, uint8_t **mem, struct uobj **o,
 	unsigned state;
 	uint64_t slot;
 	void *junk;
-	int fd;
 
 	ck_assert_int_eq(test_engine_create(t, IOENG_AUTO, TRACK_AUTO, 0, 64ULL << 20,
 					    NULL, NULL), 0);
@@ -261,13 +260,9 @@ static void corrupt_setup(struct test_engine *t, uint8_t **mem, struct uobj **o,
 	ck_assert_uint_eq(state, PG_SWAPPED);
 	ck_assert_uint_ne(slot, 0);
 
-	/* O_DIRECT, like the engine: no page cache in between */
-	fd = open(t->swap_path, O_WRONLY | O_DIRECT);
-	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(posix_memalign(&junk, PAGE_SIZE, PAGE_SIZE), 0);
 	memset(junk, 0xA5, PAGE_SIZE);
-	ck_assert_int_eq(pwrite(fd, junk, PAGE_SIZE, (off_t)slot << PAGE_SHIFT), PAGE_SIZE);
-	close(fd);
+	ck_assert_int_eq(test_swap_write_raw(t, junk, PAGE_SIZE, slot << PAGE_SHIFT), 0);
 	free(junk);
 }
 
@@ -329,7 +324,7 @@ START_TEST(test_corrupt_slot_kills)
 		uint8_t *mem;
 
 		corrupt_setup(&t, &mem, &o, 20);
-		unlink(t.swap_path);
+		test_swap_remove(&t);
 		printf("%lx\n", (unsigned long)*(volatile uint64_t *)(mem + (20UL << PAGE_SHIFT)));
 		_exit(0);
 	}

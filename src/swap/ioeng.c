@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include "build-config.h"
 #include "swap/ioeng_impl.h"
@@ -110,6 +111,29 @@ int ioeng_fallback_error(const struct ioeng *e)
 	return e->fallback_err;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Adds one completed request of req->dev to its latency counters. */
+static void dev_latency_add(const struct io_req *req)
+{
+	struct swapdev_latency *l = &req->dev->lat[req->op == IO_READ ? IO_READ : IO_WRITE];
+	uint64_t ns = now_ns() - req->submit_ns, max;
+
+	atomic_fetch_add_explicit(&l->ops, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&l->sum_ns, ns, memory_order_relaxed);
+	max = atomic_load_explicit(&l->max_ns, memory_order_relaxed);
+	while (ns > max && !atomic_compare_exchange_weak_explicit(&l->max_ns, &max, ns,
+								  memory_order_relaxed,
+								  memory_order_relaxed))
+		;
+}
+
 static int req_prepare(struct io_req *req)
 {
 	size_t total = 0;
@@ -130,6 +154,9 @@ static int req_prepare(struct io_req *req)
 	req->next = NULL;
 	req->cur = 0;
 	req->cur_orig = req->iov[0];
+	/* A vDSO read per request, only for swap devices (their latency stat). */
+	if (req->dev)
+		req->submit_ns = now_ns();
 	return 0;
 }
 
@@ -252,6 +279,8 @@ void ioeng_req_complete(struct ioeng *e, struct io_req *req)
 {
 	ssize_t res = req->result;
 
+	if (req->dev)
+		dev_latency_add(req);
 	if (req->dev && res > 0)
 		atomic_fetch_add_explicit(req->op == IO_READ ? &req->dev->read_bytes
 							     : &req->dev->write_bytes,

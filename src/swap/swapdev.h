@@ -65,6 +65,15 @@ struct swapdev {
 	_Atomic uint64_t errors;        /* requests failed by the device itself */
 	/* bytes moved by requests for this device (ioeng_req_complete() counts them) */
 	_Atomic uint64_t read_bytes, write_bytes;
+	/*
+	 * Requests for this device that completed, and their submit-to-
+	 * complete time (queueing in the engine or the device's transport
+	 * included), summed and the largest, in ns; index IO_READ/IO_WRITE.
+	 * ioeng_req_complete() counts them, failed requests too.
+	 */
+	struct swapdev_latency {
+		_Atomic uint64_t ops, sum_ns, max_ns;
+	} lat[2];
 };
 
 /* What a device name means: a path is a file, "nbd://" / "nbd+unix://" an NBD URI. */

@@ -229,11 +229,27 @@ static void start(struct swapdev_nbd *d, struct io_req *req)
 	wake(d);
 }
 
+/*
+ * The engine's test injection hook applies here as in the engines (and in
+ * ioeng_run() for the synchronous path): a failed request is not sent and
+ * completes with the hook's error in the device thread, never inline.
+ */
 static void nbd_submit(struct swapdev *dev, struct ioeng *e, struct io_req *req)
 {
 	struct swapdev_nbd *d = (struct swapdev_nbd *)dev;
+	int r;
 
 	d->eng = e;
+	r = ioeng_req_inject(e, req);
+	if (r) {
+		pthread_mutex_lock(&d->lock);
+		req->result = r;
+		req->dev_pending = 0;
+		req_finished(d, req);
+		pthread_mutex_unlock(&d->lock);
+		wake(d);
+		return;
+	}
 	start(d, req);
 }
 

@@ -3,7 +3,8 @@
 # memory on unix sockets, started here), with and without replicas, for a
 # checking workload under the LD_PRELOAD shim.
 #  1. two stripes: every page verified, swap-outs > 0, both servers
-#     received writes (swap/stat's per-member bytes);
+#     received writes (swap/stat's per-member bytes), the set and each
+#     member show their requests' latency;
 #  2. replicas 2: one server killed (-9) while the workload re-reads its
 #     pages: 0 pages wrong, no SIGBUS, the workload exits 0, swap/stat
 #     shows that member down and the set degraded; then workload B pages
@@ -124,6 +125,26 @@ round_trip() {
 	[ "${m0:-0}" -gt 0 ] && [ "${m1:-0}" -gt 0 ] || fail "$what: a member got no writes: $(cat "$dir/mnt/swap/stat")"
 	grep -q "^device_kind set" "$dir/mnt/swap/stat" || fail "$what: swap stat: $(cat "$dir/mnt/swap/stat")"
 	grep -q "^device_state up" "$dir/mnt/swap/stat" || fail "$what: swap stat: $(cat "$dir/mnt/swap/stat")"
+	check_latency "$what"
+}
+
+# The set and each member did reads and writes: their counts and latency
+# are in swap/stat, and sane (mean > 0, max >= mean, under 5 s).
+check_latency() {
+	local what=$1 p op n mean max line
+	for p in device member0 member1; do
+		line="  $p:"
+		for op in read write; do
+			n=$(swap_of ${p}_${op}s)
+			mean=$(swap_of ${p}_${op}_latency_us_mean)
+			max=$(swap_of ${p}_${op}_latency_us_max)
+			line="$line ${op}s $n mean $mean us max $max us;"
+			[ "${n:-0}" -gt 0 ] || fail "$what: no ${p} ${op}s counted: $(cat "$dir/mnt/swap/stat")"
+			[ "${mean:-0}" -gt 0 ] && [ "${max:-0}" -ge "$mean" ] && [ "$max" -lt 5000000 ] ||
+				fail "$what: ${p} ${op} latency not sane (mean $mean, max $max)"
+		done
+		echo "$line"
+	done
 }
 
 # 1. two NBD stripes

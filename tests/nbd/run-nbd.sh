@@ -2,6 +2,10 @@
 # Far memory: uvmpagerd swapping to an NBD server (nbdkit memory on a unix
 # socket, started here) for a checking workload under the LD_PRELOAD shim.
 #  1. data verified, swap-outs > 0;
+#     swap/stat shows the device's requests and their latency;
+#  1b. the same against nbd-server exporting a file (its own config file),
+#     with a fork: parent and child (the engine's clone, sharing the swap
+#     slots on the server) each check every page;
 #  2. the server killed (-9) while the workload's pages are out: touching
 #     them gives SIGBUS, never zeros and never a hang.
 #
@@ -18,11 +22,12 @@ command -v nbdkit >/dev/null || skip "nbdkit is not installed (apt-get install n
 python=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || skip "no python3"
 
 dir=$(mktemp -d /var/tmp/uvmpager-nbd-XXXXXX) || exit 1
-daemon= server=
+daemon= server= nbdsrv=
 
 cleanup() {
 	[ -n "$daemon" ] && { kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; }
 	[ -n "$server" ] && { kill -9 "$server" 2>/dev/null; wait "$server" 2>/dev/null; }
+	stop_nbd_server
 	umount -l "$dir/mnt" 2>/dev/null
 	rm -rf "$dir"
 }
@@ -31,13 +36,38 @@ trap 'exit 1' INT TERM
 
 fail() { echo "FAIL: $*"; echo "--- daemon log"; tail -30 "$dir/daemon.log"; exit 1; }
 
+# nbd-server daemonizes (-d would serve one connection only): its pid is
+# the listener's, found by the socket's path. It writes /run/nbd-server.pid
+# whatever the config says; only ours is removed.
+start_nbd_server() {
+	truncate -s 1G "$dir/export.img"
+	printf '[generic]\n\tunixsock = %s\n[swap]\n\texportname = %s\n' \
+		"$dir/nbd-server.sock" "$dir/export.img" >"$dir/nbd-server.conf"
+	nbd-server -C "$dir/nbd-server.conf" >"$dir/nbd-server.log" 2>&1 || fail "nbd-server: $(cat "$dir/nbd-server.log")"
+	for _ in $(seq 100); do [ -S "$dir/nbd-server.sock" ] && break; sleep 0.05; done
+	nbdsrv=$(ss -xlpn | awk -v s="$dir/nbd-server.sock" '$5 == s' | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
+	[ -n "$nbdsrv" ] || fail "nbd-server did not start: $(cat "$dir/nbd-server.log")"
+}
+
+stop_nbd_server() {
+	[ -n "$nbdsrv" ] || return 0
+	kill "$nbdsrv" 2>/dev/null
+	[ "$(cat /run/nbd-server.pid 2>/dev/null)" = "$nbdsrv" ] && rm -f /run/nbd-server.pid
+	nbdsrv=
+}
+
+# start [URI]: the daemon on URI, or on nbdkit memory started here
 start() {
-	nbdkit -f -U "$dir/nbd.sock" memory 1G 2>"$dir/nbdkit.log" &
-	server=$!
-	for _ in $(seq 100); do [ -S "$dir/nbd.sock" ] && break; sleep 0.05; done
-	[ -S "$dir/nbd.sock" ] || fail "nbdkit did not start"
+	local uri=${1:-}
+	if [ -z "$uri" ]; then
+		nbdkit -f -U "$dir/nbd.sock" memory 1G 2>"$dir/nbdkit.log" &
+		server=$!
+		for _ in $(seq 100); do [ -S "$dir/nbd.sock" ] && break; sleep 0.05; done
+		[ -S "$dir/nbd.sock" ] || fail "nbdkit did not start"
+		uri="nbd+unix:///?socket=$dir/nbd.sock"
+	fi
 	mkdir -p "$dir/mnt"
-	"$UVMPAGERD" --foreground --swap "nbd+unix:///?socket=$dir/nbd.sock" --socket "$dir/sock" \
+	"$UVMPAGERD" --foreground --swap "$uri" --socket "$dir/sock" \
 		--mount "$dir/mnt" --budget 1G >"$dir/daemon.log" 2>&1 &
 	daemon=$!
 	for _ in $(seq 100); do
@@ -50,32 +80,63 @@ start() {
 
 stop() {
 	kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; daemon=
-	kill -9 "$server" 2>/dev/null; wait "$server" 2>/dev/null; server=
+	[ -n "$server" ] && { kill -9 "$server" 2>/dev/null; wait "$server" 2>/dev/null; }
+	server=
+	stop_nbd_server
 	umount -l "$dir/mnt" 2>/dev/null
 	rm -f "$dir/nbd.sock"
 }
 
 stat_of() { awk -v k="$1" '$1 == k { print $2 }' "$dir/mnt/stat"; }
+swap_stat_of() { awk -v k="$1" '$1 == k { print $2 }' "$dir/mnt/swap/stat"; }
+
+# The device did I/O: its requests and latency are counted, and sane
+# (mean > 0, max >= mean, under the 5 s NBD timeout).
+check_latency() {
+	local op n mean max
+	for op in read write; do
+		n=$(swap_stat_of device_${op}s)
+		mean=$(swap_stat_of device_${op}_latency_us_mean)
+		max=$(swap_stat_of device_${op}_latency_us_max)
+		echo "  device ${op}s $n, latency mean $mean us, max $max us"
+		[ "${n:-0}" -gt 0 ] || fail "no ${op}s counted: $(cat "$dir/mnt/swap/stat")"
+		[ "${mean:-0}" -gt 0 ] && [ "${max:-0}" -ge "$mean" ] && [ "$max" -lt 5000000 ] ||
+			fail "${op} latency not sane (mean $mean, max $max)"
+	done
+}
 
 # 128 MiB of pages each stamped with its number, under a 32 MiB budget;
 # waits for $dir/go (if given), then checks every page.
 cat >"$dir/work.py" <<'PY'
 import os, sys, time
+# argv[1]: wait for that file (after writing it + '.ready'), or 'fork':
+# fork once every page is written; the child and then the parent check all
 n = 128 * 256
 b = bytearray(n * 4096)
 for i in range(n):
     b[i * 4096:i * 4096 + 16] = b'%016d' % i
     b[i * 4096 + 4000:i * 4096 + 4016] = b'%016d' % (i * 7)
+def check(who):
+    bad = 0
+    for i in range(n):
+        if b[i * 4096:i * 4096 + 16] != b'%016d' % i or b[i * 4096 + 4000:i * 4096 + 4016] != b'%016d' % (i * 7):
+            bad += 1
+    print(who + 'pages', n, 'wrong', bad, flush=True)
+    return bad
+if len(sys.argv) > 1 and sys.argv[1] == 'fork':
+    pid = os.fork()
+    if pid == 0:
+        os._exit(3 if check('child: ') else 0)
+    _, st = os.waitpid(pid, 0)
+    if st != 0:
+        print('child status', st, flush=True)
+        sys.exit(4)
+    sys.exit(3 if check('parent: ') else 0)
 if len(sys.argv) > 1:
     open(sys.argv[1] + '.ready', 'w').close()
     while not os.path.exists(sys.argv[1]):
         time.sleep(0.05)
-bad = 0
-for i in range(n):
-    if b[i * 4096:i * 4096 + 16] != b'%016d' % i or b[i * 4096 + 4000:i * 4096 + 4016] != b'%016d' % (i * 7):
-        bad += 1
-print('pages', n, 'wrong', bad, flush=True)
-sys.exit(3 if bad else 0)
+sys.exit(3 if check('') else 0)
 PY
 
 shim() { local t=$1; shift; timeout -s KILL "$t" env LD_PRELOAD="$UVMPAGER_PRELOAD" UVMPAGER_SOCKET="$dir/sock" UVMPAGER_BUDGET=32M "$@"; }
@@ -88,7 +149,24 @@ echo "round trip: rc $rc, $out, swapouts $outs, swapins $ins"
 [ "$rc" = 0 ] || fail "workload rc $rc: $out $(head -c 300 "$dir/work.err")"
 [ "${outs:-0}" -gt 0 ] && [ "${ins:-0}" -gt 0 ] || fail "no paging over NBD (swapouts $outs, swapins $ins)"
 grep -q "^device_kind nbd" "$dir/mnt/swap/stat" || fail "swap stat file: $(cat "$dir/mnt/swap/stat")"
+check_latency
 stop
+
+# 1b. nbd-server over a file, with a fork
+if command -v nbd-server >/dev/null && command -v ss >/dev/null; then
+	start_nbd_server
+	start "nbd+unix:///swap?socket=$dir/nbd-server.sock"
+	out=$(shim 120 "$python" "$dir/work.py" fork 2>"$dir/work.err"); rc=$?
+	outs=$(stat_of swapouts); ins=$(stat_of swapins)
+	echo "nbd-server, fork: rc $rc, $(echo $out), swapouts $outs, swapins $ins, export $(du -k "$dir/export.img" | cut -f1) KiB allocated"
+	[ "$rc" = 0 ] || fail "workload rc $rc: $out $(head -c 300 "$dir/work.err")"
+	[ "$(echo "$out" | grep -c 'wrong 0')" = 2 ] || fail "parent and child did not both check: $out"
+	[ "${outs:-0}" -gt 0 ] && [ "${ins:-0}" -gt 0 ] || fail "no paging over NBD (swapouts $outs, swapins $ins)"
+	check_latency
+	stop
+else
+	echo "nbd-server (or ss) not installed: its round is skipped"
+fi
 
 # 2. the server dies while the pages are out: SIGBUS, no zeros, no hang
 start
