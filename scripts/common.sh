@@ -33,5 +33,9 @@ build() {
 	if [ ! -f "$top/$dir/build.ninja" ]; then
 		meson setup "$top/$dir" "$top" "$@" >/dev/null
 	fi
-	ninja -C "$top/$dir" >/dev/null
+	# quiet when it builds; what failed, when it does not (set -e would end the run silently)
+	if ! ninja -C "$top/$dir" >"$top/$dir/ninja.log" 2>&1; then
+		tail -n 40 "$top/$dir/ninja.log" >&2
+		return 1
+	fi
 }
