@@ -8,8 +8,9 @@
  * server advertises multi-conn (its cache is shared by all connections, so
  * a write completed on one is what a read on another sees; swap issues no
  * flush). Requests go round-robin, all of a request's commands on one
- * connection. The device is one: any connection lost (or no progress on
- * the device) is the device down, and a reconnect reopens them all.
+ * connection. The device is one: any connection lost (or one with
+ * commands out and no progress) is the device down, and a reconnect
+ * reopens them all.
  *
  * TLS: nbds:// and nbds+unix:// URIs; the handles may read the files the
  * URI names (tls-psk-file, tls-certificates).
@@ -19,7 +20,8 @@
  * last one does, with the first error.
  *
  * Failure: a dead connection (the poll or libnbd says so) or no progress
- * for timeout_ms while commands are out marks the device down; every
+ * for timeout_ms on a connection while it has commands out marks the
+ * device down; every
  * request out and every later one then fails with -EIO, in the device
  * thread. Late libnbd callbacks after that are ignored: the handle is never
  * driven again, and the callbacks check `down` under the lock.
@@ -65,7 +67,6 @@ struct swapdev_nbd {
 	unsigned nconn;
 	unsigned max_conn;              /* connections to open when multi-conn is allowed */
 	_Atomic unsigned rr;            /* round-robin: the next request's connection */
-	_Atomic uint64_t conn_reqs[NBD_MAX_CONNECTIONS];
 	char *uri;
 	unsigned timeout_ms;
 	int wake_efd;
@@ -76,8 +77,13 @@ struct swapdev_nbd {
 	pthread_cond_t sync_done;
 	struct io_req *out;             /* requests with commands at the server */
 	struct io_req *done;            /* finished, to complete in the device thread */
-	unsigned cmds_out;
-	struct timespec progress;       /* last completion or first command out */
+	/*
+	 * Per connection, so that one that stops answering while the others
+	 * go on is caught too: commands out, and its last completion or
+	 * first command out.
+	 */
+	unsigned cmds_out[NBD_MAX_CONNECTIONS];
+	struct timespec progress[NBD_MAX_CONNECTIONS];
 	unsigned h_users;               /* threads inside a libnbd call on h */
 	pthread_cond_t h_idle;          /* h_users dropped to 0 */
 	bool stopping;
@@ -138,8 +144,8 @@ static int cmd_done(void *user_data, int *error)
 		pthread_mutex_unlock(&d->lock);
 		return 1;
 	}
-	d->cmds_out--;
-	clock_gettime(CLOCK_MONOTONIC, &d->progress);
+	d->cmds_out[req->dev_conn]--;
+	clock_gettime(CLOCK_MONOTONIC, &d->progress[req->dev_conn]);
 	if (*error && req->result == 0)
 		req->result = -(*error > 0 ? *error : EIO);
 	if (--req->dev_pending == 0)
@@ -174,7 +180,7 @@ static void mark_down(struct swapdev_nbd *d, const char *why)
 			req_finished(d, req);
 		}
 	}
-	d->cmds_out = 0;
+	memset(d->cmds_out, 0, sizeof(d->cmds_out));
 }
 
 /*
@@ -187,15 +193,12 @@ static void start(struct swapdev_nbd *d, struct io_req *req)
 {
 	uint64_t off = req->offset;
 	unsigned rr = atomic_fetch_add(&d->rr, 1);
-	bool counted = false;
 
 	pthread_mutex_lock(&d->lock);
 	req->result = 0;
 	req->dev_pending = STARTING;
 	req->next = d->out;
 	d->out = req;
-	if (!d->cmds_out)
-		clock_gettime(CLOCK_MONOTONIC, &d->progress);
 	pthread_mutex_unlock(&d->lock);
 
 	for (int i = 0; i < req->iovcnt; i++) {
@@ -214,13 +217,12 @@ static void start(struct swapdev_nbd *d, struct io_req *req)
 			/* A request's commands all go to one connection. */
 			unsigned c = rr % d->nconn;
 
+			req->dev_conn = (unsigned char)c;
 			req->dev_pending++;
-			d->cmds_out++;
+			if (d->cmds_out[c]++ == 0)
+				clock_gettime(CLOCK_MONOTONIC, &d->progress[c]);
 			d->h_users++;
 			h = d->h[c];
-			if (!counted)
-				atomic_fetch_add(&d->conn_reqs[c], 1);
-			counted = true;
 		} else {
 			req->result = -EIO;
 		}
@@ -236,7 +238,7 @@ static void start(struct swapdev_nbd *d, struct io_req *req)
 			/* Not started: its callback will never run. */
 			if (!atomic_load(&d->base.down)) {
 				req->dev_pending--;
-				d->cmds_out--;
+				d->cmds_out[req->dev_conn]--;
 			}
 			req->result = -EIO;
 			pthread_mutex_unlock(&d->lock);
@@ -397,7 +399,7 @@ static void try_reconnect(struct swapdev_nbd *d)
 	pthread_mutex_lock(&d->lock);
 	memcpy(d->h, h, sizeof(h));
 	d->nconn = n;
-	d->cmds_out = 0;
+	memset(d->cmds_out, 0, sizeof(d->cmds_out));
 	atomic_store(&d->base.connections, n);
 	atomic_fetch_add(&d->base.epoch, 1);
 	atomic_store(&d->base.down, false);
@@ -475,12 +477,13 @@ static void *device_thread(void *arg)
 		}
 
 		pthread_mutex_lock(&d->lock);
-		if (d->cmds_out && !atomic_load(&d->base.down)) {
-			uint64_t since = (uint64_t)d->progress.tv_sec * 1000 +
-					 (uint64_t)d->progress.tv_nsec / 1000000;
+		for (unsigned c = 0; c < d->nconn && !atomic_load(&d->base.down); c++) {
+			uint64_t since = (uint64_t)d->progress[c].tv_sec * 1000 +
+					 (uint64_t)d->progress[c].tv_nsec / 1000000;
 
-			if (now_ms() - since > d->timeout_ms)
-				mark_down(d, "no reply within the timeout");
+			if (d->cmds_out[c] && now_ms() - since > d->timeout_ms)
+				mark_down(d, d->nconn > 1 ? "no reply within the timeout on one of "
+					  "its connections" : "no reply within the timeout");
 		}
 		done = d->done;
 		d->done = NULL;
