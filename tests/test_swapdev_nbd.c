@@ -955,6 +955,7 @@ START_TEST(multi_conn_spreads_requests)
 	char log[64], larg[80], err[256] = "";
 	const char *extra[] = { "--filter=log", larg, NULL };
 	static const char *const nomc[] = { "--filter=multi-conn", "multi-conn-mode=disable", NULL };
+	static const char *const lim2[] = { "--filter=limit", "limit=2", NULL };
 	struct swapdev_nbd_config cfg = { .uri = uri, .timeout_ms = 2000 };
 	struct swapdev *dev;
 	struct ioeng *e;
@@ -1013,6 +1014,20 @@ START_TEST(multi_conn_spreads_requests)
 	ioeng_destroy(e);
 	swapdev_close(dev);
 	unlink(log);
+
+	/* a server that takes 2 connections at most: the device goes on with 2 */
+	start_server_with("16M", lim2);
+	ck_assert_msg(swapdev_nbd_open(&cfg, &dev, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(atomic_load(&dev->connections), 2);
+	ck_assert_int_eq(ioeng_create(NULL, &e), 0);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(one_request(e, dev, IO_WRITE, buf, 1 + i * PAGES, i & 1),
+				 PAGES * PAGE_SIZE);
+	ck_assert_int_eq(one_request(e, dev, IO_READ, back, 1, false), PAGES * PAGE_SIZE);
+	ck_assert(memcmp(buf, back, PAGES * PAGE_SIZE) == 0);
+	ioeng_destroy(e);
+	swapdev_close(dev);
+	stop_server();
 
 	/* no multi-conn from the server, or one asked for: one connection */
 	start_server_with("16M", nomc);
