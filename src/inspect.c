@@ -156,6 +156,8 @@ void engine_print_swap(struct engine *e, FILE *f)
 	fprintf(f, "device_kind %s\n", swapdev_kind(dev));
 	fprintf(f, "device_state %s\n", swapdev_state(dev));
 	fprintf(f, "device_errors %" PRIu64 "\n", atomic_load(&dev->errors));
+	if (!strcmp(swapdev_kind(dev), "nbd"))
+		fprintf(f, "device_connections %u\n", atomic_load(&dev->connections));
 	fprintf(f, "device_read_bytes %" PRIu64 "\n", atomic_load(&dev->read_bytes));
 	fprintf(f, "device_write_bytes %" PRIu64 "\n", atomic_load(&dev->write_bytes));
 	print_latency(f, "device_", dev);
@@ -175,6 +177,8 @@ void engine_print_swap(struct engine *e, FILE *f)
 		fprintf(f, "member%u_state %s\n", i, swapdev_member_state(dev, i));
 		fprintf(f, "member%u_rebuild_units %" PRIu64 " %" PRIu64 "\n", i, rdone, rtotal);
 		fprintf(f, "member%u_errors %" PRIu64 "\n", i, atomic_load(&m->errors));
+		if (!strcmp(swapdev_kind(m), "nbd"))
+			fprintf(f, "member%u_connections %u\n", i, atomic_load(&m->connections));
 		fprintf(f, "member%u_read_bytes %" PRIu64 "\n", i, atomic_load(&m->read_bytes));
 		fprintf(f, "member%u_write_bytes %" PRIu64 "\n", i, atomic_load(&m->write_bytes));
 		snprintf(prefix, sizeof(prefix), "member%u_", i);

@@ -919,6 +919,133 @@ START_TEST(set_bad_shapes_are_refused)
 }
 END_TEST
 
+/*
+ * Distinct "connection=N" numbers on nbdkit log-filter lines for `what`
+ * ("Read", "Write"), as a bitmask of N (N < 64).
+ */
+static uint64_t log_connections(const char *log, const char *what)
+{
+	uint64_t seen = 0;
+	char line[512], key[32];
+	FILE *f = fopen(log, "r");
+
+	ck_assert_ptr_nonnull(f);
+	snprintf(key, sizeof(key), " %s ", what);
+	while (fgets(line, sizeof(line), f)) {
+		const char *c = strstr(line, "connection=");
+
+		if (c && strstr(line, key))
+			seen |= 1ull << (strtoul(c + 11, NULL, 10) & 63);
+	}
+	fclose(f);
+	return seen;
+}
+
+/*
+ * nbdkit memory allows multi-conn: the device opens 4 connections, spreads
+ * requests over all of them (the server's log says which connection each
+ * came on), and pages written on one read back right on another. Then the
+ * server dies: the device is one, every request fails, it is down. A
+ * server that forbids multi-conn (nbdkit's multi-conn filter) gets one.
+ */
+START_TEST(multi_conn_spreads_requests)
+{
+	static struct io_req reqs[NREQ];
+	struct io_req *ptrs[NREQ];
+	char log[64], larg[80], err[256] = "";
+	const char *extra[] = { "--filter=log", larg, NULL };
+	static const char *const nomc[] = { "--filter=multi-conn", "multi-conn-mode=disable", NULL };
+	static const char *const lim2[] = { "--filter=limit", "limit=2", NULL };
+	struct swapdev_nbd_config cfg = { .uri = uri, .timeout_ms = 2000 };
+	struct swapdev *dev;
+	struct ioeng *e;
+	uint8_t *buf, *back;
+
+	if (!have_nbdkit())
+		return;
+	snprintf(log, sizeof(log), "/tmp/uvmp-nbd-mc.%d.log", getpid());
+	snprintf(larg, sizeof(larg), "logfile=%s", log);
+	unlink(log);
+	start_server_with("16M", extra);
+	ck_assert_msg(swapdev_nbd_open(&cfg, &dev, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(atomic_load(&dev->connections), 4);
+	ck_assert_int_eq(ioeng_create(NULL, &e), 0);
+	buf = aligned_alloc(PAGE_SIZE, (size_t)NREQ * PAGES * PAGE_SIZE);
+	back = aligned_alloc(PAGE_SIZE, (size_t)NREQ * PAGES * PAGE_SIZE);
+	for (size_t i = 0; i < (size_t)NREQ * PAGES * PAGE_SIZE; i++)
+		buf[i] = (uint8_t)(i * 31 + i / PAGE_SIZE);
+	memset(back, 0, (size_t)NREQ * PAGES * PAGE_SIZE);
+	for (int i = 0; i < NREQ; i++) {
+		fill_req(&reqs[i], dev, IO_WRITE, buf + (size_t)i * PAGES * PAGE_SIZE,
+			 1 + (uint64_t)i * PAGES);
+		ptrs[i] = &reqs[i];
+	}
+	w.left = NREQ;
+	ck_assert_int_eq(ioeng_submit(e, ptrs, NREQ), 0);
+	wait_all();
+	for (int i = 0; i < NREQ; i++)
+		ck_assert_int_eq(reqs[i].result, PAGES * PAGE_SIZE);
+	/* read back shifted by one request: each page comes back on another connection */
+	for (int i = 0; i < NREQ; i++)
+		fill_req(&reqs[i], dev, IO_READ, back + (size_t)i * PAGES * PAGE_SIZE,
+			 1 + (uint64_t)i * PAGES);
+	w.left = 1;
+	ck_assert_int_eq(ioeng_run(e, &reqs[NREQ - 1]), 0);
+	w.left = NREQ - 1;
+	ck_assert_int_eq(ioeng_submit(e, ptrs, NREQ - 1), 0);
+	wait_all();
+	for (int i = 0; i < NREQ; i++)
+		ck_assert_int_eq(reqs[i].result, PAGES * PAGE_SIZE);
+	ck_assert(memcmp(buf, back, (size_t)NREQ * PAGES * PAGE_SIZE) == 0);
+	/* the log filter writes a request's line when it is done: all are */
+	ck_assert_int_eq(__builtin_popcountll(log_connections(log, "Write")), 4);
+	ck_assert_int_eq(__builtin_popcountll(log_connections(log, "Read")), 4);
+
+	stop_server();
+	for (int i = 0; i < NREQ; i++)
+		fill_req(&reqs[i], dev, IO_WRITE, buf + (size_t)i * PAGES * PAGE_SIZE,
+			 1 + (uint64_t)i * PAGES);
+	w.left = NREQ;
+	ck_assert_int_eq(ioeng_submit(e, ptrs, NREQ), 0);
+	wait_all();
+	for (int i = 0; i < NREQ; i++)
+		ck_assert_int_eq(reqs[i].result, -EIO);
+	ck_assert(atomic_load(&dev->down));
+	ioeng_destroy(e);
+	swapdev_close(dev);
+	unlink(log);
+
+	/* a server that takes 2 connections at most: the device goes on with 2 */
+	start_server_with("16M", lim2);
+	ck_assert_msg(swapdev_nbd_open(&cfg, &dev, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(atomic_load(&dev->connections), 2);
+	ck_assert_int_eq(ioeng_create(NULL, &e), 0);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(one_request(e, dev, IO_WRITE, buf, 1 + i * PAGES, i & 1),
+				 PAGES * PAGE_SIZE);
+	ck_assert_int_eq(one_request(e, dev, IO_READ, back, 1, false), PAGES * PAGE_SIZE);
+	ck_assert(memcmp(buf, back, PAGES * PAGE_SIZE) == 0);
+	ioeng_destroy(e);
+	swapdev_close(dev);
+	stop_server();
+
+	/* no multi-conn from the server, or one asked for: one connection */
+	start_server_with("16M", nomc);
+	ck_assert_msg(swapdev_nbd_open(&cfg, &dev, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(atomic_load(&dev->connections), 1);
+	swapdev_close(dev);
+	stop_server();
+	start_server("16M");
+	cfg.connections = 1;
+	ck_assert_msg(swapdev_nbd_open(&cfg, &dev, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(atomic_load(&dev->connections), 1);
+	swapdev_close(dev);
+	stop_server();
+	free(buf);
+	free(back);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("swapdev_nbd");
@@ -939,6 +1066,7 @@ int main(void)
 	tcase_add_test(tc, set_rebuild_member_dies_again);
 	tcase_add_test(tc, set_write_error_on_up_member_fails_write);
 	tcase_add_test(tc, set_bad_shapes_are_refused);
+	tcase_add_test(tc, multi_conn_spreads_requests);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

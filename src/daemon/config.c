@@ -40,7 +40,7 @@ struct setting {
 
 static const struct setting settings[] = {
 	{ "swap-file", K_SWAPPATH, F(swap_devices), "PATH", "swap file, created if missing (/var/lib/uvmpager/swap)" },
-	{ "swap", K_DEVICE, F(swap_devices), "DEVICE", "swap device: a file as --swap-file, or nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH; several: stripes" },
+	{ "swap", K_DEVICE, F(swap_devices), "DEVICE", "swap device: a file as --swap-file, or nbd[s]://HOST[:PORT]/EXPORT, nbd[s]+unix:///EXPORT?socket=PATH[&tls-psk-file=KEY]; several: stripes" },
 	{ "replicas", K_REPLICAS, F(replicas), "N", "copies of each stripe over the swap devices, at most their number (1)" },
 	{ "swap-size", K_SIZE, F(swap_size), "SIZE", "its size; 0: the existing file's (8G)" },
 	{ "swap-preallocate", K_BOOL, F(swap_preallocate), NULL, "write the file's blocks at creation (no)" },
@@ -74,7 +74,7 @@ static const char *const kind_reason[] = {
 	[K_PATH] = "not an absolute path",
 	[K_SWAPPATH] = "not an absolute path",
 	[K_REPLICAS] = "not a number of replicas from 1 to 16",
-	[K_DEVICE] = "neither an absolute path nor an nbd:// or nbd+unix:// URI",
+	[K_DEVICE] = "neither an absolute path nor an nbd://, nbds://, nbd+unix:// or nbds+unix:// URI",
 	[K_NAME] = "needs a value",
 	[K_SIZE] = "not a size (a number, optionally with K, M, G or T)",
 	[K_BUDGET] = "not 'auto' or a size above 0 (a number, optionally with K, M, G or T)",

@@ -255,7 +255,8 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		/* the swap module's messages start with the path: say what it is */
 		log_err("%s%s", strncmp(err, cfg.swap_file, strlen(cfg.swap_file)) == 0 ?
-			"swap file " : "", err[0] ? err : strerror(-r));
+			(swapdev_name_is_nbd(cfg.swap_file) ? "swap device " : "swap file ") : "",
+			err[0] ? err : strerror(-r));
 		goto out;
 	}
 	for (unsigned i = 0; i < cfg.nswap_devices; i++)

@@ -43,6 +43,7 @@ struct io_req {
 	struct iovec cur_orig;          /* iov[cur] before it was trimmed */
 	unsigned dev_pending;           /* device: commands not yet completed */
 	bool dev_sync;                  /* device: ioeng_run() waits for it */
+	unsigned char dev_conn;         /* device: the connection its commands went on */
 	uint64_t submit_ns;             /* device: CLOCK_MONOTONIC at submit, for its latency */
 	/*
 	 * Set by a set device on its sub-requests before submitting them:

@@ -63,6 +63,7 @@ struct swapdev {
 	_Atomic bool may_reconnect;
 	_Atomic unsigned epoch;
 	_Atomic uint64_t errors;        /* requests failed by the device itself */
+	_Atomic unsigned connections;   /* open transport connections (NBD; 0 while down, or a file) */
 	/* bytes moved by requests for this device (ioeng_req_complete() counts them) */
 	_Atomic uint64_t read_bytes, write_bytes;
 	/*
@@ -76,7 +77,7 @@ struct swapdev {
 	} lat[2];
 };
 
-/* What a device name means: a path is a file, "nbd://" / "nbd+unix://" an NBD URI. */
+/* What a device name means: a path is a file, "nbd[s]://" / "nbd[s]+unix://" an NBD URI. */
 bool swapdev_name_is_nbd(const char *name);
 
 /*
@@ -109,8 +110,18 @@ static inline void swapdev_run(struct swapdev *dev, struct ioeng *e, struct io_r
 }
 
 struct swapdev_nbd_config {
-	const char *uri;        /* nbd://host[:port]/export, nbd+unix:///export?socket=PATH */
+	/*
+	 * nbd://host[:port]/export, nbd+unix:///export?socket=PATH, or nbds://
+	 * and nbds+unix:// (TLS required; tls-psk-file=PATH and
+	 * tls-certificates=DIR in the query are honoured).
+	 */
+	const char *uri;
 	unsigned timeout_ms;    /* no progress for this long with commands out: down (default 5000) */
+	/*
+	 * Connections to open when the server allows multi-conn (requests
+	 * then go round-robin); 0 means the default, 4 (also the most).
+	 */
+	unsigned connections;
 };
 
 /*

@@ -1,15 +1,27 @@
 /*
- * The NBD swap device: one libnbd handle driven asynchronously by one
- * thread of its own ("uvmp-nbd"), which polls the socket, lets libnbd run
- * the command callbacks, and then completes finished requests through
+ * The NBD swap device: libnbd handles driven asynchronously by one thread
+ * of its own ("uvmp-nbd"), which polls their sockets, lets libnbd run the
+ * command callbacks, and then completes finished requests through
  * ioeng_req_complete(), the same completion the I/O engines use.
+ *
+ * Connections: one, or up to NBD_MAX_CONNECTIONS to the same URI when the
+ * server advertises multi-conn (its cache is shared by all connections, so
+ * a write completed on one is what a read on another sees; swap issues no
+ * flush). Requests go round-robin, all of a request's commands on one
+ * connection. The device is one: any connection lost (or one with
+ * commands out and no progress) is the device down, and a reconnect
+ * reopens them all.
+ *
+ * TLS: nbds:// and nbds+unix:// URIs; the handles may read the files the
+ * URI names (tls-psk-file, tls-certificates).
  *
  * A request of k iovecs is k NBD commands on consecutive offsets (no bounce
  * buffer: the pages are read and written in place); it completes when the
  * last one does, with the first error.
  *
  * Failure: a dead connection (the poll or libnbd says so) or no progress
- * for timeout_ms while commands are out marks the device down; every
+ * for timeout_ms on a connection while it has commands out marks the
+ * device down; every
  * request out and every later one then fails with -EIO, in the device
  * thread. Late libnbd callbacks after that are ignored: the handle is never
  * driven again, and the callbacks check `down` under the lock.
@@ -42,9 +54,19 @@
 #include "swap/ioeng_impl.h"
 #include "swap/swapdev.h"
 
+#define NBD_MAX_CONNECTIONS 4
+
 struct swapdev_nbd {
 	struct swapdev base;
-	struct nbd_handle *h;
+	/*
+	 * h[0..nconn): one handle per connection to the same export; more
+	 * than one only when the server advertises multi-conn. Replaced only
+	 * by the device thread (reconnect), read by start() under lock.
+	 */
+	struct nbd_handle *h[NBD_MAX_CONNECTIONS];
+	unsigned nconn;
+	unsigned max_conn;              /* connections to open when multi-conn is allowed */
+	_Atomic unsigned rr;            /* round-robin: the next request's connection */
 	char *uri;
 	unsigned timeout_ms;
 	int wake_efd;
@@ -55,8 +77,13 @@ struct swapdev_nbd {
 	pthread_cond_t sync_done;
 	struct io_req *out;             /* requests with commands at the server */
 	struct io_req *done;            /* finished, to complete in the device thread */
-	unsigned cmds_out;
-	struct timespec progress;       /* last completion or first command out */
+	/*
+	 * Per connection, so that one that stops answering while the others
+	 * go on is caught too: commands out, and its last completion or
+	 * first command out.
+	 */
+	unsigned cmds_out[NBD_MAX_CONNECTIONS];
+	struct timespec progress[NBD_MAX_CONNECTIONS];
 	unsigned h_users;               /* threads inside a libnbd call on h */
 	pthread_cond_t h_idle;          /* h_users dropped to 0 */
 	bool stopping;
@@ -117,8 +144,8 @@ static int cmd_done(void *user_data, int *error)
 		pthread_mutex_unlock(&d->lock);
 		return 1;
 	}
-	d->cmds_out--;
-	clock_gettime(CLOCK_MONOTONIC, &d->progress);
+	d->cmds_out[req->dev_conn]--;
+	clock_gettime(CLOCK_MONOTONIC, &d->progress[req->dev_conn]);
 	if (*error && req->result == 0)
 		req->result = -(*error > 0 ? *error : EIO);
 	if (--req->dev_pending == 0)
@@ -153,7 +180,7 @@ static void mark_down(struct swapdev_nbd *d, const char *why)
 			req_finished(d, req);
 		}
 	}
-	d->cmds_out = 0;
+	memset(d->cmds_out, 0, sizeof(d->cmds_out));
 }
 
 /*
@@ -165,14 +192,13 @@ static void mark_down(struct swapdev_nbd *d, const char *why)
 static void start(struct swapdev_nbd *d, struct io_req *req)
 {
 	uint64_t off = req->offset;
+	unsigned rr = atomic_fetch_add(&d->rr, 1);
 
 	pthread_mutex_lock(&d->lock);
 	req->result = 0;
 	req->dev_pending = STARTING;
 	req->next = d->out;
 	d->out = req;
-	if (!d->cmds_out)
-		clock_gettime(CLOCK_MONOTONIC, &d->progress);
 	pthread_mutex_unlock(&d->lock);
 
 	for (int i = 0; i < req->iovcnt; i++) {
@@ -188,10 +214,15 @@ static void start(struct swapdev_nbd *d, struct io_req *req)
 		pthread_mutex_lock(&d->lock);
 		down = atomic_load(&d->base.down);
 		if (!down) {
+			/* A request's commands all go to one connection. */
+			unsigned c = rr % d->nconn;
+
+			req->dev_conn = (unsigned char)c;
 			req->dev_pending++;
-			d->cmds_out++;
+			if (d->cmds_out[c]++ == 0)
+				clock_gettime(CLOCK_MONOTONIC, &d->progress[c]);
 			d->h_users++;
-			h = d->h;
+			h = d->h[c];
 		} else {
 			req->result = -EIO;
 		}
@@ -207,7 +238,7 @@ static void start(struct swapdev_nbd *d, struct io_req *req)
 			/* Not started: its callback will never run. */
 			if (!atomic_load(&d->base.down)) {
 				req->dev_pending--;
-				d->cmds_out--;
+				d->cmds_out[req->dev_conn]--;
 			}
 			req->result = -EIO;
 			pthread_mutex_unlock(&d->lock);
@@ -266,29 +297,28 @@ static void nbd_run(struct swapdev *dev, struct ioeng *e, struct io_req *req)
 	pthread_mutex_unlock(&d->lock);
 }
 
-/*
- * Device thread, device down: closes the old handle (no thread is in a
- * libnbd call on it any more, and its late callbacks see `down`), then
- * tries the URI once, giving up after RECONNECT_TIMEOUT_MS or at close.
- */
-static void try_reconnect(struct swapdev_nbd *d)
+/* A handle that may read tls-psk-file / tls-certificates named in the URI. */
+static struct nbd_handle *new_handle(void)
 {
-	struct nbd_handle *old, *h;
-	uint64_t deadline = now_ms() + RECONNECT_TIMEOUT_MS;
-	int64_t size;
+	struct nbd_handle *h = nbd_create();
 
-	pthread_mutex_lock(&d->lock);
-	while (d->h_users)
-		pthread_cond_wait(&d->h_idle, &d->lock);
-	old = d->h;
-	d->h = NULL;
-	pthread_mutex_unlock(&d->lock);
-	if (old)
-		nbd_close(old);
+	if (h && nbd_set_uri_allow_local_file(h, true) < 0) {
+		nbd_close(h);
+		return NULL;
+	}
+	return h;
+}
 
-	h = nbd_create();
+/*
+ * Device thread: one connection to d->uri, polled so that it gives up at
+ * deadline (ms, now_ms() clock) or at close. NULL on failure.
+ */
+static struct nbd_handle *connect_polled(struct swapdev_nbd *d, uint64_t deadline)
+{
+	struct nbd_handle *h = new_handle();
+
 	if (!h)
-		return;
+		return NULL;
 	if (nbd_aio_connect_uri(h, d->uri) < 0)
 		goto fail;
 	while (!nbd_aio_is_ready(h)) {
@@ -316,15 +346,61 @@ static void try_reconnect(struct swapdev_nbd *d)
 		if (r < 0)
 			goto fail;
 	}
-	size = nbd_get_size(h);
+	return h;
+fail:
+	nbd_close(h);
+	return NULL;
+}
+
+/*
+ * Device thread, device down: closes the old handles (no thread is in a
+ * libnbd call on them any more, and their late callbacks see `down`), then
+ * tries the URI once, giving up after RECONNECT_TIMEOUT_MS or at close. The
+ * device is one: it comes back only with as many connections as it had at
+ * open (the server must still allow multi-conn for more than one).
+ */
+static void try_reconnect(struct swapdev_nbd *d)
+{
+	struct nbd_handle *old[NBD_MAX_CONNECTIONS], *h[NBD_MAX_CONNECTIONS] = { 0 };
+	uint64_t deadline = now_ms() + RECONNECT_TIMEOUT_MS;
+	unsigned nold, n = 0;
+	int64_t size;
+
+	pthread_mutex_lock(&d->lock);
+	while (d->h_users)
+		pthread_cond_wait(&d->h_idle, &d->lock);
+	nold = d->nconn;
+	memcpy(old, d->h, sizeof(old));
+	memset(d->h, 0, sizeof(d->h));
+	atomic_store(&d->base.connections, 0);
+	pthread_mutex_unlock(&d->lock);
+	for (unsigned i = 0; i < nold; i++)
+		if (old[i])
+			nbd_close(old[i]);
+
+	h[0] = connect_polled(d, deadline);
+	if (!h[0])
+		goto fail;
+	n = 1;
+	size = nbd_get_size(h[0]);
 	if (size < 0 || (uint64_t)size >> PAGE_SHIFT < d->base.nslots) {
 		fprintf(stderr, "uvmpagerd: swap device %s answers again but its export is "
 			"smaller (%lld bytes) than before; left down\n", d->uri, (long long)size);
 		goto fail;
 	}
+	if (d->max_conn > 1 && nbd_can_multi_conn(h[0]) != 1) {
+		fprintf(stderr, "uvmpagerd: swap device %s answers again but no longer allows "
+			"multi-conn; left down\n", d->uri);
+		goto fail;
+	}
+	for (; n < d->max_conn; n++)
+		if (!(h[n] = connect_polled(d, deadline)))
+			goto fail;
 	pthread_mutex_lock(&d->lock);
-	d->h = h;
-	d->cmds_out = 0;
+	memcpy(d->h, h, sizeof(h));
+	d->nconn = n;
+	memset(d->cmds_out, 0, sizeof(d->cmds_out));
+	atomic_store(&d->base.connections, n);
 	atomic_fetch_add(&d->base.epoch, 1);
 	atomic_store(&d->base.down, false);
 	pthread_mutex_unlock(&d->lock);
@@ -332,7 +408,8 @@ static void try_reconnect(struct swapdev_nbd *d)
 		"until rebuilt)\n", d->uri);
 	return;
 fail:
-	nbd_close(h);
+	for (unsigned i = 0; i < n; i++)
+		nbd_close(h[i]);
 }
 
 static void *device_thread(void *arg)
@@ -341,10 +418,10 @@ static void *device_thread(void *arg)
 	struct swapdev_nbd *d = arg;
 
 	for (;;) {
-		struct pollfd pfd[2] = {
+		struct pollfd pfd[1 + NBD_MAX_CONNECTIONS] = {
 			{ .fd = d->wake_efd, .events = POLLIN },
-			{ .fd = -1 },
 		};
+		unsigned n = 0;
 		struct io_req *done;
 		bool stop;
 
@@ -359,16 +436,20 @@ static void *device_thread(void *arg)
 				try_reconnect(d);
 			next_try = now_ms() + RECONNECT_EVERY_MS;
 		}
-		if (!atomic_load(&d->base.down)) {
-			unsigned dir = nbd_aio_get_direction(d->h);
+		/* Only this thread replaces the handles: no lock needed to read them. */
+		if (!atomic_load(&d->base.down))
+			n = d->nconn;
+		for (unsigned i = 0; i < n; i++) {
+			unsigned dir = nbd_aio_get_direction(d->h[i]);
 
-			pfd[1].fd = nbd_aio_get_fd(d->h);
+			pfd[1 + i].fd = nbd_aio_get_fd(d->h[i]);
+			pfd[1 + i].events = 0;
 			if (dir & LIBNBD_AIO_DIRECTION_READ)
-				pfd[1].events |= POLLIN;
+				pfd[1 + i].events |= POLLIN;
 			if (dir & LIBNBD_AIO_DIRECTION_WRITE)
-				pfd[1].events |= POLLOUT;
+				pfd[1 + i].events |= POLLOUT;
 		}
-		if (poll(pfd, 2, 100) < 0 && errno != EINTR)
+		if (poll(pfd, 1 + n, 100) < 0 && errno != EINTR)
 			break;
 		if (pfd[0].revents & POLLIN) {
 			uint64_t v;
@@ -377,14 +458,18 @@ static void *device_thread(void *arg)
 				/* nothing to drain */
 			}
 		}
-		if (!atomic_load(&d->base.down) && pfd[1].fd >= 0) {
+		/* Any connection lost: the device (all of them) is down. */
+		for (unsigned i = 0; i < n && !atomic_load(&d->base.down); i++) {
+			struct nbd_handle *h = d->h[i];
 			int r = 0;
 
-			if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))
-				r = nbd_aio_notify_read(d->h);
-			else if (pfd[1].revents & POLLOUT)
-				r = nbd_aio_notify_write(d->h);
-			if (r < 0 || nbd_aio_is_dead(d->h) || nbd_aio_is_closed(d->h)) {
+			if (pfd[1 + i].fd < 0)
+				continue;
+			if (pfd[1 + i].revents & (POLLIN | POLLHUP | POLLERR))
+				r = nbd_aio_notify_read(h);
+			else if (pfd[1 + i].revents & POLLOUT)
+				r = nbd_aio_notify_write(h);
+			if (r < 0 || nbd_aio_is_dead(h) || nbd_aio_is_closed(h)) {
 				pthread_mutex_lock(&d->lock);
 				mark_down(d, nbd_get_error() ? nbd_get_error() : "connection lost");
 				pthread_mutex_unlock(&d->lock);
@@ -392,12 +477,13 @@ static void *device_thread(void *arg)
 		}
 
 		pthread_mutex_lock(&d->lock);
-		if (d->cmds_out && !atomic_load(&d->base.down)) {
-			uint64_t since = (uint64_t)d->progress.tv_sec * 1000 +
-					 (uint64_t)d->progress.tv_nsec / 1000000;
+		for (unsigned c = 0; c < d->nconn && !atomic_load(&d->base.down); c++) {
+			uint64_t since = (uint64_t)d->progress[c].tv_sec * 1000 +
+					 (uint64_t)d->progress[c].tv_nsec / 1000000;
 
-			if (now_ms() - since > d->timeout_ms)
-				mark_down(d, "no reply within the timeout");
+			if (d->cmds_out[c] && now_ms() - since > d->timeout_ms)
+				mark_down(d, d->nconn > 1 ? "no reply within the timeout on one of "
+					  "its connections" : "no reply within the timeout");
 		}
 		done = d->done;
 		d->done = NULL;
@@ -427,10 +513,13 @@ static void nbd_close_dev(struct swapdev *dev)
 	pthread_mutex_unlock(&d->lock);
 	wake(d);
 	pthread_join(d->thread, NULL);
-	if (!atomic_load(&d->base.down))
-		nbd_shutdown(d->h, 0);
-	if (d->h)
-		nbd_close(d->h);
+	for (unsigned i = 0; i < d->nconn; i++) {
+		if (!d->h[i])
+			continue;
+		if (!atomic_load(&d->base.down))
+			nbd_shutdown(d->h[i], 0);
+		nbd_close(d->h[i]);
+	}
 	close(d->wake_efd);
 	pthread_cond_destroy(&d->h_idle);
 	pthread_cond_destroy(&d->sync_done);
@@ -450,6 +539,7 @@ int swapdev_nbd_open(const struct swapdev_nbd_config *cfg, struct swapdev **out,
 		     char *err, size_t errlen)
 {
 	struct swapdev_nbd *d;
+	unsigned want;
 	int64_t size;
 	int r = -ENOMEM;
 
@@ -462,12 +552,13 @@ int swapdev_nbd_open(const struct swapdev_nbd_config *cfg, struct swapdev **out,
 		r = -errno;
 		goto fail_msg;
 	}
-	d->h = nbd_create();
-	if (!d->h)
+	d->h[0] = new_handle();
+	if (!d->h[0])
 		goto fail_nbd;
-	if (nbd_connect_uri(d->h, cfg->uri) < 0)
+	d->nconn = 1;
+	if (nbd_connect_uri(d->h[0], cfg->uri) < 0)
 		goto fail_nbd;
-	size = nbd_get_size(d->h);
+	size = nbd_get_size(d->h[0]);
 	if (size < 0)
 		goto fail_nbd;
 	if ((uint64_t)size >> PAGE_SHIFT < 2) {
@@ -477,6 +568,30 @@ int swapdev_nbd_open(const struct swapdev_nbd_config *cfg, struct swapdev **out,
 				 (long long)size);
 		goto fail;
 	}
+	/*
+	 * More connections only where the server says a flush or a write on
+	 * one is seen by all (multi-conn). A further one that fails to
+	 * connect is not fatal: the device keeps the ones it has.
+	 */
+	want = cfg->connections ? MIN(cfg->connections, NBD_MAX_CONNECTIONS) : NBD_MAX_CONNECTIONS;
+	if (want > 1 && nbd_can_multi_conn(d->h[0]) == 1) {
+		while (d->nconn < want) {
+			struct nbd_handle *h = new_handle();
+
+			if (!h || nbd_connect_uri(h, cfg->uri) < 0 || nbd_get_size(h) != size) {
+				fprintf(stderr, "uvmpagerd: swap device %s: connection %u of %u "
+					"failed (%s); going on with %u\n", cfg->uri, d->nconn + 1,
+					want, nbd_get_error() ? nbd_get_error() : "size differs",
+					d->nconn);
+				if (h)
+					nbd_close(h);
+				break;
+			}
+			d->h[d->nconn++] = h;
+		}
+	}
+	d->max_conn = d->nconn;
+	atomic_store(&d->base.connections, d->nconn);
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->sync_done, NULL);
 	pthread_cond_init(&d->h_idle, NULL);
@@ -504,8 +619,8 @@ fail_msg:
 		snprintf(err, errlen, "%s: %s", cfg->uri, strerror(-r));
 fail:
 	if (d) {
-		if (d->h)
-			nbd_close(d->h);
+		for (unsigned i = 0; i < d->nconn; i++)
+			nbd_close(d->h[i]);
 		if (d->wake_efd > 0)
 			close(d->wake_efd);
 		free(d->uri);

@@ -197,6 +197,8 @@ grep "nbd0.sock" "$dir/daemon.log" | grep -E "reconnected|answers again|rebuilt|
 grep -q "member .*nbd0.sock rebuilt" "$dir/daemon.log" || fail "server 0 not rebuilt within 30 s: $(cat "$dir/mnt/swap/stat")"
 echo "server 0 restarted: rebuilt after $((SECONDS - t0)) s; $(grep "^member0_rebuild_units" "$dir/mnt/swap/stat")"
 grep -q "^member0_state up" "$dir/mnt/swap/stat" || fail "member 0 not up after its rebuild: $(cat "$dir/mnt/swap/stat")"
+# nbdkit memory allows multi-conn: the reconnect reopened all 4 connections
+grep -q "^member0_connections 4$" "$dir/mnt/swap/stat" || fail "member 0 reconnected without its 4 connections: $(grep connections "$dir/mnt/swap/stat")"
 grep -q "^device_state up" "$dir/mnt/swap/stat" || fail "set not up after the rebuild: $(cat "$dir/mnt/swap/stat")"
 for _ in $(seq 900); do [ -e "$dir/go2.ready" ] && break; kill -0 $workc 2>/dev/null || break; sleep 0.1; done
 [ -e "$dir/go2.ready" ] || fail "workload C did not get ready: $(cat "$dir/c.out" "$dir/c.err")"

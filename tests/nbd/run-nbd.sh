@@ -149,8 +149,45 @@ echo "round trip: rc $rc, $out, swapouts $outs, swapins $ins"
 [ "$rc" = 0 ] || fail "workload rc $rc: $out $(head -c 300 "$dir/work.err")"
 [ "${outs:-0}" -gt 0 ] && [ "${ins:-0}" -gt 0 ] || fail "no paging over NBD (swapouts $outs, swapins $ins)"
 grep -q "^device_kind nbd" "$dir/mnt/swap/stat" || fail "swap stat file: $(cat "$dir/mnt/swap/stat")"
+# nbdkit memory allows multi-conn: the device opened 4 connections
+conns=$(swap_stat_of device_connections)
+echo "  device_connections $conns"
+[ "$conns" = 4 ] || fail "expected 4 connections to nbdkit memory (multi-conn), got '$conns'"
 check_latency
 stop
+
+# 1t. TLS with a pre-shared key (nbds+unix://, tls-psk-file in the URI):
+# the right key pages; a wrong key is a start error naming the device
+if nbdkit --dump-config 2>/dev/null | grep -q '^tls=yes'; then
+	"$python" -c 'import secrets; print("uvmp:" + secrets.token_hex(32))' >"$dir/psk"
+	"$python" -c 'import secrets; print("uvmp:" + secrets.token_hex(32))' >"$dir/psk.wrong"
+	chmod 600 "$dir/psk" "$dir/psk.wrong"
+	nbdkit -f -U "$dir/nbd.sock" --tls=require --tls-psk="$dir/psk" memory 1G 2>"$dir/nbdkit.log" &
+	server=$!
+	for _ in $(seq 100); do [ -S "$dir/nbd.sock" ] && break; sleep 0.05; done
+	[ -S "$dir/nbd.sock" ] || fail "nbdkit (TLS) did not start"
+	mkdir -p "$dir/mnt"
+	for bad in "nbds+unix://uvmp@/?socket=$dir/nbd.sock&tls-psk-file=$dir/psk.wrong" \
+		   "nbd+unix:///?socket=$dir/nbd.sock"; do
+		timeout -s KILL 30 "$UVMPAGERD" --foreground --swap "$bad" --socket "$dir/sock" \
+			--mount "$dir/mnt" --budget 1G >"$dir/bad.log" 2>&1; rc=$?
+		echo "  bad key/no TLS: rc $rc: $(head -c 300 "$dir/bad.log" | tr '\n' ' ')"
+		[ "$rc" != 0 ] && [ "$rc" != 137 ] || fail "uvmpagerd started (or hung, rc $rc) with $bad"
+		grep -qF "${bad%%\?*}" "$dir/bad.log" && grep -qF "socket=$dir/nbd.sock" "$dir/bad.log" ||
+			fail "the start error does not name the device: $(cat "$dir/bad.log")"
+		umount -l "$dir/mnt" 2>/dev/null
+	done
+	start "nbds+unix://uvmp@/?socket=$dir/nbd.sock&tls-psk-file=$dir/psk"
+	out=$(shim 120 "$python" "$dir/work.py" 2>"$dir/work.err"); rc=$?
+	outs=$(stat_of swapouts); ins=$(stat_of swapins)
+	echo "TLS-PSK round trip: rc $rc, $out, swapouts $outs, swapins $ins, connections $(swap_stat_of device_connections)"
+	[ "$rc" = 0 ] || fail "workload rc $rc over TLS: $out $(head -c 300 "$dir/work.err")"
+	[ "${outs:-0}" -gt 0 ] && [ "${ins:-0}" -gt 0 ] || fail "no paging over NBD with TLS (swapouts $outs, swapins $ins)"
+	check_latency
+	stop
+else
+	echo "this nbdkit has no TLS: the TLS round is skipped"
+fi
 
 # 1b. nbd-server over a file, with a fork
 if command -v nbd-server >/dev/null && command -v ss >/dev/null; then
