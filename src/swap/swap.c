@@ -101,8 +101,14 @@ int swap_create_devices(const struct swapfile_config *cfg, const char *const *na
 			goto out_members;
 	}
 	if (n == 1 && replicas == 1) {
-		/* one device: no set around it, exactly as before sets existed */
+		/*
+		 * One device: no set around it. It may reconnect: what its
+		 * server has after a comeback (nothing, or old contents) is
+		 * judged by the slots' checksums, so a page it lost gives
+		 * SIGBUS, never zeros or old data; new writes go there again.
+		 */
 		dev = members[0];
+		atomic_store(&dev->may_reconnect, true);
 	} else {
 		/* takes the members over, even when it fails */
 		opened = 0;

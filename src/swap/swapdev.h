@@ -55,9 +55,11 @@ struct swapdev {
 	/*
 	 * Marked by the failure detector. For good unless may_reconnect: an
 	 * NBD device then retries its server in the background and clears
-	 * down again when it answers (epoch counts those comebacks). Only a
-	 * set with replicas sets may_reconnect, before any I/O: a device that
-	 * comes back is empty or stale, and only a set can rebuild it.
+	 * down again when it answers (epoch counts those comebacks). Set
+	 * before any I/O by a set with replicas (which rebuilds a member
+	 * that comes back empty or stale) and for a lone device (whose slots'
+	 * checksums judge what it serves after): not for stripes without
+	 * replicas, whose members' lost units have no copy to rebuild from.
 	 */
 	_Atomic bool down;
 	_Atomic bool may_reconnect;

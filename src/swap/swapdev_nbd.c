@@ -404,8 +404,9 @@ static void try_reconnect(struct swapdev_nbd *d)
 	atomic_fetch_add(&d->base.epoch, 1);
 	atomic_store(&d->base.down, false);
 	pthread_mutex_unlock(&d->lock);
-	fprintf(stderr, "uvmpagerd: swap device %s reconnected (its contents are not trusted "
-		"until rebuilt)\n", d->uri);
+	fprintf(stderr, "uvmpagerd: swap device %s reconnected (what it held before may be "
+		"lost: a set rebuilds it from a replica; alone, its pages are judged by their "
+		"checksums)\n", d->uri);
 	return;
 fail:
 	for (unsigned i = 0; i < n; i++)

@@ -49,7 +49,8 @@
  * goes down again, or reconnects again (epoch), during the pass is down
  * again and starts over when it is back. With replicas 1 nothing can be
  * rebuilt: members are not asked to reconnect and stay down for good
- * (their pages give SIGBUS), as does a single device.
+ * (their pages give SIGBUS). A single device, without a set, does
+ * reconnect (swap.c): the checksums judge what it serves.
  *
  * Memory. Sub-requests come from a pool allocated at open: POOL_PER_REPLICA
  * times R, far more than the engine has in flight (a request of the
