@@ -124,13 +124,18 @@ stop_daemon() {   # SIG: stop ours, wait for it, let go of its mount
 	umount -l "$dir/mnt" 2>/dev/null
 }
 
+# The global budget only keeps out of the way (each process has its own
+# small one): 1G, or half of RAM where that is less (the kernel matrix's
+# guests have 1G, and a budget over RAM is refused).
+global_budget=$(awk '/^MemTotal:/ { m = int($2 / 2048); print (m < 1024 ? m : 1024) "M" }' /proc/meminfo)
+
 # start_daemon TRACKING IO: 0 when it serves, 1 when it failed, 2 when the kernel lacks the mode
 start_daemon() {
 	mkdir -p "$dir/mnt"
 	rm -f "$dir/sock"
 	# shellcheck disable=SC2086
 	"$UVMPAGERD" --foreground --swap-file "$dir/swap" --swap-size 4G --socket "$dir/sock" \
-		--mount "$dir/mnt" --budget 1G --min-size 64K --tracking "$1" --io "$2" \
+		--mount "$dir/mnt" --budget "$global_budget" --min-size 64K --tracking "$1" --io "$2" \
 		${UVMPAGERD_ARGS:-} >"$dir/daemon.log" 2>&1 &
 	daemon=$!
 	for _ in $(seq 100); do
