@@ -24,7 +24,6 @@
  */
 
 /* user_data: the io_req pointer; its low bit flags a NOP whose result is preset. */
-#define UD_STOP   0ULL
 #define UD_PRESET 1ULL
 #define UD_KICK   2ULL   /* the kick eventfd's poll: never an io_req (those are aligned) */
 
@@ -182,10 +181,6 @@ static void *completer(void *arg)
 			struct io_req *req = (struct io_req *)(uintptr_t)(ud & ~UD_PRESET);
 
 			seen++;
-			if (ud == UD_STOP) {
-				stop = true;
-				continue;
-			}
 			if (ud == UD_KICK) {
 				eventfd_t v;
 
