@@ -138,9 +138,10 @@ void client_free(struct client *c)
 	free(c->backlog);
 	free(c->stale);
 	if (c->pintab)
-		munmap((void *)c->pintab, UVMP_PIN_ENTRIES * sizeof(*c->pintab));
+		munmap((void *)c->pintab, UVMP_PIN_TABLE_SIZE);
 	pins_destroy(c->pins);
 	free(c->pinned);
+	free(c->kpinned);
 	for (size_t i = 0; i < c->nmoved; i++)
 		close(c->moved[i].memfd);
 	free(c->moved);
@@ -221,6 +222,11 @@ int engine_create(const struct engine_config *cfg, struct engine **out,
 	r = pager_pool_init(e);
 	if (r < 0)
 		goto fail;
+	r = zap_init(e);
+	if (r < 0) {
+		snprintf(err, errlen, "the fence's pipe: %s", strerror(-r));
+		goto fail;
+	}
 	e->zeros = aligned_alloc(PAGE_SIZE, (size_t)e->cfg.readahead_pages << PAGE_SHIFT);
 	if (!e->zeros) {
 		r = -ENOMEM;
@@ -279,6 +285,7 @@ void engine_destroy(struct engine *e)
 	if (e->pool_mem)
 		pager_pool_fini(e);
 	swap_destroy(e->swap);
+	zap_fini(e);
 	free(e->zeros);
 	free(e->throttle);
 	pthread_cond_destroy(&e->pd_cond);
@@ -623,6 +630,7 @@ void engine_get_stats(struct engine *e, struct engine_stats *st)
 	st->fences_deferred = e->fences_deferred;
 	st->fence_timeouts = e->fence_timeouts;
 	st->pinned_kept = e->pinned_kept;
+	st->pin_races = e->pin_races;
 	st->clean_mapping = e->continue_wp;
 	st->objects = e->nobjects;
 	for (struct uobj *o = e->objects; o; o = o->next) {
@@ -679,6 +687,7 @@ void engine_print_stats(struct engine *e, FILE *f)
 	P(fences_deferred);
 	P(fence_timeouts);
 	P(pinned_kept);
+	P(pin_races);
 	P(swap_slots_total);
 	P(swap_slots_used);
 	P(swap_slots_bad);
@@ -797,7 +806,7 @@ fail:
 
 int engine_client_pintab(struct engine *e, struct client *c, int *memfd)
 {
-	size_t len = UVMP_PIN_ENTRIES * sizeof(struct uvmp_pin);
+	size_t len = UVMP_PIN_TABLE_SIZE;
 	void *p;
 	int r;
 

@@ -94,6 +94,7 @@ struct engine_stats {
 	uint64_t faults_minor, faults_major, faults_wait, faults_first, faults_wp;
 	/* pinned pages (pinned.c): scans, their total time, unknown answers, pages kept */
 	uint64_t pin_scans, pin_scan_us, pin_unknown, pinned_kept;
+	uint64_t pin_races;        /* io_uring registrations that slipped between a pin scan and its fence */
 	uint64_t fences_deferred;
 	uint64_t fence_timeouts;   /* fences a client's agent did not answer in time */
 	uint64_t clean_mapping;   /* 1: pages read back are mapped clean (re-evicting them is free) */

@@ -100,6 +100,9 @@ struct client {
 	const struct uvmp_pin *pintab;
 	struct pin_range *pinned;
 	size_t npinned, cappinned;
+	/* of those, what the kernel itself says (rings, after the moves): zap races */
+	struct pin_range *kpinned;
+	size_t nkpinned;
 	/*
 	 * The last PIN_MOVES moves by raw mremap, oldest first: the kernel
 	 * prints a registered buffer at the address it had when registered,
@@ -176,6 +179,11 @@ struct engine {
 
 	char *zeros;                /* readahead_pages of zeros for zero-fill */
 
+	/* the fence's pipe and its size, and memory for a copy back that failed (zap.c) */
+	int zap_pipe[2];
+	size_t zap_chunk;
+	char *zap_scratch;
+
 	/*
 	 * Fault threads: each client is served by one at a time (its uffd is
 	 * armed one-shot), different clients in parallel, so one program's
@@ -219,7 +227,7 @@ struct engine {
 	/* read-ahead windows whose marker page the stream reached / that were evicted first */
 	uint64_t ra_hits, ra_misses;
 	/* pin scans (pinned.c): how many, their time, unknown answers, pages kept for a pin */
-	uint64_t pin_scans, pin_scan_ns, pin_unknown, pinned_kept;
+	uint64_t pin_scans, pin_scan_ns, pin_unknown, pinned_kept, pin_races;
 	uint64_t fences_deferred;   /* not sent: an unmap of their range was not handled yet */
 	uint64_t fence_timeouts;    /* fences a client's agent did not answer in time */
 	/* engine_log's rate limit, under the lock */
@@ -285,6 +293,12 @@ int fence_call(struct client *c, const struct engine_range *r, unsigned n);
  */
 void fence_remove_user_parts(struct client *c, const struct uffd_msg *m,
 			     void (*fn)(void *arg, uintptr_t s, uintptr_t e), void *arg);
+/*
+ * A fence of the ranges begins (the agent's, or the page daemon's zap):
+ * a REMOVE read before it and handled after keeps the data of the pages
+ * it zapped (fence_remove_user_parts).
+ */
+void fence_log_note(struct client *c, const struct engine_range *r, unsigned n);
 /* Stamp messages just read from c's uffd (fence_seq, see struct client). */
 void fence_stamp(const struct client *c, struct uffd_msg *msgs, int n);
 
@@ -327,6 +341,17 @@ void pinned_moved(struct client *c, uintptr_t from, uintptr_t to, size_t len);
  * none if the answer is unknown. Lock held.
  */
 void pinned_round(struct engine *e, struct client *c);
+/*
+ * The page daemon zaps c's pages (on) or is done (off): the word in the
+ * pin table that makes the client's O_DIRECT wait (protocol.h). Set
+ * before the scan that decides what is zapped, cleared after the zap.
+ */
+void pinned_fencing(struct client *c, bool on);
+/*
+ * Pages of [start, start + n) of o that the last scan found in a buffer
+ * the kernel holds registered (not the client's table). Lock held.
+ */
+size_t pinned_by_kernel(const struct client *c, struct uobj *o, size_t start, size_t n);
 
 /* page daemon (src/pager/pdaemon.c) */
 /* Reclaim starts above the high mark and stops at the low one (pages). */

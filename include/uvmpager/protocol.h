@@ -102,15 +102,18 @@ struct uvmp_journal {
  * The pin table (second fd of the UVMP_UFFD reply): a sealed memfd of
  * UVMP_PIN_ENTRIES entries that the client writes and the daemon reads.
  * The kernel may hold a page pinned across a fence (an O_DIRECT read in
- * flight into it): evicting that page would orphan the one the read
- * fills. So before such a syscall the client claims a free entry (len
- * 0 -> UVMP_PIN_CLAIMED, compare-and-swap), writes addr, then len, and
- * clears len once the syscall returned. The daemon reads the table after
- * a fence and before it drops fenced pages, and keeps every page an
- * entry covers. That is enough: a syscall whose pin found the page still
- * mapped ran before the fence, and so after the entry was written; a pin
- * taken after the fence faults to the daemon first. An entry still
- * UVMP_PIN_CLAIMED has not started its syscall.
+ * flight into it), and the fence takes the page out of the memfd (it
+ * comes back as a copy): the read would fill the old page. So before such
+ * a syscall the client claims a free entry (len 0 -> UVMP_PIN_CLAIMED,
+ * compare-and-swap), writes addr, then len (sequentially consistent),
+ * then reads the fencing word after the entries; while it is nonzero,
+ * it waits. It clears len once the syscall returned. The daemon sets the
+ * fencing word (sequentially consistent), reads the table, fences all but
+ * the pages an entry covers, and clears the word. One of the two sees the
+ * other: the daemon the entry, and keeps the pages; or the client the
+ * word, and its syscall comes after the fence, when a pin has to fault
+ * to the daemon first. An entry still UVMP_PIN_CLAIMED has not read the
+ * word yet.
  */
 #define UVMP_PIN_ENTRIES 256
 #define UVMP_PIN_CLAIMED UINT64_MAX
@@ -118,6 +121,9 @@ struct uvmp_pin {
 	uint64_t addr;          /* client address (any alignment) */
 	uint64_t len;           /* bytes; 0: entry free */
 };
+/* The entries, then the fencing word. */
+#define UVMP_PIN_TABLE_SIZE (UVMP_PIN_ENTRIES * sizeof(struct uvmp_pin) + sizeof(uint64_t))
+#define UVMP_PIN_FENCING(table) ((uint64_t *)((struct uvmp_pin *)(table) + UVMP_PIN_ENTRIES))
 
 /* UVMP_AGENT: the second connection */
 struct uvmp_agent {

@@ -172,7 +172,7 @@ static int open_agent(struct uvmpager *c, const struct uvmp_hello_reply *hr)
 static int take_tables(struct uvmpager *c, struct wire_msg *m)
 {
 	size_t jlen = UVMP_JOURNAL_ENTRIES * sizeof(struct uvmp_journal);
-	size_t plen = UVMP_PIN_ENTRIES * sizeof(struct uvmp_pin);
+	size_t plen = UVMP_PIN_TABLE_SIZE;
 	struct stat st, pst;
 	void *p, *q;
 	int r = 0;
@@ -300,7 +300,7 @@ void client_free(struct uvmpager *c)
 	if (c->journal)
 		raw_munmap((void *)c->journal, UVMP_JOURNAL_ENTRIES * sizeof(*c->journal));
 	if (c->pintab)
-		raw_munmap(c->pintab, UVMP_PIN_ENTRIES * sizeof(*c->pintab));
+		raw_munmap(c->pintab, UVMP_PIN_TABLE_SIZE);
 	regions_clear(c);
 	free(c->socket_path);
 	/* no mutex_destroy: in a child they may be held by threads that are not there */

@@ -15,6 +15,25 @@
 /* After this many full scans of the table, sleep between tries. */
 #define PIN_SPINS 16
 
+/*
+ * The daemon is taking pages out of the memfd: a pin taken now could
+ * hold a page that is on its way out. Its fences are short; a daemon
+ * that is gone leaves the word set, and then nothing is fenced any more.
+ */
+static void wait_fence(struct uvmpager *c, struct uvmp_pin *t)
+{
+	struct timespec pause = { .tv_nsec = 20 * 1000 };
+
+	for (unsigned round = 0; __atomic_load_n(UVMP_PIN_FENCING(t), __ATOMIC_SEQ_CST); round++) {
+		if (round >= PIN_SPINS && !uvmpager_alive(c))
+			return;
+		if (round < PIN_SPINS)
+			sched_yield();
+		else
+			nanosleep(&pause, NULL);
+	}
+}
+
 int uvmpager_pin_begin(struct uvmpager *c, const void *addr, size_t len)
 {
 	struct timespec pause = { .tv_nsec = 50 * 1000 };
@@ -35,11 +54,12 @@ int uvmpager_pin_begin(struct uvmpager *c, const void *addr, size_t len)
 				continue;
 			__atomic_store_n(&t[i].addr, (uint64_t)(uintptr_t)addr, __ATOMIC_RELAXED);
 			/*
-			 * Before the syscall that pins: the daemon reads len after
-			 * its fence, and a pin older than the fence is older than
-			 * this store.
+			 * Before the syscall that pins, and before the look at
+			 * the fencing word (protocol.h): the daemon sees this
+			 * entry, or we see its fence and wait for its end.
 			 */
 			__atomic_store_n(&t[i].len, (uint64_t)len, __ATOMIC_SEQ_CST);
+			wait_fence(c, t);
 			return i;
 		}
 		/*

@@ -461,6 +461,20 @@ static int fence_probe(struct client *c)
 	return ret;
 }
 
+void fence_log_note(struct client *c, const struct engine_range *r, unsigned n)
+{
+	struct fence_logged *f;
+
+	n = MIN(n, (unsigned)ENGINE_FENCE_MAX);
+	/* 0 is "no stamp" (a message not read through the fault service) */
+	if (++c->fence_seq == 0)
+		c->fence_seq = 1;
+	f = &c->fence_log[c->fence_seq % FENCE_LOG];
+	f->seq = c->fence_seq;
+	f->n = n;
+	memcpy(f->r, r, n * sizeof(*r));
+}
+
 /*
  * Fence n ranges of a client in another process (n == 0: only find out
  * whether a stuck client answers again). Engine lock held; returns 0,
@@ -489,16 +503,7 @@ int fence_call(struct client *c, const struct engine_range *r, unsigned n)
 	/* without it every REMOVE inside the ranges counts as ours: old data, never lost data */
 	c->claimed = calloc(DIV_ROUND_UP(pages, 64) + 1, sizeof(uint64_t));
 	c->nfencing = n;
-	/* 0 is "no stamp" (a message not read through the fault service) */
-	if (++c->fence_seq == 0)
-		c->fence_seq = 1;
-	{
-		struct fence_logged *f = &c->fence_log[c->fence_seq % FENCE_LOG];
-
-		f->seq = c->fence_seq;
-		f->n = n;
-		memcpy(f->r, r, n * sizeof(*r));
-	}
+	fence_log_note(c, r, n);
 	ret = c->ext_fence(c->priv, r, n, 0, -1, 0);
 	drop_tentative(c);
 	c->nfencing = 0;

@@ -128,4 +128,15 @@ void pager_unmapped_range(struct uobj *o, size_t start, size_t n);
 /* Drop resident pages [start, start + n) from memory (no I/O). */
 int pager_punch(struct uobj *o, size_t start, size_t n);
 
+/* The fence's pipe (zap.c), made with the engine and closed with it. */
+int zap_init(struct engine *e);
+void zap_fini(struct engine *e);
+/*
+ * The fence: zap every PTE of [start, start + n) of o in every process,
+ * keeping the pages' data (zap.c). 0; or < 0 with *done pages zapped
+ * from start on, the rest untouched, and -EIO when the *lost pages after
+ * those lost their data (no memory to put it back). Lock held.
+ */
+int pager_zap(struct uobj *o, size_t start, size_t n, size_t *done, size_t *lost);
+
 #endif

@@ -34,26 +34,125 @@ struct fence_batch {
 	unsigned ndone;
 };
 
+/*
+ * The zap lost the data of these pages (no memory to put it back, zap.c):
+ * a clean one is read back from its copy, a dirty one is unreadable
+ * (SIGBUS for its toucher), never zeros.
+ */
+static void zap_lost(struct engine *e, struct uobj *o, size_t start, size_t n)
+{
+	for (size_t p = start; p < start + n; p++) {
+		pgword_t w = uobj_get(o, p) & ~(PGF_INACTIVE | PGF_REF | PGF_FRESH | PGF_RAMARK);
+
+		if (pg_state(w) == PG_CLEAN)
+			w = o->ops->swap_backed && pg_slot(w) ? pg_set_state(w, PG_SWAPPED)
+				: pg_make(PG_EMPTY, w & PGF_QUEUED, 0);
+		else
+			w = pg_set_state(w, PG_BAD);
+		uobj_set(o, p, w);
+		pager_punch(o, p, 1);
+	}
+	engine_log(e, 2, "object %llu: out of memory while fencing pages %zu..%zu: "
+		   "their data could not be kept (clean ones are read back, dirty ones give SIGBUS)",
+		   (unsigned long long)o->id, start, start + n - 1);
+	e->write_errors += n;
+}
+
+/* Zap a run of pages and mark those zapped inactive. */
+static void zap_run(struct engine *e, struct uobj *o, size_t start, size_t n)
+{
+	size_t done, lost;
+	int r = pager_zap(o, start, n, &done, &lost);
+
+	for (size_t p = start; p < start + done; p++)
+		/* still resident and idle: it was so when enrolled, lock held since */
+		uobj_set(o, p, uobj_get(o, p) | PGF_INACTIVE);
+	if (r == -EIO)
+		zap_lost(e, o, start + done, lost);
+	else if (r < 0)
+		engine_log(e, 3, "object %llu: fence of pages %zu..%zu failed: %s (they stay active)",
+			   (unsigned long long)o->id, start + done, start + n - 1, strerror(-r));
+}
+
+/*
+ * After the zap: did an io_uring registration slip in between the scan
+ * and the zap? Only a registration made with the pages still mapped
+ * (no fault) shows here: one that faulted waits for the lock we hold.
+ * Its pin holds the page the zap took out of the memfd, and what the
+ * kernel writes through it misses the program's copy. The program cannot
+ * be told to wait as O_DIRECT can (it registers by raw syscall): say it
+ * loudly.
+ */
+static void zap_races(struct engine *e, struct uobj *o, struct client *c,
+		      const struct fence_batch *b)
+{
+	for (unsigned i = 0; i < b->ndone; i++)
+		for (size_t p = b->done[i].start; p < b->done[i].start + b->done[i].n; p++) {
+			if (!pg_has(uobj_get(o, p), PGF_INACTIVE) || !pinned_by_kernel(c, o, p, 1))
+				continue;
+			e->pin_races++;
+			engine_log(e, 2, "pid %d registered a buffer with io_uring while object %llu "
+				   "page %zu was being fenced: what the kernel writes through that "
+				   "registration is lost", (int)c->pid, (unsigned long long)o->id, p);
+		}
+}
+
+/*
+ * Fence the batch: zap its runs (zap.c) in every mapping of the memfd,
+ * nothing else of the client's. Pages the kernel holds pinned stay out:
+ * the zap takes the page out of the memfd, and a pin would keep the old
+ * one. So the scan that says which are pinned comes right before the
+ * zap, after the client's O_DIRECT was told to wait (pinned_fencing),
+ * and one more after it. An unknown answer fences nothing.
+ */
 static void fence_send(struct uobj *o, struct fence_batch *b)
 {
 	struct engine_range r[ENGINE_FENCE_MAX];
+	struct engine *e = o->eng;
 	struct client *c = o->client;
 
 	if (!b->ndone)
 		return;
+	/* a clone waiting for its child has no client: nothing maps it */
+	if (!c) {
+		for (unsigned i = 0; i < b->ndone; i++)
+			for (size_t p = b->done[i].start; p < b->done[i].start + b->done[i].n; p++)
+				uobj_set(o, p, uobj_get(o, p) | PGF_INACTIVE);
+		b->ndone = 0;
+		return;
+	}
+	if (c->dead)
+		goto out;
+	pinned_fencing(c, true);
+	if (pinned_refresh(e, c, true) < 0) {
+		pinned_fencing(c, false);
+		goto out;
+	}
 	for (unsigned i = 0; i < b->ndone; i++)
 		r[i] = (struct engine_range){ uobj_caddr(o, b->done[i].start),
 					      b->done[i].n << PAGE_SHIFT };
-	/* a clone waiting for its child has no client: nothing maps it */
-	if (!c || (!c->dead && c->fence(c, r, b->ndone) == 0)) {
-		/* pins taken before this fence are not known yet (pinned.c) */
-		if (c)
-			c->fences++;
-		for (unsigned i = 0; i < b->ndone; i++)
-			for (size_t p = b->done[i].start; p < b->done[i].start + b->done[i].n; p++)
-				/* still resident and idle: it was so when enrolled, lock held since */
-				uobj_set(o, p, uobj_get(o, p) | PGF_INACTIVE);
+	/* a program's REMOVE read before now and handled after keeps these pages' data */
+	fence_log_note(c, r, b->ndone);
+	/* pins taken before this fence are not known yet (pinned.c) */
+	c->fences++;
+	for (unsigned i = 0; i < b->ndone; i++) {
+		size_t run = b->done[i].start, end = run + b->done[i].n;
+
+		for (size_t p = run; p <= end; p++) {
+			if (p < end && !pg_has(uobj_get(o, p), PGF_PINNED))
+				continue;
+			if (p > run)
+				zap_run(e, o, run, p - run);
+			run = p + 1;
+		}
 	}
+	pinned_fencing(c, false);
+	if (pinned_refresh(e, c, true) == 0) {
+		zap_races(e, o, c, b);
+		/* every page in the queue now was zapped before that scan */
+		o->pin_safe = o->inactive.len;
+	}
+out:
 	b->ndone = 0;
 }
 

@@ -179,10 +179,20 @@ int pinned_refresh(struct engine *e, struct client *c, bool force)
 			memcpy(r, kr, kn * sizeof(*r));
 		n = cap = kn;
 	}
-	if (!err && c->pintab)
-		err = add_table(c->pintab, &r, &n, &cap);
 	if (!err && c->npin_moves)
 		err = add_moved(c, &r, &n, &cap);
+	if (!err) {
+		/* the kernel's own answer, before the table's claims join it */
+		free(c->kpinned);
+		c->kpinned = NULL;
+		c->nkpinned = 0;
+		if (n && !(c->kpinned = malloc(n * sizeof(*r))))
+			err = -ENOMEM;
+		else if (n)
+			memcpy(c->kpinned, r, (c->nkpinned = n) * sizeof(*r));
+	}
+	if (!err && c->pintab)
+		err = add_table(c->pintab, &r, &n, &cap);
 	e->pin_scan_ns += now_ns() - t0;
 	if (err) {
 		/*
@@ -209,4 +219,29 @@ int pinned_refresh(struct engine *e, struct client *c, bool force)
 	c->pins_at = c->fences;
 	c->pins_unknown = false;
 	return 0;
+}
+
+void pinned_fencing(struct client *c, bool on)
+{
+	/* the table is shared and writable; const says only that we do not write entries */
+	if (c->pintab)
+		__atomic_store_n(UVMP_PIN_FENCING((struct uvmp_pin *)c->pintab), (uint64_t)on,
+				 __ATOMIC_SEQ_CST);
+}
+
+size_t pinned_by_kernel(const struct client *c, struct uobj *o, size_t start, size_t n)
+{
+	size_t count = 0;
+
+	for (size_t k = 0; k < c->nkpinned; k++) {
+		size_t lo, hi;
+
+		if (!overlap(o, c->kpinned[k].addr, c->kpinned[k].len, &lo, &hi))
+			continue;
+		lo = MAX(lo, start);
+		hi = MIN(hi, start + n);
+		if (lo < hi)
+			count += hi - lo;
+	}
+	return count;
 }
