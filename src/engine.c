@@ -65,15 +65,6 @@ void engine_log(struct engine *e, int level, const char *fmt, ...)
 		fprintf(stderr, "uvmpager: %s\n", msg);
 }
 
-/* In-process fence: drop our own client view's PTEs, keep the page cache. */
-static int self_fence(struct client *c, const struct engine_range *r, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		if (madvise((void *)r[i].addr, r[i].len, MADV_DONTNEED) < 0)
-			return -errno;
-	return 0;
-}
-
 static void set_budget(struct engine *e, uint64_t bytes)
 {
 	e->budget = bytes >> PAGE_SHIFT;
@@ -92,11 +83,10 @@ static int client_self_create(struct engine *e, char *err, size_t errlen)
 		return -ENOMEM;
 	c->eng = e;
 	c->pid = getpid();
-	c->fence = self_fence;
 	/*
 	 * MISSING/MINOR on shmem are implied on new kernels but must be
-	 * asked for on older ones. No events in-process: the engine's own
-	 * fences (MADV_DONTNEED) would come back to it as REMOVE events.
+	 * asked for on older ones. No events in-process: the program is
+	 * ours, it unmaps and discards through the library.
 	 */
 	r = uffd_create(track_uffd_features(e->track) | UFFD_FEATURE_MISSING_SHMEM |
 			UFFD_FEATURE_MINOR_SHMEM | (e->caps.poison ? UFFD_FEATURE_POISON : 0),
@@ -136,7 +126,6 @@ void client_free(struct client *c)
 	if (c->journal)
 		munmap(c->journal, UVMP_JOURNAL_ENTRIES * sizeof(*c->journal));
 	free(c->backlog);
-	free(c->stale);
 	if (c->pintab)
 		munmap((void *)c->pintab, UVMP_PIN_TABLE_SIZE);
 	pins_destroy(c->pins);
@@ -627,7 +616,6 @@ void engine_get_stats(struct engine *e, struct engine_stats *st)
 	st->pin_scans = e->pin_scans;
 	st->pin_scan_us = e->pin_scan_ns / 1000;
 	st->pin_unknown = e->pin_unknown;
-	st->fences_deferred = e->fences_deferred;
 	st->fence_timeouts = e->fence_timeouts;
 	st->pinned_kept = e->pinned_kept;
 	st->pin_races = e->pin_races;
@@ -684,7 +672,6 @@ void engine_print_stats(struct engine *e, FILE *f)
 	P(pin_scans);
 	P(pin_scan_us);
 	P(pin_unknown);
-	P(fences_deferred);
 	P(fence_timeouts);
 	P(pinned_kept);
 	P(pin_races);
@@ -700,21 +687,6 @@ void engine_print_stats(struct engine *e, FILE *f)
 
 /* --- clients in other processes --------------------------------------- */
 
-size_t engine_stuck_resident(const struct engine *e)
-{
-	size_t n = 0;
-
-	for (const struct client *c = e->clients; c; c = c->next)
-		if (c->stuck && !c->dead)
-			n += c->resident;
-	return n;
-}
-
-static int ext_fence(struct client *c, const struct engine_range *r, unsigned n)
-{
-	return fence_call(c, r, n);
-}
-
 int engine_client_create(struct engine *e, pid_t pid, int ufd, uint64_t budget,
 			 engine_fence_fn fence, void *priv, struct client **out)
 {
@@ -729,17 +701,15 @@ int engine_client_create(struct engine *e, pid_t pid, int ufd, uint64_t budget,
 	c->pid = pid;
 	c->ufd = -1;
 	c->external = true;
-	c->fence = ext_fence;
 	c->ext_fence = fence;
 	c->priv = priv;
 	c->budget = budget >> PAGE_SHIFT;
 	/*
 	 * UNMAP, REMAP and REMOVE tell us of a munmap, mremap or discard the
 	 * shim never saw (raw syscalls: Go, sanitizers, allocators with
-	 * their own syscall layer), so no fence ever lands on memory that is
-	 * no longer the object's, and discarded pages read zeros. Our own
-	 * fences come back as REMOVE events too: src/fault/fence.c tells
-	 * them apart.
+	 * their own syscall layer): discarded pages read zeros, and pages
+	 * unmapped are let go. (The fence is by the memfd, not by address:
+	 * it never lands on memory that is no longer the object's.)
 	 */
 	r = uffd_api(ufd, track_uffd_features(e->track) | UFFD_FEATURE_MISSING_SHMEM |
 		     UFFD_FEATURE_MINOR_SHMEM | (e->caps.poison ? UFFD_FEATURE_POISON : 0) |

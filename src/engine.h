@@ -95,8 +95,7 @@ struct engine_stats {
 	/* pinned pages (pinned.c): scans, their total time, unknown answers, pages kept */
 	uint64_t pin_scans, pin_scan_us, pin_unknown, pinned_kept;
 	uint64_t pin_races;        /* io_uring registrations that slipped between a pin scan and its fence */
-	uint64_t fences_deferred;
-	uint64_t fence_timeouts;   /* fences a client's agent did not answer in time */
+	uint64_t fence_timeouts;   /* hand-overs a client's agent did not answer in time */
 	uint64_t clean_mapping;   /* 1: pages read back are mapped clean (re-evicting them is free) */
 	uint64_t swap_read_bytes, swap_write_bytes, read_ops, write_ops;
 	uint64_t swap_slots_total, swap_slots_used, swap_slots_bad;

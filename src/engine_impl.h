@@ -27,22 +27,13 @@ struct client {
 	pid_t pid;
 	int ufd;
 	struct tracker *tr;
-	/* Drop the client view's PTEs of the ranges (the fence). */
-	int (*fence)(struct client *c, const struct engine_range *r, unsigned n);
+	/* its agent: the hand-over of parts moved by a raw mremap (service.c) */
 	engine_fence_fn ext_fence;
 	void *priv;
 	struct client *next;
 	size_t budget;              /* pages, 0 = none */
 	size_t resident;            /* pages of all its objects */
 	bool dead;
-	/*
-	 * Its agent let a fence time out (a stopped process, a blocked
-	 * agent thread): its pages cannot be fenced, so they stay resident
-	 * and count outside the global budget, and no fence is tried again
-	 * for STUCK_RETRY_NS (fence.c), until one is answered.
-	 */
-	bool stuck;
-	uint64_t stuck_ns;
 	bool external;              /* its address space is not ours */
 	uint64_t fault_id;          /* its name in the fault service's epoll set */
 	/*
@@ -50,16 +41,6 @@ struct client {
 	 * one entry per pager_io of the pool; NULL in-process.
 	 */
 	struct uvmp_journal *journal;
-	/*
-	 * REMOVE events tell a program's own MADV_DONTNEED from our fences
-	 * (which are MADV_DONTNEED too). While a fence is out, the ranges
-	 * it names and which of their pages a REMOVE named already (the
-	 * agent names each once); ranges of fences that timed out stay
-	 * until the agent's next reply, since it may still zap them.
-	 * Messages read while a fence waits wait in the backlog for the
-	 * fault threads, in order.
-	 */
-	struct engine_range fencing[ENGINE_FENCE_MAX];
 	/*
 	 * A program's REMOVE may be handled after a later fence zapped its
 	 * pages (read during one fence, or by a fault thread that let go of
@@ -73,21 +54,9 @@ struct client {
 		unsigned n;
 		struct engine_range r[ENGINE_FENCE_MAX];
 	} fence_log[FENCE_LOG];
-	size_t fence_first[ENGINE_FENCE_MAX];   /* range i's first bit in claimed */
-	uint64_t *claimed;                      /* pages whose REMOVE came once */
-	unsigned nfencing;
-	struct engine_range *stale;
-	unsigned nstale;
+	/* messages read while the agent worked for us (fence.c), for the fault threads, in order */
 	struct uffd_msg *backlog;
 	unsigned nbacklog, capbacklog;
-	/*
-	 * The messages of the batch its fault thread is working through
-	 * that are not handled yet (batch[0..nbatch), the one at hand
-	 * first): the thread lets go of the lock between them, and a fence
-	 * must not name a range an UNMAP or REMAP among them took away.
-	 */
-	const struct uffd_msg *batch;
-	unsigned nbatch;
 	unsigned serving;           /* the fault thread working on it (one at most) */
 	bool missed;                /* an epoll event came while served: arm again after */
 	/*
@@ -228,8 +197,7 @@ struct engine {
 	uint64_t ra_hits, ra_misses;
 	/* pin scans (pinned.c): how many, their time, unknown answers, pages kept for a pin */
 	uint64_t pin_scans, pin_scan_ns, pin_unknown, pinned_kept, pin_races;
-	uint64_t fences_deferred;   /* not sent: an unmap of their range was not handled yet */
-	uint64_t fence_timeouts;    /* fences a client's agent did not answer in time */
+	uint64_t fence_timeouts;    /* hand-overs a client's agent did not answer in time */
 	/* engine_log's rate limit, under the lock */
 	uint64_t log_sec;
 	unsigned log_lines, log_suppressed;
@@ -265,13 +233,6 @@ int pager_sync_dirty_map(struct uobj *o, size_t start, size_t n, bool collect,
 void pager_sync_unfenced(struct uobj *o, size_t idx);
 
 /* One line to the configured log (engine_config.log). */
-/*
- * Resident pages of clients that do not answer fences (client.stuck):
- * the global budget counts without them, so that one stopped process
- * holding its pages does not starve every other client. Lock held.
- */
-size_t engine_stuck_resident(const struct engine *e);
-
 void engine_log(struct engine *e, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -285,12 +246,7 @@ static inline void engine_wake_pdaemon(struct engine *e)
 void engine_account(struct engine *e, struct uobj *o, pgword_t old, pgword_t nw);
 
 /* the fence and the REMOVE events (src/fault/fence.c); lock held */
-/* Ask c's agent to zap the ranges, noting them so their REMOVE events are known. */
-int fence_call(struct client *c, const struct engine_range *r, unsigned n);
-/*
- * fn for each piece of a REMOVE event m that is the program's, not a
- * fence's, and that no fence begun after m was read may have zapped.
- */
+/* fn for each piece of a REMOVE event m that no fence begun after m was read may have zapped. */
 void fence_remove_user_parts(struct client *c, const struct uffd_msg *m,
 			     void (*fn)(void *arg, uintptr_t s, uintptr_t e), void *arg);
 /*

@@ -208,6 +208,21 @@ static inline void test_engine_destroy(struct test_engine *t)
 	test_swap_remove(t);
 }
 
+/* Is the page at p mapped in this process (pagemap bit 63)? false if unreadable. */
+static inline bool page_present(const void *p)
+{
+	uint64_t entry = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	off_t off = (off_t)((uintptr_t)p / PAGE_SIZE * sizeof(entry));
+
+	if (fd < 0)
+		return false;
+	if (pread(fd, &entry, sizeof(entry), off) != (ssize_t)sizeof(entry))
+		entry = 0;
+	close(fd);
+	return entry >> 63;
+}
+
 static inline uint64_t pat(size_t page, size_t word, unsigned gen)
 {
 	return (page * 0x9E3779B97F4A7C15ULL) ^ (word * 0xBF58476D1CE4E5B9ULL) ^

@@ -41,8 +41,7 @@ static size_t budget_room(struct engine *e, struct uobj *o)
 
 	if (e->throttle_off)
 		return SIZE_MAX;
-	room = MIN(room_under(e->budget, e->resident - MIN(e->resident, engine_stuck_resident(e))),
-		   room_under(o->budget, o->cnt.resident));
+	room = MIN(room_under(e->budget, e->resident), room_under(o->budget, o->cnt.resident));
 	if (o->client)
 		room = MIN(room, room_under(o->client->budget, o->client->resident));
 	return room;

@@ -119,9 +119,11 @@ static int hand_over(struct engine *e, struct client *c, uintptr_t addr, size_t 
 	if (ret == 0)
 		ret = range_pinned(e, c, addr, len, true) ? -EBUSY
 			: c->ext_fence(c->priv, &r, 1, ENGINE_FENCE_PRIVATE, memfd, off);
+	if (ret == -ETIMEDOUT)
+		e->fence_timeouts++;
 	/*
-	 * The fences pumped the client's messages into its backlog and
-	 * drained the uffd: its epoll event may never come (fence_call).
+	 * The agent's calls pumped the client's messages into its backlog
+	 * and drained the uffd: its epoll event may never come.
 	 */
 	if (c->nbacklog)
 		fault_service_kick(e);
@@ -503,15 +505,11 @@ static void serve_client(struct engine *e, struct client *c, uint32_t events)
 		}
 		pager_defer_begin(&reads);
 		for (int j = 0; j < k && !c->dead; j++) {
-			c->batch = &msgs[j];
-			c->nbatch = (unsigned)(k - j);
 			if (msgs[j].event != UFFD_EVENT_PAGEFAULT)
 				run_deferred_now(e, &reads);
 			if (!c->dead)
 				handle_msg(e, c, &msgs[j]);
 		}
-		c->batch = NULL;
-		c->nbatch = 0;
 		pager_defer_end();
 		pager_unplug(e);
 		pthread_mutex_unlock(&e->lock);

@@ -419,7 +419,7 @@ static size_t object_excess(struct engine *e, struct uobj *o)
 {
 	size_t have = object_have(o), low;
 
-	if (!o->budget || (o->client && o->client->stuck))
+	if (!o->budget)
 		return 0;
 	low = pdaemon_mark_low(e, o->budget);
 	return have > low ? have - low : 0;
@@ -430,19 +430,17 @@ static size_t client_excess(struct engine *e, struct client *c)
 {
 	size_t have, low;
 
-	if (!c->budget || c->dead || c->stuck)
+	if (!c->budget || c->dead)
 		return 0;
 	have = client_have(e, c);
 	low = pdaemon_mark_low(e, c->budget);
 	return have > low ? have - low : 0;
 }
 
-/* Resident pages the global budget counts: not those of stuck clients (engine_stuck_resident). */
+/* Resident pages the global budget counts. */
 static size_t global_have(struct engine *e)
 {
-	size_t have = e->resident - MIN(e->resident, e->evicting);
-
-	return have - MIN(have, engine_stuck_resident(e));
+	return e->resident - MIN(e->resident, e->evicting);
 }
 
 static size_t global_excess(struct engine *e)
@@ -478,11 +476,11 @@ static bool needs_reclaim(struct engine *e, bool going)
 	if (e->budget && have > e->high)
 		return true;
 	for (struct uobj *o = e->objects; o; o = o->next)
-		if (o->budget && !(o->client && o->client->stuck) &&
+		if (o->budget &&
 		    object_have(o) > pdaemon_mark_high(e, o->budget))
 			return true;
 	for (struct client *c = e->clients; c; c = c->next)
-		if (c->budget && !c->dead && !c->stuck &&
+		if (c->budget && !c->dead &&
 		    client_have(e, c) > pdaemon_mark_high(e, c->budget))
 			return true;
 	return false;
@@ -671,20 +669,6 @@ static void swap_health_log(struct engine *e, uint64_t failures, uint64_t *seen_
 	}
 }
 
-/*
- * A client that stopped answering fences gets asked again now and then
- * (fence_call with no range; it says itself how often), so that its
- * pages count in the global budget again once it answers.
- */
-static void probe_stuck(struct engine *e)
-{
-	static const struct engine_range none;
-
-	for (struct client *c = e->clients; c; c = c->next)
-		if (c->stuck && !c->dead)
-			c->fence(c, &none, 0);
-}
-
 static void *pdaemon_thread(void *arg)
 {
 	struct engine *e = arg;
@@ -700,7 +684,6 @@ static void *pdaemon_thread(void *arg)
 		uint64_t errors, now;
 		size_t freed = 0;
 
-		probe_stuck(e);
 		need = going = needs_reclaim(e, going);
 
 		if (need) {
