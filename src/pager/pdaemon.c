@@ -147,11 +147,13 @@ static void fence_send(struct uobj *o, struct fence_batch *b)
 		}
 	}
 	pinned_fencing(c, false);
-	if (pinned_refresh(e, c, true) == 0) {
+	/*
+	 * pin_safe stays: the pages zapped now may go only in a later round
+	 * (pinned_round), which gives them the time to be touched that the
+	 * reference test needs.
+	 */
+	if (pinned_refresh(e, c, true) == 0)
 		zap_races(e, o, c, b);
-		/* every page in the queue now was zapped before that scan */
-		o->pin_safe = o->inactive.len;
-	}
 out:
 	b->ndone = 0;
 }
