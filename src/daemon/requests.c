@@ -19,6 +19,7 @@
 #include "daemon/config.h"
 #include "daemon/log.h"
 #include "daemon/server_impl.h"
+#include "daemon/uffdowner.h"
 #include "daemon/wire.h"
 #include "engine.h"
 
@@ -222,6 +223,19 @@ static int do_map(struct server *s, struct conn *c, const struct uvmp_hdr *h, ss
 			 "(created without MFD_ALLOW_SEALING?): %s", dc->pid, strerror(errno));
 		return -EINVAL;
 	}
+	/*
+	 * The first registration proves the userfaultfd is the client's
+	 * (uffdowner.h): the client's VMA there must not be registered yet
+	 * (else it could have registered it itself, through a uffd of its
+	 * own, and hand us another process's), and must be once we did.
+	 */
+	if (!dc->uffd_owned) {
+		r = vma_uffd_registered(dc->pid, p->addr);
+		if (r == 1)
+			return -EBUSY;
+		if (r < 0)
+			return r == -ENOENT ? -EINVAL : r;
+	}
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
@@ -230,6 +244,19 @@ static int do_map(struct server *s, struct conn *c, const struct uvmp_hdr *h, ss
 	if (r < 0) {
 		free(d);
 		return r;
+	}
+	if (!dc->uffd_owned) {
+		r = vma_uffd_registered(dc->pid, p->addr);
+		if (r != 1) {
+			/* registered in another address space: let go of it there */
+			log_warn("pid %d uid %u: MAP refused: the userfaultfd it sent is not its "
+				 "own (its range is not registered in its address space)",
+				 dc->pid, dc->uid);
+			engine_object_destroy(s->e, d->o);
+			free(d);
+			return -EBADF;
+		}
+		dc->uffd_owned = true;
 	}
 	d->id = engine_object_id(d->o);
 	d->addr = (uintptr_t)p->addr;

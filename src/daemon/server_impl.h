@@ -42,6 +42,7 @@ struct dclient {
 	uint64_t budget;
 	time_t created;
 	struct client *ec;        /* engine client, once its uffd came */
+	bool uffd_owned;          /* its uffd proved its own (uffdowner.h) by a first MAP */
 	struct conn *ctl;
 	int agent_fd;
 	uint32_t fence_seq;

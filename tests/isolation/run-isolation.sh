@@ -205,6 +205,7 @@ head -c 65536 /dev/urandom >"/dev/shm/$grp.ro"
 chmod 0644 "/dev/shm/$grp.ro"
 ro_sum=$(sha256sum <"/dev/shm/$grp.ro")
 if as "$ub" "$dir/iso_helper" attack "$dir/sock" "/dev/shm/$grp.ro" "${targets[@]}" >"$dir/attack.log" 2>&1; then
+	sort "$dir/attack.log" | uniq -c | grep -v 'attack:'
 	pass "B through the socket: $(tail -1 "$dir/attack.log")"
 else
 	cat "$dir/attack.log"
@@ -217,8 +218,9 @@ else
 fi
 
 # 5. a userfaultfd of another process (B's child)
-if as "$ub" "$dir/iso_helper" foreign-uffd "$dir/sock" >"$dir/foreign.log" 2>&1; then
-	pass "$(tail -1 "$dir/foreign.log")"
+if as "$ub" "$dir/iso_helper" foreign-uffd "$dir/sock" >"$dir/foreign.log" 2>&1 &&
+	grep -q "the userfaultfd it sent is not its own" "$dir/daemon.log"; then
+	pass "$(tail -1 "$dir/foreign.log") (daemon: $(grep -o 'MAP refused: the userfaultfd.*' "$dir/daemon.log" | head -1))"
 else
 	cat "$dir/foreign.log"
 	fail "foreign userfaultfd"
