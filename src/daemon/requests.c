@@ -50,6 +50,40 @@ static struct dobj *find_obj_id(struct server *s, struct conn *c, uint64_t id)
 	return NULL;
 }
 
+/*
+ * The first registration of a client proves its userfaultfd is its own
+ * (uffdowner.h): before it, the client's VMA at addr must not be
+ * registered with any userfaultfd (else it could have registered it
+ * itself, through one of its own, and handed us another process's);
+ * after it, it must be. Both are no-ops once proved. Server thread.
+ */
+int srv_uffd_check_before(struct dclient *dc, uint64_t addr)
+{
+	int r;
+
+	if (dc->uffd_owned)
+		return 0;
+	r = vma_uffd_registered(dc->pid, addr);
+	if (r == 1)
+		return -EBUSY;
+	return r == -ENOENT ? -EINVAL : r;
+}
+
+/* 0 (and from now on proved), or -EBADF: the caller undoes the registration. */
+int srv_uffd_check_after(struct dclient *dc, uint64_t addr, const char *what)
+{
+	if (dc->uffd_owned)
+		return 0;
+	if (vma_uffd_registered(dc->pid, addr) != 1) {
+		log_warn("pid %d uid %u: %s refused: the userfaultfd it sent is not its own "
+			 "(its range is not registered in its address space)", dc->pid, dc->uid,
+			 what);
+		return -EBADF;
+	}
+	dc->uffd_owned = true;
+	return 0;
+}
+
 static int do_hello(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n)
 {
 	const struct uvmp_hello *p = payload(h, n, sizeof(*p));
@@ -223,19 +257,8 @@ static int do_map(struct server *s, struct conn *c, const struct uvmp_hdr *h, ss
 			 "(created without MFD_ALLOW_SEALING?): %s", dc->pid, strerror(errno));
 		return -EINVAL;
 	}
-	/*
-	 * The first registration proves the userfaultfd is the client's
-	 * (uffdowner.h): the client's VMA there must not be registered yet
-	 * (else it could have registered it itself, through a uffd of its
-	 * own, and hand us another process's), and must be once we did.
-	 */
-	if (!dc->uffd_owned) {
-		r = vma_uffd_registered(dc->pid, p->addr);
-		if (r == 1)
-			return -EBUSY;
-		if (r < 0)
-			return r == -ENOENT ? -EINVAL : r;
-	}
+	if ((r = srv_uffd_check_before(dc, p->addr)) < 0)
+		return r;
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
@@ -245,18 +268,11 @@ static int do_map(struct server *s, struct conn *c, const struct uvmp_hdr *h, ss
 		free(d);
 		return r;
 	}
-	if (!dc->uffd_owned) {
-		r = vma_uffd_registered(dc->pid, p->addr);
-		if (r != 1) {
-			/* registered in another address space: let go of it there */
-			log_warn("pid %d uid %u: MAP refused: the userfaultfd it sent is not its "
-				 "own (its range is not registered in its address space)",
-				 dc->pid, dc->uid);
-			engine_object_destroy(s->e, d->o);
-			free(d);
-			return -EBADF;
-		}
-		dc->uffd_owned = true;
+	if ((r = srv_uffd_check_after(dc, p->addr, "MAP")) < 0) {
+		/* registered in another address space: let go of it there */
+		engine_object_destroy(s->e, d->o);
+		free(d);
+		return r;
 	}
 	d->id = engine_object_id(d->o);
 	d->addr = (uintptr_t)p->addr;

@@ -126,6 +126,10 @@ void srv_dobj_unlink(struct server *s, struct dclient *dc, struct dobj *d);
 /* Unlink and free (the engine object is the caller's business). */
 void srv_dobj_drop(struct server *s, struct dclient *dc, struct dobj *d);
 
+/* requests.c: the proof that a client's userfaultfd is its own (uffdowner.h) */
+int srv_uffd_check_before(struct dclient *dc, uint64_t addr);
+int srv_uffd_check_after(struct dclient *dc, uint64_t addr, const char *what);
+
 /*
  * requests.c: one request. Returns 1 when it sent its own reply, 2 when
  * the connection was handed over (agent), else the status to reply with.
