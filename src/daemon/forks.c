@@ -133,10 +133,17 @@ int do_fork_done(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssi
 	f = find_fork(s, p->token);
 	if (!f || f->parent != c->client->pid)
 		return -ENOENT;
-	if (p->child_pid <= 0)
+	if (p->child_pid <= 0) {
 		forks_destroy(s, f);
-	else
-		f->child = p->child_pid;
+		return 0;
+	}
+	/*
+	 * Only a child of the parent may take the clones: the parent itself
+	 * (or a process of its choosing) would map them over live objects.
+	 */
+	if (parent_of(p->child_pid) != f->parent)
+		return -ECHILD;
+	f->child = p->child_pid;
 	return 0;
 }
 
@@ -191,6 +198,11 @@ int do_adopt_done(struct server *s, struct conn *c, const struct uvmp_hdr *h, ss
 
 		if (!d) {
 			r = -ENOMEM;
+			break;
+		}
+		if (srv_range_taken(dc, fc->region.addr, fc->region.len, NULL)) {
+			free(d);
+			r = -EEXIST;
 			break;
 		}
 		/* a registered page of it proves the uffd (none: the next clone will) */

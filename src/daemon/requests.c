@@ -51,6 +51,22 @@ static struct dobj *find_obj_id(struct server *s, struct conn *c, uint64_t id)
 }
 
 /*
+ * Two objects over the same addresses would both answer their faults and
+ * both write their pages back: one range, one object, whichever request
+ * (MAP, REMAP, ADOPT_DONE) puts it there. skip: the object being moved.
+ */
+bool srv_range_taken(struct dclient *dc, uint64_t addr, uint64_t len, const struct dobj *skip)
+{
+	for (struct dobj *o = dc->objs; o; o = o->next) {
+		uint64_t base = engine_object_addr(o->o);
+
+		if (o != skip && addr < base + o->len && base < addr + len)
+			return true;
+	}
+	return false;
+}
+
+/*
  * The first registration of a client proves its userfaultfd is its own
  * (uffdowner.h): before it, the client's VMA at addr must not be
  * registered with any userfaultfd (else it could have registered it
@@ -234,16 +250,8 @@ static int do_map(struct server *s, struct conn *c, const struct uvmp_hdr *h, ss
 	}
 	if ((type == ENGINE_OBJ_ANON) != (nfds == 1) || p->offset || p->addr + p->len < p->addr)
 		return -EINVAL;
-	/*
-	 * Two objects over the same addresses would both answer its faults
-	 * and both write its pages back: one range, one object.
-	 */
-	for (struct dobj *o = dc->objs; o; o = o->next) {
-		uint64_t base = engine_object_addr(o->o);
-
-		if (p->addr < base + o->len && base < p->addr + p->len)
-			return -EEXIST;
-	}
+	if (srv_range_taken(dc, p->addr, p->len, NULL))
+		return -EEXIST;
 	/*
 	 * The engine maps the memfd and reads and writes its pages: a
 	 * client that shrank it afterwards would kill the daemon (SIGBUS)
@@ -341,6 +349,11 @@ static int do_remap(struct server *s, struct conn *c, const struct uvmp_hdr *h, 
 			continue;
 		if (d->len != p->old_len || p->new_len != p->old_len)
 			return -EOPNOTSUPP;   /* the shim resizes within its segments */
+		if (p->new_addr % PAGE_SIZE || p->new_addr + p->new_len < p->new_addr)
+			return -EINVAL;
+		/* (a real mremap over another object unmapped it: UNMAP that one first) */
+		if (srv_range_taken(c->client, p->new_addr, p->new_len, d))
+			return -EEXIST;
 		pthread_mutex_lock(&s->lock);
 		d->addr = (uintptr_t)p->new_addr;
 		pthread_mutex_unlock(&s->lock);

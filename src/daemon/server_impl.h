@@ -126,6 +126,8 @@ void srv_dobj_unlink(struct server *s, struct dclient *dc, struct dobj *d);
 /* Unlink and free (the engine object is the caller's business). */
 void srv_dobj_drop(struct server *s, struct dclient *dc, struct dobj *d);
 
+/* requests.c: whether [addr, addr + len) meets one of dc's objects (but skip) */
+bool srv_range_taken(struct dclient *dc, uint64_t addr, uint64_t len, const struct dobj *skip);
 /* requests.c: the proof that a client's userfaultfd is its own (uffdowner.h) */
 int srv_uffd_check_before(struct dclient *dc, uint64_t addr);
 int srv_uffd_check_after(struct dclient *dc, uint64_t addr, const char *what);
