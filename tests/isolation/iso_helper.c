@@ -21,6 +21,12 @@
  *                 its own child (a forked copy of its address space):
  *                 the daemon must refuse to register memory through it;
  *                 B's own memory and the child's stay as they were
+ *   uffd-give SOCK PATH  (user A) hands its own userfaultfd to whoever
+ *                 connects to PATH, with a memfd mapped at a fixed
+ *                 address; checks its pages once told
+ *   uffd-take SOCK PATH  (user B) sends A's userfaultfd to the daemon and
+ *                 a MAP of its own memfd mapped at the same address: the
+ *                 daemon must refuse (EBADF)
  *
  * Exit codes over 100 mean the helper itself could not run.
  */
@@ -601,6 +607,112 @@ static int foreign_uffd(const char *sock)
 	return 0;
 }
 
+/* ---- a userfaultfd of another user ---- */
+
+#define SHARED_AT 0x500000000000ULL   /* where A and B both map a memfd */
+#define GIVE_LEN (1 << 20)
+
+static int unix_sock(const char *path, bool listen_on)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd < 0)
+		exit(111);
+	if (listen_on) {
+		unlink(path);
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0666) < 0 ||
+		    listen(fd, 1) < 0)
+			exit(112);
+		return fd;
+	}
+	for (int i = 0; i < 100; i++) {
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			return fd;
+		usleep(50000);
+	}
+	exit(113);
+}
+
+/*
+ * User A: a userfaultfd of its own (through the daemon's device, as the
+ * library gets one) and a memfd with data mapped at SHARED_AT; hands the
+ * userfaultfd to whoever connects to PATH, waits for a byte, then checks
+ * its data: exit 0 when intact.
+ */
+static int uffd_give(const char *sock, const char *path)
+{
+	int dev, ctl = raw_hello(sock, &dev), uffd = new_uffd(dev), lfd, cfd, memfd;
+	uint8_t *mem;
+	char b;
+
+	if (uffd < 0)
+		return 114;
+	memfd = sealable_memfd(GIVE_LEN);
+	mem = mmap((void *)(uintptr_t)SHARED_AT, GIVE_LEN, PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_FIXED_NOREPLACE, memfd, 0);
+	if (mem == MAP_FAILED)
+		return 115;
+	memset(mem, 0xa7, GIVE_LEN / 2);   /* the second half: never touched */
+	lfd = unix_sock(path, true);
+	printf("giving\n");
+	cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (cfd < 0 || send_req(cfd, 0, NULL, 0, uffd) < 0)
+		return 116;
+	if (read(cfd, &b, 1) != 1)
+		return 117;
+	for (size_t k = 0; k < GIVE_LEN; k += PAGE)
+		if (mem[k] != (k < GIVE_LEN / 2 ? 0xa7 : 0)) {
+			fprintf(stderr, "FAIL: A's page %zu changed\n", k / PAGE);
+			return 1;
+		}
+	printf("A: %lu pages intact\n", GIVE_LEN / PAGE);
+	close(ctl);
+	return 0;
+}
+
+/*
+ * User B, holding A's userfaultfd: maps a memfd of its own (other data)
+ * at the same address and asks the daemon to register it through A's
+ * userfaultfd. The kernel would accept the registration (A has a shared
+ * writable mapping there): the daemon must refuse (EBADF), so that it
+ * never fills A's untouched pages with B's data.
+ */
+static int uffd_take(const char *sock, const char *path)
+{
+	int dev, fd = raw_hello(sock, &dev), cfd = unix_sock(path, false), memfd, uffd = -1, r;
+	char buf[16];
+	union { char b[CMSG_SPACE(sizeof(int))]; struct cmsghdr a; } cb;
+	struct iovec iov = { buf, sizeof(buf) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
+			     .msg_controllen = sizeof(cb.b) };
+	struct cmsghdr *cm;
+	uint8_t *mem;
+
+	if (recvmsg(cfd, &mh, MSG_CMSG_CLOEXEC) < 0 || !(cm = CMSG_FIRSTHDR(&mh)))
+		return 118;
+	memcpy(&uffd, CMSG_DATA(cm), sizeof(int));
+	memfd = sealable_memfd(GIVE_LEN);
+	mem = mmap((void *)(uintptr_t)SHARED_AT, GIVE_LEN, PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_FIXED_NOREPLACE, memfd, 0);
+	if (mem == MAP_FAILED)
+		return 119;
+	memset(mem, 0xbb, GIVE_LEN);
+	check_no = 70;
+	r = call(fd, UVMP_UFFD, NULL, 0, uffd, NULL, 0, NULL);
+	if (r)
+		fail("UFFD with A's userfaultfd (taken at this step)", r);
+	check_no = 71;
+	expect_status("MAP through A's userfaultfd", map_req(fd, memfd, SHARED_AT, GIVE_LEN, NULL),
+		      -EBADF);
+	if (write(cfd, "x", 1) != 1)
+		return 120;
+	printf("uffd-take: %u refused\n", refused);
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct target t[64];
@@ -613,6 +725,10 @@ int main(int argc, char **argv)
 		return connect_refused(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "foreign-uffd") == 0)
 		return foreign_uffd(argv[2]);
+	if (argc == 4 && strcmp(argv[1], "uffd-give") == 0)
+		return uffd_give(argv[2], argv[3]);
+	if (argc == 4 && strcmp(argv[1], "uffd-take") == 0)
+		return uffd_take(argv[2], argv[3]);
 	if (argc >= 5 && strcmp(argv[1], "attack") == 0) {
 		for (int i = 4; i < argc && nt < 64; i++) {
 			if (sscanf(argv[i], "%" SCNu64 ":%" SCNx64 ":%" SCNu64, &t[nt].id,
@@ -623,6 +739,6 @@ int main(int argc, char **argv)
 		return attack(argv[2], argv[3], t, nt);
 	}
 	fprintf(stderr, "usage: iso_helper hold MIB | connect SOCK | attack SOCK SHMFILE "
-		"ID:ADDR:LEN... | foreign-uffd SOCK\n");
+		"ID:ADDR:LEN... | foreign-uffd SOCK | uffd-give SOCK PATH | uffd-take SOCK PATH\n");
 	return 110;
 }

@@ -22,7 +22,10 @@
 #     each refused; identities not B's (HELLO with another pid, AGENT
 #     with guessed tokens, ADOPT with a guessed fork token): refused.
 #  5. B sends a userfaultfd its forked child made (iso_helper
-#     foreign-uffd): the MAP through it is refused.
+#     foreign-uffd), then one A made and handed to B (uffd-give,
+#     uffd-take; A's memfd is mapped where B's is, so the kernel would
+#     register it): each MAP through it is refused (EBADF), A's pages
+#     (half written, half never touched) are intact.
 #  6. A checks its 64 MiB again (page-ins through the daemon after all of
 #     the above), then once more on exit: every page intact. The daemon
 #     is still up, and the read-only file is unchanged.
@@ -226,6 +229,20 @@ else
 	fail "foreign userfaultfd"
 fi
 
+# 5b. a userfaultfd of another user: A hands B its own, B sends it on
+mkdir -m 1777 "$dir/x"
+as "$ua" "$dir/iso_helper" uffd-give "$dir/sock" "$dir/x/give.sock" >"$dir/give.log" 2>&1 &
+give=$!
+if as "$ub" "$dir/iso_helper" uffd-take "$dir/sock" "$dir/x/give.sock" >"$dir/take.log" 2>&1 &&
+	wait $give; then
+	pass "$(tail -1 "$dir/take.log"); $(tail -1 "$dir/give.log")"
+else
+	rc=$?
+	cat "$dir/give.log" "$dir/take.log"
+	kill "$give" 2>/dev/null
+	fail "a userfaultfd of another user (rc $rc)"
+fi
+
 # 6. A after all that
 a_check "after B"
 kill -0 "$daemon" 2>/dev/null && pass "uvmpagerd still up" || fail "uvmpagerd died"
@@ -239,7 +256,7 @@ else
 	cat "$dir/hold.log"
 	fail "A's program exited $rc"
 fi
-refusals=$(grep -c 'refused:' "$dir/attack.log" "$dir/foreign.log" | awk -F: '{ s += $2 } END { print s }')
+refusals=$(grep -c 'refused:' "$dir/attack.log" "$dir/foreign.log" "$dir/take.log" | awk -F: '{ s += $2 } END { print s }')
 echo "refusals counted: $fs_refused in the filesystem, $refusals through the socket"
 echo "isolation: $passed passed, $failed failed"
 [ $failed = 0 ]
