@@ -231,16 +231,17 @@ fi
 
 # 5b. a userfaultfd of another user: A hands B its own, B sends it on
 mkdir -m 1777 "$dir/x"
-as "$ua" "$dir/iso_helper" uffd-give "$dir/sock" "$dir/x/give.sock" >"$dir/give.log" 2>&1 &
+as "$ua" timeout 30 "$dir/iso_helper" uffd-give "$dir/sock" "$dir/x/give.sock" >"$dir/give.log" 2>&1 &
 give=$!
-if as "$ub" "$dir/iso_helper" uffd-take "$dir/sock" "$dir/x/give.sock" >"$dir/take.log" 2>&1 &&
-	wait $give; then
+as "$ub" "$dir/iso_helper" uffd-take "$dir/sock" "$dir/x/give.sock" >"$dir/take.log" 2>&1
+rc_take=$?
+wait $give
+rc_give=$?
+if [ $rc_take = 0 ] && [ $rc_give = 0 ]; then
 	pass "$(tail -1 "$dir/take.log"); $(tail -1 "$dir/give.log")"
 else
-	rc=$?
 	cat "$dir/give.log" "$dir/take.log"
-	kill "$give" 2>/dev/null
-	fail "a userfaultfd of another user (rc $rc)"
+	fail "a userfaultfd of another user (B rc $rc_take, A rc $rc_give)"
 fi
 
 # 6. A after all that
