@@ -6,7 +6,10 @@
  * calls the engine (stub_engine.c). Per input:
  *
  *   byte 0   the attacker's state before the messages: bit 0 HELLO done,
- *            bit 1 then UFFD, bit 2 then one object of its own mapped
+ *            bit 1 then UFFD, bit 2 then one object of its own mapped;
+ *            bit 3: the userfaultfd it sent is another process's (its
+ *            registrations never show in its own address space: every
+ *            MAP and adoption must be refused, and undone)
  *   then     up to 16 messages, each [fds][len lo][len hi][len bytes]:
  *            fds & 7 picks what rides along (none, a sealable memfd of a
  *            size from fds >> 3 & 3, memfd + file, a pipe, an unsealable
@@ -310,7 +313,8 @@ static void attacker_prepare(struct conn *c, int peer, uint8_t mode)
 		return;
 	request(c, peer, UVMP_UFFD, NULL, 0, 3, 1);   /* a pipe stands for the uffd */
 	if (mode & 4)
-		request(c, peer, UVMP_MAP, &map, sizeof(map), 1 | 1 << 3, 1);
+		request(c, peer, UVMP_MAP, &map, sizeof(map), 1 | 1 << 3,
+			stub_foreign_uffd ? -EBADF : 1);
 }
 
 /* The daemon's end of things: every client and fork record goes. */
@@ -351,6 +355,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c.fd = sp[0];
 	c.cred = (struct ucred){ .pid = getpid(), .uid = ATTACKER_UID, .gid = ATTACKER_UID };
 	victim = victim_new();
+	stub_foreign_uffd = data[0] & 8;
 	attacker_prepare(&c, sp[1], data[0]);
 	for (int m = 0; m < MAX_MSGS && at + 3 <= size; m++) {
 		uint8_t spec = data[at];
@@ -374,6 +379,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;   /* the daemon closes the connection */
 	}
 	victim_check(victim);
+	if (stub_foreign_uffd)
+		for (struct dclient *dc = srv.clients; dc; dc = dc->next)
+			if (dc != victim && dc->objs)
+				abort();   /* registered through another process's uffd */
 	teardown(&c);
 	if (c.fd >= 0)
 		close(c.fd);

@@ -51,6 +51,7 @@ struct uobj {
 };
 
 struct client *fuzz_actor;
+bool stub_foreign_uffd;
 static struct client *clients;
 static struct uobj *objects;
 static uint64_t next_id = 1;
@@ -83,6 +84,8 @@ static bool overlaps(const struct client *c, uintptr_t addr, size_t len, const s
 
 int stub_vma_registered(pid_t pid, uint64_t addr)
 {
+	if (stub_foreign_uffd)
+		return 0;
 	for (const struct uobj *o = objects; o; o = o->next)
 		if (o->c && o->c->pid == pid && addr >= o->addr && addr < o->addr + o->len)
 			return 1;
@@ -132,6 +135,7 @@ void stub_engine_reset(void)
 		free(c);
 	}
 	fuzz_actor = NULL;
+	stub_foreign_uffd = false;
 	next_id = 1;
 }
 
