@@ -1019,6 +1019,15 @@ uintptr_t engine_object_addr(const struct uobj *o)
 	return o->caddr;
 }
 
+size_t engine_object_registered_offset(const struct uobj *o)
+{
+	size_t i = 0;
+
+	while (i < o->npages && pg_state(uobj_get(o, i)) == PG_GONE)
+		i++;
+	return i << PAGE_SHIFT;
+}
+
 size_t engine_object_size(const struct uobj *o)
 {
 	return o->npages << PAGE_SHIFT;

@@ -181,6 +181,14 @@ int engine_object_attach(struct engine *e, struct client *c, enum engine_obj_typ
 			 uint64_t budget, struct uobj **out);
 uint64_t engine_object_id(const struct uobj *o);
 uintptr_t engine_object_addr(const struct uobj *o);
+/*
+ * The offset in o of its first page that is (or, for a clone not yet
+ * adopted, will be) registered with the client's userfaultfd: pages a
+ * clone's parent had unmapped by syscall are not. engine_object_size(o)
+ * if none is. Reads page states without the engine lock: for an object
+ * that serves no faults yet (just attached, or a clone).
+ */
+size_t engine_object_registered_offset(const struct uobj *o);
 size_t engine_object_size(const struct uobj *o);
 /*
  * [off, off + len) of the object reads as zeros from now on. -EXDEV when

@@ -133,10 +133,17 @@ int do_fork_done(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssi
 	f = find_fork(s, p->token);
 	if (!f || f->parent != c->client->pid)
 		return -ENOENT;
-	if (p->child_pid <= 0)
+	if (p->child_pid <= 0) {
 		forks_destroy(s, f);
-	else
-		f->child = p->child_pid;
+		return 0;
+	}
+	/*
+	 * Only a child of the parent may take the clones: the parent itself
+	 * (or a process of its choosing) would map them over live objects.
+	 */
+	if (parent_of(p->child_pid) != f->parent)
+		return -ECHILD;
+	f->child = p->child_pid;
 	return 0;
 }
 
@@ -187,13 +194,33 @@ int do_adopt_done(struct server *s, struct conn *c, const struct uvmp_hdr *h, ss
 	for (unsigned i = 0; i < f->n; i++) {
 		struct fork_clone *fc = &f->clones[i];
 		struct dobj *d = calloc(1, sizeof(*d));
+		uint64_t off, probe;
 
 		if (!d) {
 			r = -ENOMEM;
 			break;
 		}
+		if (srv_range_taken(dc, fc->region.addr, fc->region.len, NULL)) {
+			free(d);
+			r = -EEXIST;
+			break;
+		}
+		/* a registered page of it proves the uffd (none: the next clone will) */
+		off = engine_object_registered_offset(fc->o);
+		probe = off < fc->region.len ? fc->region.addr + off : 0;
+		if (probe && (r = srv_uffd_check_before(dc, probe)) < 0) {
+			free(d);
+			break;
+		}
 		r = engine_object_adopt(s->e, fc->o, dc->ec, (uintptr_t)fc->region.addr);
 		if (r < 0) {
+			free(d);
+			break;
+		}
+		if (probe && (r = srv_uffd_check_after(dc, probe, "ADOPT_DONE")) < 0) {
+			/* registered in another address space: the clone goes */
+			engine_object_destroy(s->e, fc->o);
+			fc->o = NULL;
 			free(d);
 			break;
 		}

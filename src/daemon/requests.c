@@ -19,6 +19,7 @@
 #include "daemon/config.h"
 #include "daemon/log.h"
 #include "daemon/server_impl.h"
+#include "daemon/uffdowner.h"
 #include "daemon/wire.h"
 #include "engine.h"
 
@@ -47,6 +48,56 @@ static struct dobj *find_obj_id(struct server *s, struct conn *c, uint64_t id)
 				return d;
 	}
 	return NULL;
+}
+
+/*
+ * Two objects over the same addresses would both answer their faults and
+ * both write their pages back: one range, one object, whichever request
+ * (MAP, REMAP, ADOPT_DONE) puts it there. skip: the object being moved.
+ */
+bool srv_range_taken(struct dclient *dc, uint64_t addr, uint64_t len, const struct dobj *skip)
+{
+	for (struct dobj *o = dc->objs; o; o = o->next) {
+		uint64_t base = engine_object_addr(o->o);
+
+		if (o != skip && addr < base + o->len && base < addr + len)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The first registration of a client proves its userfaultfd is its own
+ * (uffdowner.h): before it, the client's VMA at addr must not be
+ * registered with any userfaultfd (else it could have registered it
+ * itself, through one of its own, and handed us another process's);
+ * after it, it must be. Both are no-ops once proved. Server thread.
+ */
+int srv_uffd_check_before(struct dclient *dc, uint64_t addr)
+{
+	int r;
+
+	if (dc->uffd_owned)
+		return 0;
+	r = vma_uffd_registered(dc->pid, addr);
+	if (r == 1)
+		return -EBUSY;
+	return r == -ENOENT ? -EINVAL : r;
+}
+
+/* 0 (and from now on proved), or -EBADF: the caller undoes the registration. */
+int srv_uffd_check_after(struct dclient *dc, uint64_t addr, const char *what)
+{
+	if (dc->uffd_owned)
+		return 0;
+	if (vma_uffd_registered(dc->pid, addr) != 1) {
+		log_warn("pid %d uid %u: %s refused: the userfaultfd it sent is not its own "
+			 "(its range is not registered in its address space)", dc->pid, dc->uid,
+			 what);
+		return -EBADF;
+	}
+	dc->uffd_owned = true;
+	return 0;
 }
 
 static int do_hello(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n)
@@ -199,16 +250,8 @@ static int do_map(struct server *s, struct conn *c, const struct uvmp_hdr *h, ss
 	}
 	if ((type == ENGINE_OBJ_ANON) != (nfds == 1) || p->offset || p->addr + p->len < p->addr)
 		return -EINVAL;
-	/*
-	 * Two objects over the same addresses would both answer its faults
-	 * and both write its pages back: one range, one object.
-	 */
-	for (struct dobj *o = dc->objs; o; o = o->next) {
-		uint64_t base = engine_object_addr(o->o);
-
-		if (p->addr < base + o->len && base < p->addr + p->len)
-			return -EEXIST;
-	}
+	if (srv_range_taken(dc, p->addr, p->len, NULL))
+		return -EEXIST;
 	/*
 	 * The engine maps the memfd and reads and writes its pages: a
 	 * client that shrank it afterwards would kill the daemon (SIGBUS)
@@ -222,12 +265,20 @@ static int do_map(struct server *s, struct conn *c, const struct uvmp_hdr *h, ss
 			 "(created without MFD_ALLOW_SEALING?): %s", dc->pid, strerror(errno));
 		return -EINVAL;
 	}
+	if ((r = srv_uffd_check_before(dc, p->addr)) < 0)
+		return r;
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
 	r = engine_object_attach(s->e, dc->ec, type, fds[0], nfds > 1 ? fds[1] : -1,
 				 (uintptr_t)p->addr, (size_t)p->len, p->budget, &d->o);
 	if (r < 0) {
+		free(d);
+		return r;
+	}
+	if ((r = srv_uffd_check_after(dc, p->addr, "MAP")) < 0) {
+		/* registered in another address space: let go of it there */
+		engine_object_destroy(s->e, d->o);
 		free(d);
 		return r;
 	}
@@ -298,6 +349,11 @@ static int do_remap(struct server *s, struct conn *c, const struct uvmp_hdr *h, 
 			continue;
 		if (d->len != p->old_len || p->new_len != p->old_len)
 			return -EOPNOTSUPP;   /* the shim resizes within its segments */
+		if (p->new_addr % PAGE_SIZE || p->new_addr + p->new_len < p->new_addr)
+			return -EINVAL;
+		/* (a real mremap over another object unmapped it: UNMAP that one first) */
+		if (srv_range_taken(c->client, p->new_addr, p->new_len, d))
+			return -EEXIST;
 		pthread_mutex_lock(&s->lock);
 		d->addr = (uintptr_t)p->new_addr;
 		pthread_mutex_unlock(&s->lock);

@@ -42,6 +42,7 @@ struct dclient {
 	uint64_t budget;
 	time_t created;
 	struct client *ec;        /* engine client, once its uffd came */
+	bool uffd_owned;          /* its uffd proved its own (uffdowner.h) by a first MAP */
 	struct conn *ctl;
 	int agent_fd;
 	uint32_t fence_seq;
@@ -124,6 +125,12 @@ void srv_dobj_link(struct server *s, struct dclient *dc, struct dobj *d);
 void srv_dobj_unlink(struct server *s, struct dclient *dc, struct dobj *d);
 /* Unlink and free (the engine object is the caller's business). */
 void srv_dobj_drop(struct server *s, struct dclient *dc, struct dobj *d);
+
+/* requests.c: whether [addr, addr + len) meets one of dc's objects (but skip) */
+bool srv_range_taken(struct dclient *dc, uint64_t addr, uint64_t len, const struct dobj *skip);
+/* requests.c: the proof that a client's userfaultfd is its own (uffdowner.h) */
+int srv_uffd_check_before(struct dclient *dc, uint64_t addr);
+int srv_uffd_check_after(struct dclient *dc, uint64_t addr, const char *what);
 
 /*
  * requests.c: one request. Returns 1 when it sent its own reply, 2 when

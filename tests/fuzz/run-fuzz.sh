@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# Runs every fuzz target for FUZZ_SECONDS on a copy of its committed corpus
+# Runs the fuzz targets for FUZZ_SECONDS in all (split evenly: each gets
+# FUZZ_SECONDS / targets, at least 1 s) on a copy of its committed corpus
 # (corpus/<target>/: seeds and regression inputs). Fails on a crash, leak
 # or sanitizer report; prints executions and corpus size per target. New
 # inputs stay in the scratch copy: add the interesting ones by hand.
 set -u
-bin=$(realpath "$1") corpus=$(realpath "$2") secs=${FUZZ_SECONDS:-40}
+bin=$(realpath "$1") corpus=$(realpath "$2") total=${FUZZ_SECONDS:-60}
 status=0
+targets=()
 for exe in "$bin"/fuzz_*; do
-	[ -f "$exe" ] && [ -x "$exe" ] || continue
+	[ -f "$exe" ] && [ -x "$exe" ] && targets+=("$exe")
+done
+[ ${#targets[@]} -gt 0 ] || { echo "no fuzz targets in $bin"; exit 1; }
+secs=$(( total / ${#targets[@]} ))
+[ "$secs" -ge 1 ] || secs=1
+for exe in "${targets[@]}"; do
 	name=${exe##*/fuzz_}
 	work=$(mktemp -d)
 	cp "$corpus/$name"/* "$work"/ 2>/dev/null

@@ -36,17 +36,22 @@ static const struct entry swap_files[] = {
 	{ "map", G_SWAP_MAP, 0444 },
 };
 
-/* pagemap and data show what the program holds: its owner's (and root's) only */
+/*
+ * pagemap and data show what the program holds, range where it holds it
+ * (its address-space layout, which /proc/PID/maps keeps from other users
+ * so that ASLR means something) and backing the file it maps (a path
+ * /proc/PID/maps keeps private too): its owner's (and root's) only.
+ */
 static const struct entry obj_files[] = {
 	{ "stat", G_OBJ_STAT, 0444 },
 	{ "type", G_OBJ_TYPE, 0444 },
 	{ "pid", G_OBJ_PID, 0444 },
 	{ "uid", G_OBJ_UID, 0444 },
-	{ "range", G_OBJ_RANGE, 0444 },
+	{ "range", G_OBJ_RANGE, 0400 },
 	{ "budget", G_OBJ_BUDGET, 0644 },
 	{ "pagemap", G_OBJ_PAGEMAP, 0400 },
 	{ "data", G_OBJ_DATA, 0400 },
-	{ "backing", G_OBJ_BACKING, 0444 },
+	{ "backing", G_OBJ_BACKING, 0400 },
 };
 
 static const struct entry client_files[] = {
