@@ -131,6 +131,7 @@ void client_free(struct client *c)
 	pins_destroy(c->pins);
 	free(c->pinned);
 	free(c->kpinned);
+	free(c->locked);
 	for (size_t i = 0; i < c->nmoved; i++)
 		close(c->moved[i].memfd);
 	free(c->moved);

@@ -159,6 +159,13 @@ int engine_client_journal(struct engine *e, struct client *c, int *memfd);
  */
 int engine_client_pintab(struct engine *e, struct client *c, int *memfd);
 /*
+ * The program locks (on) or unlocks [addr, addr + len) of its address
+ * space, or all its objects now and later (all): locked pages are never
+ * fenced, evicted nor written to swap. 0, -ENOMEM. Takes the lock.
+ */
+int engine_client_lock(struct engine *e, struct client *c, uintptr_t addr, size_t len, bool on,
+		       bool all);
+/*
  * Before the client forks: parts of its memory it moved out of an object
  * by a raw mremap while the kernel held them pinned become the private
  * memory a child inherits, if the pin went since. Talks to the agent.

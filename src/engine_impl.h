@@ -72,6 +72,10 @@ struct client {
 	/* of those, what the kernel itself says (rings, after the moves): zap races */
 	struct pin_range *kpinned;
 	size_t nkpinned;
+	/* what the program mlocked (sorted, merged), or all of it (pinned.c) */
+	struct pin_range *locked;
+	size_t nlocked;
+	bool lock_all;
 	/*
 	 * The last PIN_MOVES moves by raw mremap, oldest first: the kernel
 	 * prints a registered buffer at the address it had when registered,
@@ -308,6 +312,12 @@ void pinned_fencing(struct client *c, bool on);
  * the kernel holds registered (not the client's table). Lock held.
  */
 size_t pinned_by_kernel(const struct client *c, struct uobj *o, size_t start, size_t n);
+/*
+ * Must o's page idx stay in memory and out of swap: pinned at the last
+ * scan, or in a range its program mlocked (checked now, not at a scan: a
+ * page may have come in since)? Lock held.
+ */
+bool pinned_keep(const struct uobj *o, size_t idx, pgword_t w);
 
 /* page daemon (src/pager/pdaemon.c) */
 /* Reclaim starts above the high mark and stops at the low one (pages). */

@@ -43,6 +43,7 @@ enum uvmp_type {
 	UVMP_FORK_DONE = 11,    /* parent side after fork: forget (or keep) the clones */
 	UVMP_ADOPT = 12,        /* child: fetch the clones named by a fork token */
 	UVMP_ADOPT_DONE = 13,   /* child: clones mapped; register them */
+	UVMP_LOCK = 14,         /* mlock/munlock of a range, or mlockall/munlockall (struct uvmp_lock) */
 
 	/* client -> daemon, first message on the agent connection */
 	UVMP_AGENT = 32,
@@ -155,6 +156,22 @@ struct uvmp_map_reply {
 struct uvmp_range {
 	uint64_t addr;
 	uint64_t len;
+};
+
+/*
+ * UVMP_LOCK: the program locks (UVMP_LOCK_ON) or unlocks [addr, addr +
+ * len), or all its managed memory, now and later (UVMP_LOCK_ALL: addr and
+ * len are 0). Locked pages stay in memory and are never written to swap.
+ * The shim sends a lock before the program's mlock and an unlock after
+ * its munlock, so no page of the range is written out in between.
+ */
+#define UVMP_LOCK_ON  1u
+#define UVMP_LOCK_ALL 2u
+struct uvmp_lock {
+	uint64_t addr;
+	uint64_t len;
+	uint32_t flags;
+	uint32_t pad;           /* 0 */
 };
 
 /* UVMP_REMAP */

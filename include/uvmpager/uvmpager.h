@@ -98,6 +98,14 @@ int uvmpager_unmap(struct uvmpager *c, void *addr, size_t len);
 int uvmpager_release(struct uvmpager *c, void *addr, size_t len);
 
 /*
+ * The program locks [addr, addr + len) in memory (on), or unlocks it; with
+ * all, every managed page, now and later (addr and len unused). Locked
+ * pages are never evicted nor written to swap. Call before mlock(2) and
+ * after munlock(2): the daemon must know before the pages come in.
+ */
+int uvmpager_lock(struct uvmpager *c, const void *addr, size_t len, bool on, bool all);
+
+/*
  * A whole object moved with mremap(2); call after it. (uvmpagerd 0.1
  * moves objects but does not resize them: -EOPNOTSUPP.)
  */

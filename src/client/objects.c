@@ -90,6 +90,19 @@ int uvmpager_release(struct uvmpager *c, void *addr, size_t len)
 	return range_call(c, UVMP_RELEASE, addr, len);
 }
 
+int uvmpager_lock(struct uvmpager *c, const void *addr, size_t len, bool on, bool all)
+{
+	struct uvmp_lock l = {
+		.addr = all ? 0 : (uintptr_t)addr,
+		.len = all ? 0 : len,
+		.flags = (on ? UVMP_LOCK_ON : 0) | (all ? UVMP_LOCK_ALL : 0),
+	};
+
+	if (!c)
+		return -EINVAL;
+	return client_call(c, UVMP_LOCK, &l, sizeof(l), NULL, 0, NULL);
+}
+
 int uvmpager_remap(struct uvmpager *c, void *old_addr, size_t old_len,
 		   void *new_addr, size_t new_len)
 {

@@ -338,6 +338,22 @@ static int do_range(struct server *s, struct conn *c, const struct uvmp_hdr *h, 
 	return for_range(s, c->client, p->addr, p->len, unmap);
 }
 
+/* mlock and friends: the program's own memory only (the engine looks at its objects). */
+static int do_lock(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n)
+{
+	const struct uvmp_lock *p = payload(h, n, sizeof(*p));
+	bool all;
+
+	if (!p || !c->client || p->pad || (p->flags & ~(UVMP_LOCK_ON | UVMP_LOCK_ALL)))
+		return -EPROTO;
+	if (!c->client->ec)
+		return -ENOTCONN;
+	all = p->flags & UVMP_LOCK_ALL;
+	if (!all && (!p->len || p->addr + p->len < p->addr))
+		return -EINVAL;
+	return engine_client_lock(s->e, c->client->ec, p->addr, p->len, p->flags & UVMP_LOCK_ON, all);
+}
+
 static int do_remap(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n)
 {
 	const struct uvmp_remap *p = payload(h, n, sizeof(*p));
@@ -427,6 +443,7 @@ int srv_dispatch(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssi
 	case UVMP_UNMAP: return do_range(s, c, h, n, true);
 	case UVMP_RELEASE: return do_range(s, c, h, n, false);
 	case UVMP_REMAP: return do_remap(s, c, h, n);
+	case UVMP_LOCK: return do_lock(s, c, h, n);
 	case UVMP_FLUSH:
 	case UVMP_OBJ_STAT: return do_obj(s, c, h, n);
 	case UVMP_SET_BUDGET: return do_budget(s, c, h, n);

@@ -418,7 +418,7 @@ size_t pager_mk_pcluster(struct uobj *o, size_t center, size_t maxpages,
 			}
 			if (pg_state(w) == PG_CLEAN)
 				break;          /* already clean */
-			if (pg_has(w, PGF_PINNED))
+			if (pinned_keep(o, cur, w))
 				break;          /* stays dirty and resident (pinned.c) */
 			uobj_set(o, cur, pg_set_state(w, PG_BUSY_OUT) | enroll);
 			if (!forward)

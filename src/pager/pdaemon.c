@@ -139,7 +139,7 @@ static void fence_send(struct uobj *o, struct fence_batch *b)
 		size_t run = b->done[i].start, end = run + b->done[i].n;
 
 		for (size_t p = run; p <= end; p++) {
-			if (p < end && !pg_has(uobj_get(o, p), PGF_PINNED))
+			if (p < end && !pinned_keep(o, p, uobj_get(o, p)))
 				continue;
 			if (p > run)
 				zap_run(e, o, run, p - run);
@@ -264,6 +264,10 @@ static void deactivate(struct uobj *o, size_t target)
 			uobj_set(o, idx, w & ~PGF_REF);   /* second chance */
 			continue;
 		}
+		if (pinned_keep(o, idx, w)) {
+			uobj_set(o, idx, w);   /* pinned or mlocked: stays active */
+			continue;
+		}
 		/*
 		 * A discard waiting for its zap (page.h, PGF_DISCARD) is
 		 * settled before our own zap, after which the two could not
@@ -329,11 +333,12 @@ size_t pdaemon_reclaim_object(struct engine *e, struct uobj *o, size_t want)
 			uobj_set(o, idx, w);
 			continue;
 		}
-		if (pg_has(w, PGF_PINNED)) {
+		if (pinned_keep(o, idx, w)) {
 			/*
-			 * The kernel holds it (pinned.c): dropping it would orphan
-			 * the page its I/O fills. Still fenced, so it waits in the
-			 * inactive queue for a scan that finds it free.
+			 * The kernel holds it (pinned.c), or the program locked it
+			 * after its fence: dropping it would orphan the page its
+			 * I/O fills. Still fenced, so it waits in the inactive
+			 * queue for a scan that finds it free.
 			 */
 			if (pgqueue_push(&o->inactive, idx) == 0)
 				w |= PGF_QUEUED;
@@ -595,7 +600,7 @@ static size_t launder_round(struct engine *e, size_t budget_pages)
 				size_t before = o->cnt.dirty;
 
 				/* a pinned page stays dirty whatever is written: leave it */
-				if (pg_state(w) != PG_DIRTY || pg_has(w, PGF_PINNED))
+				if (pg_state(w) != PG_DIRTY || pinned_keep(o, i, w))
 					continue;
 				uobj_set(o, i, pg_set_state(w, PG_BUSY_OUT) | PGF_WASDIRTY);
 				if (pager_put(o, i, PGO_DOACTCLUST | PGO_PDAEMON, lo, hi, NULL) < 0)

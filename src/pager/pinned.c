@@ -58,6 +58,28 @@ static int add_table(const struct uvmp_pin *t, struct pin_range **r, size_t *n, 
 	return 0;
 }
 
+/* What the program mlocked onto *r: kept like pinned pages. */
+static int add_locked(const struct client *c, struct pin_range **r, size_t *n, size_t *cap)
+{
+	size_t more = c->lock_all ? 1 : c->nlocked;
+
+	if (*n + more > *cap) {
+		size_t nc = *n + more + 16;
+		struct pin_range *nr = realloc(*r, nc * sizeof(*nr));
+
+		if (!nr)
+			return -ENOMEM;
+		*r = nr;
+		*cap = nc;
+	}
+	if (c->lock_all)
+		(*r)[(*n)++] = (struct pin_range){ 0, UINTPTR_MAX };
+	else
+		for (size_t i = 0; i < c->nlocked; i++)
+			(*r)[(*n)++] = c->locked[i];
+	return 0;
+}
+
 /* The pages of o that [addr, addr + len) touches: [*lo, *hi). False if none. */
 static bool overlap(struct uobj *o, uintptr_t addr, size_t len, size_t *lo, size_t *hi)
 {
@@ -193,6 +215,8 @@ int pinned_refresh(struct engine *e, struct client *c, bool force)
 	}
 	if (!err && c->pintab)
 		err = add_table(c->pintab, &r, &n, &cap);
+	if (!err && (c->nlocked || c->lock_all))
+		err = add_locked(c, &r, &n, &cap);
 	e->pin_scan_ns += now_ns() - t0;
 	if (err) {
 		/*
@@ -244,4 +268,91 @@ size_t pinned_by_kernel(const struct client *c, struct uobj *o, size_t start, si
 			count += hi - lo;
 	}
 	return count;
+}
+
+/* --- what the program mlocked ----------------------------------------- */
+
+static bool locked(const struct client *c, uintptr_t addr)
+{
+	size_t lo = 0, hi = c->nlocked;
+
+	if (c->lock_all)
+		return true;
+	/* sorted and merged: the last range starting at or before addr */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->locked[mid].addr <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo && addr - c->locked[lo - 1].addr < c->locked[lo - 1].len;
+}
+
+bool pinned_keep(const struct uobj *o, size_t idx, pgword_t w)
+{
+	return pg_has(w, PGF_PINNED) || (o->client && locked(o->client, uobj_caddr(o, idx)));
+}
+
+/* Take [s, e) out of c's locked ranges. */
+static int unlock_range(struct client *c, uintptr_t s, uintptr_t e)
+{
+	struct pin_range *r = malloc((c->nlocked + 1) * sizeof(*r));
+	size_t n = 0;
+
+	if (!r)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->nlocked; i++) {
+		uintptr_t a = c->locked[i].addr, b = a + c->locked[i].len;
+
+		if (b <= s || a >= e) {
+			r[n++] = c->locked[i];
+			continue;
+		}
+		if (a < s)
+			r[n++] = (struct pin_range){ a, s - a };
+		if (b > e)
+			r[n++] = (struct pin_range){ e, b - e };
+	}
+	free(c->locked);
+	c->locked = r;
+	c->nlocked = n;
+	return 0;
+}
+
+int engine_client_lock(struct engine *e, struct client *c, uintptr_t addr, size_t len, bool on,
+		       bool all)
+{
+	uintptr_t s = ALIGN_DOWN(addr, PAGE_SIZE), end;
+	int r = 0;
+
+	if (!all && (!len || addr + len < addr || addr + len > UINTPTR_MAX - PAGE_SIZE))
+		return -EINVAL;
+	end = all ? 0 : ALIGN_UP(addr + len, PAGE_SIZE);
+	pthread_mutex_lock(&e->lock);
+	if (all) {
+		c->lock_all = on;
+		if (!on) {
+			free(c->locked);
+			c->locked = NULL;
+			c->nlocked = 0;
+		}
+	} else if (on) {
+		struct pin_range *nr = realloc(c->locked, (c->nlocked + 1) * sizeof(*nr));
+
+		if (!nr) {
+			r = -ENOMEM;
+		} else {
+			c->locked = nr;
+			c->locked[c->nlocked++] = (struct pin_range){ s, end - s };
+			c->nlocked = pin_ranges_merge(c->locked, c->nlocked);
+		}
+	} else {
+		r = unlock_range(c, s, end);
+	}
+	/* the next pin scan marks (or frees) the pages */
+	c->pins_at = UINT64_MAX;
+	pthread_mutex_unlock(&e->lock);
+	return r;
 }

@@ -18,11 +18,13 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "client/rawsys.h"
 #include "common/util.h"
 #include "shim/shim.h"
+#include "uvmpager/uvmpager.h"
 
 #ifndef MADV_DONTNEED_LOCKED
 #define MADV_DONTNEED_LOCKED 24
@@ -400,4 +402,88 @@ EXPORT int brk(void *addr)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * mlock and friends. The kernel keeps a locked page mapped, but the
+ * daemon would still evict managed memory and write it to swap (its fence
+ * is the memfd's, which mlock does not stop): a program locking a key
+ * must find it neither swapped nor on disk. So the daemon is told first,
+ * before the kernel faults the range in, and told of an unlock last.
+ * Memory the shim does not manage costs a message the daemon ignores.
+ */
+static bool lock_told(const void *addr, size_t len, bool on, bool all)
+{
+	int r;
+
+	if (shim_busy || !shim.client || !shim_owner())
+		return false;
+	if (!all && !shim_maybe(addr, len) && !shim_heap_maybe(addr, len))
+		return false;
+	r = uvmpager_lock(shim.client, addr, len, on, all);
+	if (r < 0 && on && r != -ENOTCONN)
+		shim_warn_once("could not tell the daemon of an mlock (%s): "
+			       "locked memory may be written to its swap", strerror(-r));
+	return r == 0;
+}
+
+EXPORT int mlock(const void *addr, size_t len)
+{
+	bool told = lock_told(addr, len, true, false);
+	int r = (int)syscall(SYS_mlock, addr, len);
+
+	if (r < 0 && told) {
+		int err = errno;
+
+		lock_told(addr, len, false, false);
+		errno = err;
+	}
+	return r;
+}
+
+EXPORT int mlock2(const void *addr, size_t len, unsigned int flags)
+{
+	bool told = lock_told(addr, len, true, false);
+	int r = (int)syscall(SYS_mlock2, addr, len, flags);
+
+	if (r < 0 && told) {
+		int err = errno;
+
+		lock_told(addr, len, false, false);
+		errno = err;
+	}
+	return r;
+}
+
+EXPORT int munlock(const void *addr, size_t len)
+{
+	int r = (int)syscall(SYS_munlock, addr, len);
+
+	if (r == 0)
+		lock_told(addr, len, false, false);
+	return r;
+}
+
+/* MCL_CURRENT, MCL_FUTURE or both: every managed page, now and later. */
+EXPORT int mlockall(int flags)
+{
+	bool told = lock_told(NULL, 0, true, true);
+	int r = (int)syscall(SYS_mlockall, flags);
+
+	if (r < 0 && told) {
+		int err = errno;
+
+		lock_told(NULL, 0, false, true);
+		errno = err;
+	}
+	return r;
+}
+
+EXPORT int munlockall(void)
+{
+	int r = (int)syscall(SYS_munlockall);
+
+	if (r == 0)
+		lock_told(NULL, 0, false, true);
+	return r;
 }

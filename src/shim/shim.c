@@ -126,6 +126,18 @@ void shim_unmanaged(const char *what_fmt, ...)
 	     (unsigned long long)(shim.budget_granted >> 20));
 }
 
+void shim_warn_once(const char *fmt, ...)
+{
+	static atomic_bool said;
+	va_list ap;
+
+	if (atomic_load_explicit(&said, memory_order_relaxed) || atomic_exchange(&said, true))
+		return;
+	va_start(ap, fmt);
+	say(fmt, ap);
+	va_end(ap);
+}
+
 /* glibc's end of the brk heap */
 extern void *__curbrk;
 

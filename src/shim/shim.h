@@ -90,6 +90,8 @@ void shim_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * Async-signal-safe and allocation-free, so callable from malloc.
  */
 void shim_unmanaged(const char *what_fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A warning on stderr, the first one only (async-signal-safe). */
+void shim_warn_once(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
  * Cheap, for paths that hand out memory the budget does not cover: at

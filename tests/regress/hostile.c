@@ -23,8 +23,8 @@
  *   raw-dontneed  discard managed memory by syscall while the daemon fences
  *                 the same pages: discarded pages read zeros (or, rarely,
  *                 the content they had: a discard racing our fence of that
- *                 very page), others keep their data (the fence is a
- *                 discard too: REMOVE events)
+ *                 very page), others keep their data (the fence zaps them
+ *                 too, by the memfd)
  *   raw-free      MADV_FREE by syscall, which the kernel refuses on managed
  *                 memory (shared) after telling the daemon of a discard,
  *                 then write the pages again: no write may be punched
@@ -52,6 +52,9 @@
  *                 for pressure (faults, evictions, with a budget under
  *                 16 MiB). Its checks hold when it
  *                 runs to the end
+ *   mlock SWAPFILE  a buffer mlocked, then filled with a secret, under
+ *                 pressure: it stays in memory and the swap file never
+ *                 holds the secret; unlocked, it may go and comes back whole
  *   odirect SECS  O_DIRECT preads into a managed buffer, alternating two
  *                 file regions of different generations and checking each
  *                 read, while another thread sweeps a large block: a page
@@ -684,6 +687,105 @@ static int raw_unmap_race(double secs)
 	return wrong ? 1 : 0;
 }
 
+/* --- mlock ------------------------------------------------------------- */
+
+#define ML_LOCKED (4 * MiB)
+#define ML_OTHER (44 * MiB)
+
+/* Is the page at p mapped (pagemap bit 63)? */
+static bool present(const void *p)
+{
+	uint64_t e = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	if (pread(fd, &e, sizeof(e), (off_t)((uintptr_t)p / PG * sizeof(e))) != sizeof(e))
+		e = 0;
+	close(fd);
+	return e >> 63;
+}
+
+/* page_ok past the first word (the secret's place) */
+static bool rest_ok(const char *p, uint64_t page, uint64_t seed)
+{
+	uint64_t v = pattern(page, seed), got;
+
+	for (size_t w = 512; w < PG; w += 512) {
+		memcpy(&got, p + w, sizeof(got));
+		if (got != v)
+			return false;
+	}
+	return true;
+}
+
+/* How many copies of the secret's 16 bytes does the file hold? */
+static long in_file(const char *path, const unsigned char *secret)
+{
+	static char buf[1 << 20];
+	long found = 0;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		for (const char *p = buf; (p = memmem(p, (size_t)(buf + n - p), secret, 16)); p += 16)
+			found++;
+	close(fd);
+	return found;
+}
+
+/*
+ * mlock SWAPFILE: a buffer locked with mlock(2) and then filled with a
+ * secret (as gpg or ssh-agent do) must stay in memory under pressure and
+ * never reach the daemon's swap file; once unlocked it may go, and
+ * comes back whole. Every page begins with the same 16 random bytes.
+ */
+static int mlock_case(const char *swapfile)
+{
+	char *locked = aligned_alloc(PG, ML_LOCKED), *other = aligned_alloc(PG, ML_OTHER);
+	size_t npages = ML_LOCKED / PG, absent = 0, wrong = 0;
+	unsigned char secret[16];
+	long leaked, leaked_after;
+	int fd;
+
+	fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (!locked || !other || fd < 0 || read(fd, secret, sizeof(secret)) != sizeof(secret))
+		return 2;
+	close(fd);
+	if (mlock(locked, ML_LOCKED) < 0) {
+		perror("mlock");
+		return 2;
+	}
+	for (size_t i = 0; i < npages; i++) {
+		fill_page(locked + i * PG, i, 7);
+		memcpy(locked + i * PG, secret, sizeof(secret));
+	}
+	/* pressure: twice through 44 MiB with a 16 MiB budget */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t off = 0; off < ML_OTHER; off += PG)
+			fill_page(other + off, off / PG, (uint64_t)pass + 1);
+	for (size_t i = 0; i < npages; i++)
+		absent += !present(locked + i * PG);
+	leaked = in_file(swapfile, secret);
+	for (size_t i = 0; i < npages; i++)
+		wrong += memcmp(locked + i * PG, secret, sizeof(secret)) != 0 ||
+			 !rest_ok(locked + i * PG, i, 7);
+	/* unlocked, it may go to swap, and must come back whole */
+	if (munlock(locked, ML_LOCKED) < 0)
+		return 2;
+	for (int pass = 0; pass < 2; pass++)
+		sweep(other, ML_OTHER);
+	leaked_after = in_file(swapfile, secret);
+	for (size_t i = 0; i < npages; i++)
+		wrong += memcmp(locked + i * PG, secret, sizeof(secret)) != 0 ||
+			 !rest_ok(locked + i * PG, i, 7);
+	printf("result mlock pages %zu absent_while_locked %zu secret_pages_in_swap %ld "
+	       "after_munlock %ld wrong %zu\n", npages, absent, leaked, leaked_after, wrong);
+	return absent || leaked || wrong ? 1 : 0;
+}
+
 /* --- uring-fixed --------------------------------------------------------- */
 
 #ifdef HAVE_LIBURING
@@ -1164,8 +1266,10 @@ int main(int argc, char **argv)
 		return odirect(atof(argv[2]));
 	if (argc >= 3 && strcmp(argv[1], "churn") == 0)
 		return churn(atof(argv[2]));
+	if (argc >= 3 && strcmp(argv[1], "mlock") == 0)
+		return mlock_case(argv[2]);
 	fprintf(stderr, "usage: hostile fork-writer | reread SECS | raw-munmap | raw-mremap | raw-dontneed [SECS] |\n"
 		"       raw-free [SECS] | raw-unmap-race [SECS] | uring-fixed | mremap-pinned[-before] | odirect SECS |\n"
-		"       churn SECS\n");
+		"       churn SECS | mlock SWAPFILE\n");
 	return 2;
 }

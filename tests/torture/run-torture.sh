@@ -23,7 +23,7 @@
 #   --timeout SECONDS
 #
 # Op classes known to fail on today's engine are left out (KNOWN_FAILING
-# below: rawunmap today); TORTURE_EXTRA_OPS="rawunmap" (or "all") switches them on.
+# below: none today); TORTURE_EXTRA_OPS="NAME" (or "all") switches them on.
 # A failing seed becomes a line of tests/torture/seeds once understood.
 #
 # Environment: UVMPAGERD, UVMPAGER_PRELOAD, TORTURE (built; compiled here
@@ -38,11 +38,8 @@ set -u
 # and all of them pass since (the seeds file with every op class on, 32 of
 # 32 cases; forkc seed 1 and odirect seed 2 at --ops 300 --procs 2, which
 # failed 2 in 2 and 3 in 5 before, 3 and 5 runs in a row after).
-# rawunmap: a raw munmap and a fresh mapping at the same address while a
-# fence of that range is under way can have the new memory zapped (the
-# open defect in libuvmpager-preload(7) BUGS; hostile raw-unmap-race; the
-# soak of 2026-12-06 found it as seed 759207558, 15 minutes in). Seeds with
-# a --no list of their own keep it on.
+# rawunmap failed until the fence became the memfd's (seed 759207558,
+# hostile raw-unmap-race): it is on since.
 KNOWN_FAILING=""
 
 skip() { echo "SKIP: $*"; exit 77; }
