@@ -37,6 +37,7 @@ struct pins {
 	int ignore_fd;              /* not scanned, or -1 */
 	struct pin_range *r;
 	size_t n, cap;
+	size_t nrings;              /* io_uring descriptors at the last scan */
 	char *buf;                  /* one fdinfo text */
 	size_t bufcap;
 };
@@ -235,6 +236,11 @@ size_t pin_ranges_merge(struct pin_range *r, size_t n)
 	return k + 1;
 }
 
+size_t pins_rings(const struct pins *p)
+{
+	return p->nrings;
+}
+
 int pins_scan(struct pins *p, const struct pin_range **out, size_t *n)
 {
 	static const char ring[] = "anon_inode:[io_uring]";
@@ -243,6 +249,7 @@ int pins_scan(struct pins *p, const struct pin_range **out, size_t *n)
 	int fd, r = 0;
 
 	p->n = 0;
+	p->nrings = 0;
 	fd = openat(p->procfd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -270,6 +277,7 @@ int pins_scan(struct pins *p, const struct pin_range **out, size_t *n)
 		l = readlinkat(dirfd(dir), d->d_name, link, sizeof(link));
 		if (l != (ssize_t)sizeof(ring) - 1 || memcmp(link, ring, sizeof(ring) - 1))
 			continue;
+		p->nrings++;
 		r = scan_ring(p, d->d_name);
 		if (r < 0)
 			break;

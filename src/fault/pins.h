@@ -48,6 +48,9 @@ void pins_ignore_fd(struct pins *p, int fd);
  */
 int pins_scan(struct pins *p, const struct pin_range **out, size_t *n);
 
+/* io_uring descriptors the last successful scan found. */
+size_t pins_rings(const struct pins *p);
+
 /* Sort r[0..n) by address and merge overlaps; returns the new count. */
 size_t pin_ranges_merge(struct pin_range *r, size_t n);
 

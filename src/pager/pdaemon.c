@@ -150,9 +150,11 @@ static void fence_send(struct uobj *o, struct fence_batch *b)
 	/*
 	 * pin_safe stays: the pages zapped now may go only in a later round
 	 * (pinned_round), which gives them the time to be touched that the
-	 * reference test needs.
+	 * reference test needs. A process with no io_uring at the scan
+	 * before would have had to make a ring and register a buffer in
+	 * the microseconds since: it is not looked at again.
 	 */
-	if (pinned_refresh(e, c, true) == 0)
+	if (c->pins && pins_rings(c->pins) && pinned_refresh(e, c, true) == 0)
 		zap_races(e, o, c, b);
 out:
 	b->ndone = 0;
