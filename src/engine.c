@@ -822,8 +822,14 @@ int engine_client_journal(struct engine *e, struct client *c, int *memfd)
 void engine_client_settle_moved(struct engine *e, struct client *c)
 {
 	pthread_mutex_lock(&e->lock);
-	if (c->nmoved)
+	/*
+	 * At a fork the child must get the parts whose pin went: look now,
+	 * the last scan (right after the last fence) may predate the unpin.
+	 */
+	if (c->nmoved) {
+		pinned_refresh(e, c, true);
 		moved_settle(e, c);
+	}
 	pthread_mutex_unlock(&e->lock);
 }
 
