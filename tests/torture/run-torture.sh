@@ -21,6 +21,13 @@
 #                                       seeds file does: --seed 34676947:--ops:400
 #   --ops N  --threads T  --procs P  --mib M  --tracking LIST  --io LIST
 #   --timeout SECONDS
+#   --jobs N                            run N tracking/io combinations at once,
+#                                       each with a daemon of its own (default 1;
+#                                       not with --minutes). A case is mostly
+#                                       waits on faults and swap I/O: on 2 cores
+#                                       two combinations side by side take little
+#                                       more than one. Each combination's output
+#                                       is printed whole when it ends, in order.
 #
 # Op classes known to fail on today's engine are left out (KNOWN_FAILING
 # below: none today); TORTURE_EXTRA_OPS="NAME" (or "all") switches them on.
@@ -62,6 +69,7 @@ fixed=0
 trackings="wp-async wp-sync"
 ios="io_uring threads"
 case_timeout=240
+jobs=1
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -76,24 +84,36 @@ while [ $# -gt 0 ]; do
 	--tracking) trackings=$2; shift ;;
 	--io) ios=$2; shift ;;
 	--timeout) case_timeout=$2; shift ;;
+	--jobs) jobs=$2; shift ;;
 	-h|--help) sed -n '2,/^set -u/p' "$0" | sed 's/^# \{0,1\}//; /^set -u/d'; exit 0 ;;
 	*) echo "run-torture.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
 done
 case $mode in normal|sigkill|sigterm) ;; *) echo "run-torture.sh: bad --mode $mode" >&2; exit 2 ;; esac
+case $jobs in [1-9]|[1-9][0-9]) ;; *) echo "run-torture.sh: bad --jobs $jobs" >&2; exit 2 ;; esac
 
 dir=$(mktemp -d /var/tmp/uvmpager-torture-XXXXXX) || exit 1
+top_dir=$dir
 daemon=
 tprog=
 tgroup=     # the torture program's process group (its own: setsid)
+job_pids=   # --jobs: the subshells running a combination each
 
-cleanup() {
+# what this shell (the script, or one --jobs subshell) runs: its program and daemon
+stop_own() {
 	[ -n "$tprog" ] && kill -9 "$tprog" 2>/dev/null
 	[ -n "$tgroup" ] && kill -KILL -- "-$tgroup" 2>/dev/null
 	stop_daemon TERM
 	umount -l "$dir/mnt" 2>/dev/null
-	rm -rf "$dir"
+}
+cleanup() {
+	local p
+	# the --jobs subshells stop their own programs and daemons on TERM
+	for p in $job_pids; do kill -TERM "$p" 2>/dev/null; done
+	for p in $job_pids; do wait "$p" 2>/dev/null; done
+	stop_own
+	rm -rf "$top_dir"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -375,12 +395,65 @@ if [ "$minutes" -gt 0 ]; then
 			done
 		done
 	done
-else
+elif [ "$jobs" -le 1 ]; then
 	for tr in $trackings; do
 		for io in $ios; do
 			# shellcheck disable=SC2086
 			combo "$tr" "$io" $seeds
 		done
+	done
+else
+	# --jobs N: each combination in a subshell of its own, with its own
+	# directory (daemon, swap, mount, socket); at most N at once. A
+	# subshell writes its output to c<i>.log and its counts to c<i>.res;
+	# they are printed and added up in order.
+	combos=()
+	for tr in $trackings; do
+		for io in $ios; do
+			combos+=("$tr $io")
+		done
+	done
+	declare -A job_of=()
+	running=()
+	finish_job() {   # INDEX: wait for combination INDEX, print it, add its counts
+		local i=$1 p f s np fails
+		wait "${job_of[$i]}"
+		cat "$top_dir/c$i.log"
+		if [ -r "$top_dir/c$i.res" ]; then
+			{ read -r p f s; fails=$(cat); } <"$top_dir/c$i.res"
+			passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+			failures="$failures$fails"
+		else
+			echo "FAIL: combination ${combos[$i]}: its runner ended without counts"
+			failed=$((failed + 1))
+		fi
+		np=
+		for p in $job_pids; do [ "$p" = "${job_of[$i]}" ] || np="$np $p"; done
+		job_pids=$np
+	}
+	for i in "${!combos[@]}"; do
+		# at most $jobs at once: the oldest still running ends first in print order
+		while [ "${#running[@]}" -ge "$jobs" ]; do
+			finish_job "${running[0]}"
+			running=("${running[@]:1}")
+		done
+		(
+			dir=$top_dir/c$i job_pids= tprog= tgroup= daemon=
+			passed=0 failed=0 skipped=0 failures=
+			mkdir -p "$dir"
+			trap 'stop_own; exit 1' INT TERM
+			trap 'stop_own' EXIT
+			read -r tr io <<<"${combos[$i]}"
+			# shellcheck disable=SC2086
+			combo "$tr" "$io" $seeds
+			printf '%s %s %s\n%s' "$passed" "$failed" "$skipped" "$failures" >"$top_dir/c$i.res"
+		) >"$top_dir/c$i.log" 2>&1 &
+		job_of[$i]=$!
+		job_pids="$job_pids $!"
+		running+=("$i")
+	done
+	for i in "${running[@]}"; do
+		finish_job "$i"
 	done
 fi
 
