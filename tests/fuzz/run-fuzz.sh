@@ -4,9 +4,12 @@
 # (corpus/<target>/: seeds and regression inputs). Fails on a crash, leak
 # or sanitizer report; prints executions and corpus size per target. New
 # inputs stay in the scratch copy: add the interesting ones by hand.
+# libFuzzer runs one process on one core: the targets run side by side, as
+# many at once as there are CPUs (FUZZ_JOBS), each for its full share.
 set -u
 bin=$(realpath "$1") corpus=$(realpath "$2") total=${FUZZ_SECONDS:-60}
-status=0
+jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+[ "$jobs" -ge 1 ] 2>/dev/null || jobs=1
 targets=()
 for exe in "$bin"/fuzz_*; do
 	[ -f "$exe" ] && [ -x "$exe" ] && targets+=("$exe")
@@ -14,9 +17,15 @@ done
 [ ${#targets[@]} -gt 0 ] || { echo "no fuzz targets in $bin"; exit 1; }
 secs=$(( total / ${#targets[@]} ))
 [ "$secs" -ge 1 ] || secs=1
-for exe in "${targets[@]}"; do
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+
+# one_target EXE: its report on stdout, its verdict in the exit status
+one_target() {
+	local exe=$1 name work out rc execs status=0
 	name=${exe##*/fuzz_}
-	work=$(mktemp -d)
+	work=$scratch/$name
+	mkdir -p "$work"
 	cp "$corpus/$name"/* "$work"/ 2>/dev/null
 	# first: every committed input, once (the regressions)
 	if ! "$exe" -runs=0 -close_fd_mask=2 "$corpus/$name" >"$work.log" 2>&1; then
@@ -33,5 +42,24 @@ for exe in "${targets[@]}"; do
 		status=1
 	fi
 	rm -rf "$work" "$work.log"
+	return $status
+}
+
+status=0
+pids=() names=()
+for exe in "${targets[@]}"; do
+	# at most $jobs at once: wait for the oldest before starting another
+	if [ ${#pids[@]} -ge "$jobs" ]; then
+		wait "${pids[0]}" || status=1
+		cat "$scratch/${names[0]}.report"
+		pids=("${pids[@]:1}") names=("${names[@]:1}")
+	fi
+	name=${exe##*/fuzz_}
+	one_target "$exe" >"$scratch/$name.report" 2>&1 &
+	pids+=($!) names+=("$name")
+done
+for i in "${!pids[@]}"; do
+	wait "${pids[$i]}" || status=1
+	cat "$scratch/${names[$i]}.report"
 done
 exit $status
