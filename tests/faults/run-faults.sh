@@ -158,7 +158,7 @@ result_of() { # FIELD FILE
 # and reread ends with every page right (no SIGBUS: nothing was lost).
 case_write_eio() {
 	local io=$1 t
-	t=$(secs 6)
+	t=$(secs 3)
 	start_failfs || { fail "write-eio $io: no failfs"; return; }
 	start_daemon "$dir/ff/swap" --swap-size 512M --io "$io" || { fail "write-eio $io: no daemon"; return; }
 	ctl write-eio 4096 33554432
@@ -191,7 +191,7 @@ case_write_eio() {
 # data), the daemon logs the object and offset, and lives.
 case_read_eio() {
 	local io=$1 t
-	t=$(secs 6)
+	t=$(secs 3)
 	start_failfs || { fail "read-eio $io: no failfs"; return; }
 	start_daemon "$dir/ff/swap" --swap-size 512M --io "$io" || { fail "read-eio $io: no daemon"; return; }
 	shim_bg "$dir/out" "$HOSTILE" reread "$t"
@@ -227,7 +227,7 @@ case_read_eio() {
 # with it in the same read-around cluster: those must read right.
 case_read_one() {
 	local io=$1 t
-	t=$(secs 6)
+	t=$(secs 3)
 	start_failfs || { fail "read-one $io: no failfs"; return; }
 	start_daemon "$dir/ff/swap" --swap-size 512M --io "$io" || { fail "read-one $io: no daemon"; return; }
 	shim_bg "$dir/out" "$HOSTILE" reread "$t"
@@ -263,7 +263,7 @@ case_read_one() {
 # writes them elsewhere. Either way the data stays right.
 case_short() {
 	local io=$1 t
-	t=$(secs 5)
+	t=$(secs 3)
 	start_failfs || { fail "short $io: no failfs"; return; }
 	start_daemon "$dir/ff/swap" --swap-size 512M --io "$io" || { fail "short $io: no daemon"; return; }
 	ctl short 4096
@@ -295,7 +295,7 @@ case_short() {
 # without anyone's help and the log says that too.
 case_enospc() {
 	local io=$1 t
-	t=$(secs 8)
+	t=$(secs 5)
 	start_failfs || { fail "enospc $io: no failfs"; return; }
 	start_daemon "$dir/ff/swap" --swap-size 512M --io "$io" || { fail "enospc $io: no daemon"; return; }
 	ctl enospc 8388608
@@ -340,7 +340,7 @@ case_enospc() {
 # budget with every page right; stat counts swap_full and the log says so.
 case_swap_full() {
 	local io=$1 t
-	t=$(secs 5)
+	t=$(secs 3)
 	start_failfs || { fail "swap-full $io: no failfs"; return; }
 	start_daemon "$dir/ff/swap" --swap-size 8M --io "$io" || { fail "swap-full $io: no daemon"; return; }
 	shim_bg "$dir/out" "$HOSTILE" reread "$t"
@@ -371,7 +371,7 @@ case_swap_full() {
 # file must answer, and the swapping one must end with all its data right.
 case_stall() {
 	local io=$1 t stall=4 a b
-	t=$(secs 12)
+	t=$(secs 8)
 	start_failfs || { fail "stall $io: no failfs"; return; }
 	start_daemon "$dir/ff/swap" --swap-size 512M --io "$io" || { fail "stall $io: no daemon"; return; }
 	shim_bg "$dir/out" "$HOSTILE" reread "$t"
