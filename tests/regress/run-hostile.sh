@@ -45,6 +45,7 @@ trap 'exit 1' INT TERM
 
 # start_daemon [flags...]: a fresh swap file and mount each time
 start_daemon() {
+	case_t0=$EPOCHREALTIME
 	stop_daemon
 	rm -f "$dir/swap" "$dir/sock"
 	mkdir -p "$dir/mnt"
@@ -63,9 +64,12 @@ start_daemon() {
 
 stat_of() { awk -v k="$1" '$1 == k { print $2 }' "$dir/mnt/stat" 2>/dev/null; }
 
-pass() { echo "PASS $*"; passed=$((passed + 1)); }
+# each case starts a daemon of its own: its time counts from there
+case_t0=$EPOCHREALTIME
+took() { awk -v a="$case_t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f s", b - a }'; }
+pass() { echo "PASS $* [$(took)]"; passed=$((passed + 1)); }
 fail() {
-	echo "FAIL $*"
+	echo "FAIL $* [$(took)]"
 	failed=$((failed + 1))
 	echo "--- uvmpagerd log"
 	tail -15 "$dir/daemon.log"
@@ -113,7 +117,7 @@ case_fork_writer() {
 case_daemon_kill() {
 	local mode=$1 prog rc t0
 	start_daemon --tracking "$mode" || { fail "daemon-kill $mode: no daemon"; return; }
-	shim_bg "$HOSTILE" reread 6
+	shim_bg "$HOSTILE" reread 4
 	if ! wait_for "$dir/out" filled 60; then
 		kill -9 $prog 2>/dev/null
 		fail "daemon-kill $mode: the program never filled its memory"
@@ -124,7 +128,7 @@ case_daemon_kill() {
 	wait "$daemon" 2>/dev/null
 	daemon=
 	t0=$SECONDS
-	# 6 s of re-reading plus a margin; a spinning agent never gets here
+	# 4 s of re-reading plus a margin; a spinning agent never gets here
 	for _ in $(seq 300); do
 		kill -0 $prog 2>/dev/null || break
 		sleep 0.1
@@ -151,7 +155,7 @@ case_daemon_kill() {
 case_corrupt() {
 	local prog rc used
 	start_daemon || { fail "corrupt: no daemon"; return; }
-	shim_bg "$HOSTILE" reread 8
+	shim_bg "$HOSTILE" reread 5
 	if ! wait_for "$dir/out" filled 60; then
 		kill -9 $prog 2>/dev/null
 		fail "corrupt: the program never filled its memory"
@@ -266,9 +270,10 @@ case_mremap_pinned() {
 }
 
 # odirect MODE: O_DIRECT preads into managed memory under eviction pressure
-# (HOSTILE_ODIRECT_SECS of them, default 20)
+# (HOSTILE_ODIRECT_SECS of them, default 10: unpinned heap blocks gave 80
+# and 811 stale pages in 20 s, commit 975177e)
 case_odirect() {
-	local mode=$1 secs=${HOSTILE_ODIRECT_SECS:-20} rc
+	local mode=$1 secs=${HOSTILE_ODIRECT_SECS:-10} rc
 	start_daemon --tracking "$mode" || { fail "odirect $mode: no daemon"; return; }
 	timeout $((secs + 60)) env LD_PRELOAD="$UVMPAGER_PRELOAD" UVMPAGER_SOCKET="$dir/sock" \
 		UVMPAGER_BUDGET=16M "$HOSTILE" odirect "$secs" >"$dir/out" 2>&1
