@@ -10,7 +10,9 @@
 #     Afterwards the daemon's stat is back to zero (clients, objects,
 #     resident, dirty, swapped, slots used), its fd count is back to the
 #     baseline, its RSS within RSS_SLACK_KB of it, and a fresh client
-#     gets its data right.
+#     gets its data right. While that daemon settles (up to 30 s: a
+#     killed fork's clones live FORK_TTL_NS), part 2 runs against a
+#     second daemon of its own.
 #  2. fences: a client SIGSTOPped with dirty managed memory, then one with
 #     only its agent thread stopped (ptrace), while another client under the
 #     same daemon re-reads 64 MiB: its longest gap between passes must stay
@@ -56,7 +58,10 @@ SETTLE_S=40            # an unadopted fork's clones live FORK_TTL_NS (30 s)
 echo "seed $seed (CLIENTFAIL_SEED=$seed reproduces the kill delays)"
 
 dir=$(mktemp -d /var/tmp/uvmpager-clientfail-XXXXXX) || exit 1
+top_dir=$dir
 daemon=
+settling_daemon= settling_dir=   # the kills' daemon while the fences run beside it
+fences_done=0
 passed=0
 failed=0
 known=0
@@ -74,7 +79,12 @@ cleanup() {
 	for p in "${bg[@]}"; do kill -9 -- "-$p" "$p" 2>/dev/null; done
 	[ -n "$daemon" ] && kill -CONT "$daemon" 2>/dev/null
 	stop_daemon
-	rm -rf "$dir"
+	if [ -n "$settling_daemon" ]; then
+		kill "$settling_daemon" 2>/dev/null
+		wait "$settling_daemon" 2>/dev/null
+		umount -l "$settling_dir/mnt" 2>/dev/null
+	fi
+	rm -rf "$top_dir"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -214,6 +224,11 @@ part_kills() {
 	sleep 1
 	left=$(leftovers)
 	echo "kills: 1 s after the last kill:${left:- nothing left}, $(fd_count) fds"
+	# this daemon only waits for that (up to 30 s): the fences part runs
+	# meanwhile, against a daemon of its own in a directory of its own
+	case " $parts " in
+	*" fences "*) [ "$fences_done" = 1 ] || fences_beside ;;
+	esac
 	while [ $((SECONDS - t0)) -lt $SETTLE_S ]; do
 		left=$(leftovers)
 		[ -z "$left" ] && [ "$(fd_count)" -le "$fd0" ] && break
@@ -372,6 +387,21 @@ fence_case() {
 part_fences() {
 	fence_case sigstop
 	fence_case agent
+	fences_done=1
+}
+
+# the fences part in $dir/side with a daemon of its own, while the kills'
+# daemon (idle but for dropping clones) settles
+fences_beside() {
+	local main_dir=$dir
+	settling_daemon=$daemon settling_dir=$dir
+	dir=$main_dir/side daemon=
+	mkdir -p "$dir"
+	echo "fences: run while the kills' daemon settles, against a daemon of their own"
+	part_fences
+	stop_daemon
+	dir=$main_dir daemon=$settling_daemon
+	settling_daemon= settling_dir=
 }
 
 # --- 3. the daemon SIGKILLed under several clients -----------------------------
@@ -439,7 +469,7 @@ t_start=$SECONDS
 for p in $parts; do
 	case $p in
 	kills) part_kills ;;
-	fences) part_fences ;;
+	fences) [ "$fences_done" = 1 ] || part_fences ;;
 	daemon-kill) part_daemon_kill ;;
 	*) echo "unknown part $p"; failed=$((failed + 1)) ;;
 	esac
