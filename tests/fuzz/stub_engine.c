@@ -199,6 +199,15 @@ int engine_client_pintab(struct engine *e, struct client *c, int *memfd)
 	return small_memfd(memfd);
 }
 
+int engine_client_lock(struct engine *e, struct client *c, uintptr_t addr, size_t len, bool on,
+		       bool all)
+{
+	(void)e, (void)addr, (void)len, (void)on, (void)all;
+	if (fuzz_actor && c != fuzz_actor)
+		finding("a client's memory locked or unlocked by another client");
+	return 0;
+}
+
 void engine_client_settle_moved(struct engine *e, struct client *c)
 {
 	(void)e;
