@@ -26,6 +26,17 @@
 #include "engine_helpers.h"
 #include "engine_impl.h"
 
+/* An engine with room for everything, and an aobj of n pages at *mem. */
+static struct uobj *setup(struct test_engine *t, size_t n, void **mem)
+{
+	struct uobj *o;
+
+	ck_assert_int_eq(test_engine_create(t, IOENG_AUTO, TRACK_AUTO, 1ULL << 30, 64ULL << 20,
+					    NULL, NULL), 0);
+	ck_assert_int_eq(engine_aobj_create(t->e, n * PAGE_SIZE, 0, mem, &o), 0);
+	return o;
+}
+
 static void zap(struct test_engine *t, struct uobj *o, size_t start, size_t n)
 {
 	size_t done, lost;
@@ -45,9 +56,7 @@ START_TEST(test_zap_keeps_data)
 	struct uobj *o;
 	uint8_t *mem, *other;
 
-	ck_assert_int_eq(test_engine_create(&t, IOENG_AUTO, TRACK_AUTO, 1ULL << 30,
-					    64ULL << 20, NULL, NULL), 0);
-	ck_assert_int_eq(engine_aobj_create(t.e, n * PAGE_SIZE, 0, (void **)&mem, &o), 0);
+	o = setup(&t, n, (void **)&mem);
 	for (size_t p = 0; p < half; p++)
 		fill(mem + p * PAGE_SIZE, p, 1);
 	for (size_t p = half; p < n; p++)
@@ -91,9 +100,7 @@ START_TEST(test_fence_spares_replaced_memory)
 	struct uobj *o;
 	uint8_t *mem, *hole;
 
-	ck_assert_int_eq(test_engine_create(&t, IOENG_AUTO, TRACK_AUTO, 1ULL << 30,
-					    64ULL << 20, NULL, NULL), 0);
-	ck_assert_int_eq(engine_aobj_create(t.e, n * PAGE_SIZE, 0, (void **)&mem, &o), 0);
+	o = setup(&t, n, (void **)&mem);
 	for (size_t p = 0; p < n; p++)
 		fill(mem + p * PAGE_SIZE, p, 1);
 	/* behind the engine's back: the view's middle is unmapped and replaced */
@@ -141,9 +148,7 @@ START_TEST(test_zap_under_writer)
 	pthread_t th;
 	struct uobj *o;
 
-	ck_assert_int_eq(test_engine_create(&t, IOENG_AUTO, TRACK_AUTO, 1ULL << 30,
-					    64ULL << 20, NULL, NULL), 0);
-	ck_assert_int_eq(engine_aobj_create(t.e, w.n * PAGE_SIZE, 0, (void **)&w.mem, &o), 0);
+	o = setup(&t, w.n, (void **)&w.mem);
 	ck_assert_int_eq(pthread_create(&th, NULL, write_on, &w), 0);
 	for (int k = 0; k < 300; k++) {
 		zap(&t, o, 0, w.n);

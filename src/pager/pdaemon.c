@@ -55,7 +55,6 @@ static void zap_lost(struct engine *e, struct uobj *o, size_t start, size_t n)
 	engine_log(e, 2, "object %llu: out of memory while fencing pages %zu..%zu: "
 		   "their data could not be kept (clean ones are read back, dirty ones give SIGBUS)",
 		   (unsigned long long)o->id, start, start + n - 1);
-	e->write_errors += n;
 }
 
 /* Zap a run of pages and mark those zapped inactive. */

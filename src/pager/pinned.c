@@ -58,28 +58,6 @@ static int add_table(const struct uvmp_pin *t, struct pin_range **r, size_t *n, 
 	return 0;
 }
 
-/* What the program mlocked onto *r: kept like pinned pages. */
-static int add_locked(const struct client *c, struct pin_range **r, size_t *n, size_t *cap)
-{
-	size_t more = c->lock_all ? 1 : c->nlocked;
-
-	if (*n + more > *cap) {
-		size_t nc = *n + more + 16;
-		struct pin_range *nr = realloc(*r, nc * sizeof(*nr));
-
-		if (!nr)
-			return -ENOMEM;
-		*r = nr;
-		*cap = nc;
-	}
-	if (c->lock_all)
-		(*r)[(*n)++] = (struct pin_range){ 0, UINTPTR_MAX };
-	else
-		for (size_t i = 0; i < c->nlocked; i++)
-			(*r)[(*n)++] = c->locked[i];
-	return 0;
-}
-
 /* The pages of o that [addr, addr + len) touches: [*lo, *hi). False if none. */
 static bool overlap(struct uobj *o, uintptr_t addr, size_t len, size_t *lo, size_t *hi)
 {
@@ -215,8 +193,6 @@ int pinned_refresh(struct engine *e, struct client *c, bool force)
 	}
 	if (!err && c->pintab)
 		err = add_table(c->pintab, &r, &n, &cap);
-	if (!err && (c->nlocked || c->lock_all))
-		err = add_locked(c, &r, &n, &cap);
 	e->pin_scan_ns += now_ns() - t0;
 	if (err) {
 		/*
@@ -351,8 +327,7 @@ int engine_client_lock(struct engine *e, struct client *c, uintptr_t addr, size_
 	} else {
 		r = unlock_range(c, s, end);
 	}
-	/* the next pin scan marks (or frees) the pages */
-	c->pins_at = UINT64_MAX;
+	/* pinned_keep reads the ranges at each decision: no marks to update */
 	pthread_mutex_unlock(&e->lock);
 	return r;
 }

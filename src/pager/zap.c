@@ -161,10 +161,12 @@ int pager_zap(struct uobj *o, size_t start, size_t n, size_t *done, size_t *lost
 
 			if (k > 0) {
 				held += (size_t)k;
-			} else if (k < 0 && errno != EINTR) {
+			} else if (k == 0 || errno != EINTR) {
 				/* EAGAIN: the pipe is full; go with what it holds */
-				if (errno != EAGAIN || !held)
+				if (k < 0 && (errno != EAGAIN || !held))
 					ret = -errno;
+				else if (!held)
+					ret = -EIO;
 				break;
 			}
 		}

@@ -114,16 +114,22 @@ static void fill_page(char *p, uint64_t page, uint64_t seed)
 		memcpy(p + w, &v, sizeof(v));
 }
 
-static bool page_ok(const char *p, uint64_t page, uint64_t seed)
+/* The words fill_page wrote, from byte `from` on. */
+static bool page_ok_from(const char *p, uint64_t page, uint64_t seed, size_t from)
 {
 	uint64_t v = pattern(page, seed), got;
 
-	for (size_t w = 0; w < PG; w += 512) {
+	for (size_t w = from; w < PG; w += 512) {
 		memcpy(&got, p + w, sizeof(got));
 		if (got != v)
 			return false;
 	}
 	return true;
+}
+
+static bool page_ok(const char *p, uint64_t page, uint64_t seed)
+{
+	return page_ok_from(p, page, seed, 0);
 }
 
 /* Touch every page of [p, p + len) for reading: pressure on the budget. */
@@ -706,19 +712,6 @@ static bool present(const void *p)
 	return e >> 63;
 }
 
-/* page_ok past the first word (the secret's place) */
-static bool rest_ok(const char *p, uint64_t page, uint64_t seed)
-{
-	uint64_t v = pattern(page, seed), got;
-
-	for (size_t w = 512; w < PG; w += 512) {
-		memcpy(&got, p + w, sizeof(got));
-		if (got != v)
-			return false;
-	}
-	return true;
-}
-
 /* How many copies of the secret's 16 bytes does the file hold? */
 static long in_file(const char *path, const unsigned char *secret)
 {
@@ -771,7 +764,7 @@ static int mlock_case(const char *swapfile)
 	leaked = in_file(swapfile, secret);
 	for (size_t i = 0; i < npages; i++)
 		wrong += memcmp(locked + i * PG, secret, sizeof(secret)) != 0 ||
-			 !rest_ok(locked + i * PG, i, 7);
+			 !page_ok_from(locked + i * PG, i, 7, 512);
 	/* unlocked, it may go to swap, and must come back whole */
 	if (munlock(locked, ML_LOCKED) < 0)
 		return 2;
@@ -780,7 +773,7 @@ static int mlock_case(const char *swapfile)
 	leaked_after = in_file(swapfile, secret);
 	for (size_t i = 0; i < npages; i++)
 		wrong += memcmp(locked + i * PG, secret, sizeof(secret)) != 0 ||
-			 !rest_ok(locked + i * PG, i, 7);
+			 !page_ok_from(locked + i * PG, i, 7, 512);
 	printf("result mlock pages %zu absent_while_locked %zu secret_pages_in_swap %ld "
 	       "after_munlock %ld wrong %zu\n", npages, absent, leaked, leaked_after, wrong);
 	return absent || leaked || wrong ? 1 : 0;
