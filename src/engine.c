@@ -609,6 +609,7 @@ void engine_get_stats(struct engine *e, struct engine_stats *st)
 	st->faults_wait = e->faults_wait;
 	st->faults_first = e->faults_first;
 	st->faults_wp = e->faults_wp;
+	st->faults_fenced = e->faults_fenced;
 	st->budget_overruns = e->budget_overruns;
 	st->swap_full_events = e->swap_full_events;
 	st->clean_mismatches = e->clean_mismatches;
@@ -1268,5 +1269,6 @@ void engine_object_stat(struct engine *e, struct uobj *o, struct engine_obj_stat
 	st->swapins = o->cnt.swapins;
 	st->swapouts = o->cnt.swapouts;
 	st->faults = o->cnt.faults;
+	st->fenced_percent = o->fenced_share * 100 / 16;
 	pthread_mutex_unlock(&e->lock);
 }

@@ -92,6 +92,7 @@ struct engine_stats {
 	 * its I/O in flight, never touched (zero fill); wp-sync first writes
 	 */
 	uint64_t faults_minor, faults_major, faults_wait, faults_first, faults_wp;
+	uint64_t faults_fenced;
 	/* pinned pages (pinned.c): scans, their total time, unknown answers, pages kept */
 	uint64_t pin_scans, pin_scan_us, pin_unknown, pinned_kept;
 	uint64_t pin_races;        /* io_uring registrations that slipped between a pin scan and its fence */
@@ -228,6 +229,7 @@ struct engine_obj_stat {
 	uint64_t id, size, budget;
 	uint64_t resident_bytes, dirty_bytes, swapped_bytes, bad_bytes;
 	uint64_t swapins, swapouts, faults;
+	unsigned fenced_percent;   /* of the resident pages the page daemon keeps fenced */
 };
 void engine_object_stat(struct engine *e, struct uobj *o, struct engine_obj_stat *st);
 

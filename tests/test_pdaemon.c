@@ -54,6 +54,55 @@ START_TEST(test_hot_set_survives)
 }
 END_TEST
 
+/*
+ * The share of fenced pages follows use: random reads over 1.5 times the
+ * budget touch most fenced pages before their turn (each a fault that
+ * buys nothing: any page evicted is as likely to come back), so the share
+ * shrinks; a stream through the object leaves its fenced pages alone, so
+ * it grows back, as the hot set above needs.
+ */
+START_TEST(test_fenced_share_follows_use)
+{
+	const size_t pages = 6144;
+	struct engine_obj_stat st;
+	struct engine_stats a, b;
+	struct test_engine t;
+	struct uobj *o;
+	uint8_t *mem;
+	uint64_t x = 88172645463325252ULL;
+
+	ck_assert_int_eq(test_engine_create(&t, IOENG_AUTO, TRACK_AUTO, 16ULL << 20,
+					    1ULL << 30, NULL, NULL), 0);
+	ck_assert_int_eq(engine_aobj_create(t.e, pages * PAGE_SIZE, 0, (void **)&mem, &o), 0);
+	for (size_t p = 0; p < pages; p++)
+		fill(mem + p * PAGE_SIZE, p, 1);
+	engine_object_stat(t.e, o, &st);
+	ck_assert_uint_eq(st.fenced_percent, 75);
+	engine_get_stats(t.e, &a);
+	for (size_t i = 0; i < 40000; i++) {
+		size_t p;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p = x % pages;
+		ck_assert(check(mem + p * PAGE_SIZE, p, 1));
+	}
+	engine_get_stats(t.e, &b);
+	engine_object_stat(t.e, o, &st);
+	printf("random: fenced share %u%%, %" PRIu64 " of %" PRIu64 " faults on fenced pages\n",
+	       st.fenced_percent, b.faults_fenced - a.faults_fenced, b.faults - a.faults);
+	ck_assert_uint_le(st.fenced_percent, 25);
+	for (int pass = 0; pass < 3; pass++)
+		for (size_t p = 0; p < pages; p++)
+			ck_assert(check(mem + p * PAGE_SIZE, p, 1));
+	engine_object_stat(t.e, o, &st);
+	printf("stream: fenced share %u%%\n", st.fenced_percent);
+	ck_assert_uint_ge(st.fenced_percent, 50);
+	test_engine_destroy(&t);
+}
+END_TEST
+
 /* An object with a budget of its own stays under it; another does not care. */
 START_TEST(test_object_budget)
 {
@@ -227,6 +276,7 @@ int main(void)
 	require_engine_env();
 	tcase_set_timeout(tc, 180);
 	tcase_add_test(tc, test_hot_set_survives);
+	tcase_add_test(tc, test_fenced_share_follows_use);
 	tcase_add_test(tc, test_object_budget);
 	tcase_add_test(tc, test_laundering);
 	tcase_add_test(tc, test_written_fenced_read);

@@ -119,8 +119,11 @@ static void map_resident(struct engine *e, struct uobj *o, size_t idx, bool writ
 	if (pg_state(w) == PG_CLEAN && e->continue_wp && !o->ops->read_only)
 		fl = UFFD_F_WP;
 	/* touched while fenced: that is a reference */
-	if (pg_has(w, PGF_INACTIVE))
+	if (pg_has(w, PGF_INACTIVE)) {
 		w = (w & ~(PGF_INACTIVE | PGF_FRESH)) | PGF_REF;
+		o->fenced_touched++;
+		e->faults_fenced++;
+	}
 	uobj_set(o, idx, w & ~PGF_RAMARK);
 	r = uffd_continue(c->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE, fl);
 	/* mapped already, or cannot be: let the toucher retry rather than hang */

@@ -56,6 +56,7 @@ int uobj_create(struct engine *e, enum uobj_type type, size_t npages, struct uob
 	o->npages = npages;
 	o->memfd = -1;
 	o->backing_fd = -1;
+	o->fenced_share = UOBJ_FENCED_SHARE_MAX;
 	*out = o;
 	return 0;
 }

@@ -147,9 +147,20 @@ struct uobj {
 	 * client's last pin scan (pinned.c): only those may be evicted.
 	 */
 	size_t pin_safe;
+	/*
+	 * How much of the resident set the hand keeps fenced, in sixteenths
+	 * (pdaemon.c, fenced_share_adapt), and what became of the pages
+	 * fenced since it was last set: how many, and how many of them were
+	 * touched while fenced (a fault each).
+	 */
+	unsigned fenced_share;
+	size_t fenced, fenced_touched;
 	bool dying;
 	bool pinned;              /* being handed back to its client: never evicted */
 };
+
+#define UOBJ_FENCED_SHARE_MAX 12   /* three quarters */
+#define UOBJ_FENCED_SHARE_MIN 2    /* one eighth */
 
 #define UOBJ_CHUNK_SHIFT 9
 #define UOBJ_CHUNK (1UL << UOBJ_CHUNK_SHIFT)

@@ -40,6 +40,7 @@ static void gen_events(struct fs *fs, FILE *f)
 	P("faults_wait", s.faults_wait);
 	P("faults_first_touch", s.faults_first);
 	P("faults_wp", s.faults_wp);
+	P("faults_fenced", s.faults_fenced);
 	P("swapins", s.swapins);
 	P("swapouts", s.swapouts);
 	P("evictions", s.evictions);
@@ -109,9 +110,10 @@ static int obj_gen(struct engine *e, struct uobj *o, const struct srv_obj_info *
 		fprintf(f, "size_bytes %" PRIu64 "\nresident_bytes %" PRIu64 "\n"
 			"swapped_bytes %" PRIu64 "\ndirty_bytes %" PRIu64 "\n"
 			"bad_bytes %" PRIu64 "\nbudget_bytes %" PRIu64 "\nfaults %" PRIu64 "\n"
-			"swapins %" PRIu64 "\nswapouts %" PRIu64 "\n",
+			"swapins %" PRIu64 "\nswapouts %" PRIu64 "\nfenced_percent %u\n",
 			st.size, st.resident_bytes, st.swapped_bytes, st.dirty_bytes,
-			st.bad_bytes, st.budget, st.faults, st.swapins, st.swapouts);
+			st.bad_bytes, st.budget, st.faults, st.swapins, st.swapouts,
+			st.fenced_percent);
 		return 0;
 	case G_OBJ_BUDGET:
 		engine_object_stat(e, o, &st);
