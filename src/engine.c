@@ -610,6 +610,7 @@ void engine_get_stats(struct engine *e, struct engine_stats *st)
 	st->faults_first = e->faults_first;
 	st->faults_wp = e->faults_wp;
 	st->faults_fenced = e->faults_fenced;
+	st->fenced_around = e->fenced_around;
 	st->budget_overruns = e->budget_overruns;
 	st->swap_full_events = e->swap_full_events;
 	st->clean_mismatches = e->clean_mismatches;

@@ -92,7 +92,7 @@ struct engine_stats {
 	 * its I/O in flight, never touched (zero fill); wp-sync first writes
 	 */
 	uint64_t faults_minor, faults_major, faults_wait, faults_first, faults_wp;
-	uint64_t faults_fenced;
+	uint64_t faults_fenced, fenced_around;
 	/* pinned pages (pinned.c): scans, their total time, unknown answers, pages kept */
 	uint64_t pin_scans, pin_scan_us, pin_unknown, pinned_kept;
 	uint64_t pin_races;        /* io_uring registrations that slipped between a pin scan and its fence */

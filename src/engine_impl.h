@@ -198,6 +198,7 @@ struct engine {
 	/* faults by kind (resolve.c serve): one increment each, read by engine_get_stats */
 	uint64_t faults_minor, faults_major, faults_wait, faults_first, faults_wp;
 	uint64_t faults_fenced;   /* faults_minor on pages the hand fenced (pdaemon.c) */
+	uint64_t fenced_around;   /* fenced pages mapped with a neighbour's fault (resolve.c) */
 	/* read-ahead windows whose marker page the stream reached / that were evicted first */
 	uint64_t ra_hits, ra_misses;
 	/* pin scans (pinned.c): how many, their time, unknown answers, pages kept for a pin */

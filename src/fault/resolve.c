@@ -91,11 +91,86 @@ static void kill_toucher(struct engine *e, struct uobj *o, size_t idx)
 
 static void read_ahead(struct engine *e, struct uobj *o, size_t from);
 
+/*
+ * Fault-around for fenced pages: a program walking through memory the
+ * hand fenced (a sort's partition passes, a scan of an array) would take
+ * a fault per page, each costing a round trip through us where the
+ * kernel's own fault costs a microsecond. So while fenced faults walk
+ * (each near the one before), their aligned window of fenced neighbours
+ * is mapped too, growing fourfold up to the kernel's fault-around size;
+ * a scattered fault maps its page alone, so random use keeps the
+ * reference test page by page. Pages mapped around count as touched, as
+ * the kernel's fault-around pages do.
+ */
+#define FENCED_AROUND_MAX 16u
+
+static size_t fenced_window(struct uobj *o, size_t idx)
+{
+	size_t d = idx > o->fa_last ? idx - o->fa_last : o->fa_last - idx;
+
+	if (o->fa_win && d <= 2 * o->fa_win)
+		o->fa_win = MIN(o->fa_win * 4, (size_t)FENCED_AROUND_MAX);
+	else
+		o->fa_win = 1;
+	o->fa_last = idx;
+	return o->fa_win;
+}
+
+/*
+ * Map the fenced resident pages of idx's window but idx itself, in runs
+ * of one write-protect flag. Their writes before the fence show only as
+ * a missing marker, read first (as map_resident does). A run the kernel
+ * refuses stays unmapped but no longer counts as fenced: its next fault
+ * reads its evidence as an unfenced page's (pager_sync_unfenced), and
+ * the hand fences it again.
+ */
+static void map_fenced_around(struct engine *e, struct uobj *o, size_t idx, size_t win)
+{
+	struct client *c = o->client;
+	size_t lo = idx & ~(win - 1), hi = MIN(lo + win, o->npages), run = 0, n = 0;
+	unsigned runfl = 0;
+
+	pager_sync_dirty(o, lo, hi - lo, false);
+	for (size_t p = lo; p <= hi; p++) {
+		bool take = false;
+		unsigned fl = 0;
+
+		if (p < hi && p != idx) {
+			pgword_t w = uobj_get(o, p);
+			enum pg_state st = pg_state(w);
+
+			take = (st == PG_CLEAN || st == PG_DIRTY) && pg_has(w, PGF_INACTIVE) &&
+			       !pg_has(w, PGF_DISCARD) && !pg_has(w, PGF_RAMARK);
+			if (take && st == PG_CLEAN && !o->ops->read_only) {
+				if (!e->continue_wp)
+					pager_page_dirtied(o, p);
+				else
+					fl = UFFD_F_WP;
+			}
+		}
+		if (n && (!take || fl != runfl)) {
+			if (uffd_continue(c->ufd, (void *)uobj_caddr(o, run), n << PAGE_SHIFT, runfl))
+				uffd_wake(c->ufd, (void *)uobj_caddr(o, run), n << PAGE_SHIFT);
+			n = 0;
+		}
+		if (!take)
+			continue;
+		if (!n) {
+			run = p;
+			runfl = fl;
+		}
+		n++;
+		uobj_set(o, p, uobj_get(o, p) & ~(PGF_INACTIVE | PGF_FRESH));
+		e->fenced_around++;
+	}
+}
+
 static void map_resident(struct engine *e, struct uobj *o, size_t idx, bool write)
 {
 	struct client *c = o->client;
 	pgword_t w = uobj_get(o, idx);
 	unsigned fl = 0;
+	size_t win = 1;
 	int r;
 
 	/*
@@ -123,12 +198,15 @@ static void map_resident(struct engine *e, struct uobj *o, size_t idx, bool writ
 		w = (w & ~(PGF_INACTIVE | PGF_FRESH)) | PGF_REF;
 		o->fenced_touched++;
 		e->faults_fenced++;
+		win = fenced_window(o, idx);
 	}
 	uobj_set(o, idx, w & ~PGF_RAMARK);
 	r = uffd_continue(c->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE, fl);
 	/* mapped already, or cannot be: let the toucher retry rather than hang */
 	if (r != 0)
 		uffd_wake(c->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE);
+	if (win > 1)
+		map_fenced_around(e, o, idx, win);
 	if (pg_has(w, PGF_RAMARK)) {
 		/* the stream reached the window read ahead: read the one after it */
 		e->ra_hits++;
@@ -479,7 +557,7 @@ static void serve(struct engine *e, struct uobj *o, size_t idx, bool write)
 }
 
 /* What a fault found, counted once when it arrives (a resumed fault is not counted again). */
-static void count_kind(struct engine *e, const struct uobj *o, pgword_t w)
+static void count_kind(struct engine *e, struct uobj *o, pgword_t w)
 {
 	switch (pg_state(w)) {
 	case PG_BUSY_IN:
@@ -492,6 +570,7 @@ static void count_kind(struct engine *e, const struct uobj *o, pgword_t w)
 		break;
 	case PG_SWAPPED:
 		e->faults_major++;
+		o->refaults++;
 		break;
 	case PG_EMPTY:
 		if (o->ops->zero_fill)

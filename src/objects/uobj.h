@@ -138,6 +138,7 @@ struct uobj {
 	bool (*is_modified)(struct uobj *o, size_t idx);
 
 	size_t ra_last, ra_win;   /* read-around: last fault, current window */
+	size_t fa_last, fa_win;   /* fault-around of fenced pages (resolve.c): the same */
 	size_t zf_next, zf_win;   /* zero-fill: where the last window ended, its size */
 	size_t launder_cursor;    /* next window the page daemon launders */
 	unsigned inflight;        /* I/O requests in flight */
@@ -149,12 +150,12 @@ struct uobj {
 	size_t pin_safe;
 	/*
 	 * How much of the resident set the hand keeps fenced, in sixteenths
-	 * (pdaemon.c, fenced_share_adapt), and what became of the pages
-	 * fenced since it was last set: how many, and how many of them were
-	 * touched while fenced (a fault each).
+	 * (pdaemon.c, fenced_share_adapt), and what happened since it was
+	 * last set: pages fenced, fenced pages touched (a fault each), and
+	 * faults on pages in swap.
 	 */
 	unsigned fenced_share;
-	size_t fenced, fenced_touched;
+	size_t fenced, fenced_touched, refaults;
 	bool dying;
 	bool pinned;              /* being handed back to its client: never evicted */
 };

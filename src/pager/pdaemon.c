@@ -296,25 +296,32 @@ static void deactivate(struct uobj *o, size_t target)
  * share keeps a hot set against a cold stream: three quarters keep a hot
  * set of a quarter of the budget (test_pdaemon: 0.3% of hot touches
  * fault at 3/4, 4% at 2/3, 14% at 1/2). The price is a fault per touch
- * of a fenced page. Where the whole set is in use (a sort's compares, a
- * B-tree or hash table larger than the budget), most fenced pages are
- * touched before their turn: those faults buy nothing, since whichever
- * page goes is as likely to come back. So the share follows what the
- * pages fenced did, looked at once per sixteenth of the resident set
- * fenced: more than a third touched, it shrinks fast (two sixteenths);
- * fewer than an eighth (a cold stream to find), it grows back slowly.
- * (sort of 20 MB under 40 MiB: 33,000 faults at three quarters,
- * 12,000 adapting, the same evictions, 2.1-2.6 s against 2.7-3.2 s.)
+ * of a fenced page, worth paying only while the test tells pages apart:
+ * while a page in swap is touched far less often than a fenced one. Where
+ * the whole set is in use alike (a sort's compares, random gathers, a
+ * hash table larger than the budget), pages in swap come back as often,
+ * per page, as fenced ones are touched: whichever page goes is as likely
+ * to return, and every touch of a fenced page is a fault bought for
+ * nothing. So, once per sixteenth of the resident set fenced, the share
+ * shrinks by two sixteenths (down to one eighth) when a page in swap was
+ * touched at least half as often as a fenced one, and grows back by one
+ * when less than an eighth as often (or no fenced page was touched: then
+ * the share costs nothing).
  */
 static void fenced_share_adapt(struct uobj *o)
 {
+	/* touches per page: refaults / swapped against fenced_touched / inactive */
+	uint64_t in_swap = (uint64_t)o->refaults * o->inactive.len;
+	uint64_t in_fence = (uint64_t)o->fenced_touched * o->cnt.swapped;
+
 	if (o->fenced < MAX(o->cnt.resident / 16, (size_t)128))
 		return;
-	if (o->fenced_touched * 3 > o->fenced)
+	if (in_fence && in_swap * 2 >= in_fence)
 		o->fenced_share = MAX(o->fenced_share, UOBJ_FENCED_SHARE_MIN + 2) - 2;
-	else if (o->fenced_touched * 8 < o->fenced && o->fenced_share < UOBJ_FENCED_SHARE_MAX)
+	else if ((in_swap * 8 < in_fence || !o->fenced_touched) &&
+		 o->fenced_share < UOBJ_FENCED_SHARE_MAX)
 		o->fenced_share++;
-	o->fenced = o->fenced_touched = 0;
+	o->fenced = o->fenced_touched = o->refaults = 0;
 }
 
 /*

@@ -41,6 +41,7 @@ static void gen_events(struct fs *fs, FILE *f)
 	P("faults_first_touch", s.faults_first);
 	P("faults_wp", s.faults_wp);
 	P("faults_fenced", s.faults_fenced);
+	P("fenced_mapped_around", s.fenced_around);
 	P("swapins", s.swapins);
 	P("swapouts", s.swapouts);
 	P("evictions", s.evictions);
