@@ -183,8 +183,7 @@ START_TEST(test_laundering)
 
 	ck_assert_int_eq(test_engine_create(&t, IOENG_AUTO, TRACK_AUTO, 0, 256ULL << 20,
 					    NULL, NULL), 0);
-	ck_assert_int_eq(engine_aobj_create(t.e, (pages + 12 * 2048) * PAGE_SIZE, 0,
-					    (void **)&mem, &o), 0);
+	ck_assert_int_eq(engine_aobj_create(t.e, pages * PAGE_SIZE, 0, (void **)&mem, &o), 0);
 	for (size_t p = 0; p < pages; p++)
 		fill(mem + p * PAGE_SIZE, p, 5);
 	usleep(1500 * 1000);
@@ -195,8 +194,7 @@ START_TEST(test_laundering)
 	/* 16 MiB dirty under a 24 MiB budget */
 	ck_assert_int_eq(test_engine_create(&t, IOENG_AUTO, TRACK_AUTO, 24ULL << 20,
 					    256ULL << 20, NULL, NULL), 0);
-	ck_assert_int_eq(engine_aobj_create(t.e, (pages + 12 * 2048) * PAGE_SIZE, 0,
-					    (void **)&mem, &o), 0);
+	ck_assert_int_eq(engine_aobj_create(t.e, pages * PAGE_SIZE, 0, (void **)&mem, &o), 0);
 	for (size_t p = 0; p < pages; p++)
 		fill(mem + p * PAGE_SIZE, p, 5);
 	/* dirtiness may sit in the written bits: the launderer collects them */

@@ -104,22 +104,27 @@ static void read_ahead(struct engine *e, struct uobj *o, size_t from);
  */
 #define FENCED_AROUND_MAX 16u
 
-static size_t fenced_window(struct uobj *o, size_t idx)
+/*
+ * A walk's window, read-around's and fenced fault-around's: fourfold up
+ * to max while each fault lands within twice the window of the one before
+ * (ahead of it only, or on either side), else back to first.
+ */
+static size_t walk_window(size_t *last, size_t *win, size_t idx, bool either_side,
+			  size_t first, size_t max)
 {
-	size_t d = idx > o->fa_last ? idx - o->fa_last : o->fa_last - idx;
+	bool near = either_side ? idx + 2 * *win >= *last && idx <= *last + 2 * *win
+				: idx > *last && idx <= *last + 2 * *win;
 
-	if (o->fa_win && d <= 2 * o->fa_win)
-		o->fa_win = MIN(o->fa_win * 4, (size_t)FENCED_AROUND_MAX);
-	else
-		o->fa_win = 1;
-	o->fa_last = idx;
-	return o->fa_win;
+	*win = *win && near ? MIN(*win * 4, max) : MIN(first, max);
+	*last = idx;
+	return *win;
 }
 
 /*
  * Map the fenced resident pages of idx's window but idx itself, in runs
  * of one write-protect flag. Their writes before the fence show only as
- * a missing marker, read first (as map_resident does). A run the kernel
+ * a missing marker, read first (as map_resident does) when a clean one
+ * is among them. A run the kernel
  * refuses stays unmapped but no longer counts as fenced: its next fault
  * reads its evidence as an unfenced page's (pager_sync_unfenced), and
  * the hand fences it again.
@@ -130,7 +135,15 @@ static void map_fenced_around(struct engine *e, struct uobj *o, size_t idx, size
 	size_t lo = idx & ~(win - 1), hi = MIN(lo + win, o->npages), run = 0, n = 0;
 	unsigned runfl = 0;
 
-	pager_sync_dirty(o, lo, hi - lo, false);
+	for (size_t p = lo; p < hi; p++) {
+		pgword_t w = uobj_get(o, p);
+
+		if (p != idx && pg_state(w) == PG_CLEAN && pg_has(w, PGF_INACTIVE) &&
+		    !pg_has(w, PGF_FRESH)) {
+			pager_sync_dirty(o, lo, hi - lo, false);
+			break;
+		}
+	}
 	for (size_t p = lo; p <= hi; p++) {
 		bool take = false;
 		unsigned fl = 0;
@@ -198,7 +211,7 @@ static void map_resident(struct engine *e, struct uobj *o, size_t idx, bool writ
 		w = (w & ~(PGF_INACTIVE | PGF_FRESH)) | PGF_REF;
 		o->fenced_touched++;
 		e->faults_fenced++;
-		win = fenced_window(o, idx);
+		win = walk_window(&o->fa_last, &o->fa_win, idx, true, 1, FENCED_AROUND_MAX);
 	}
 	uobj_set(o, idx, w & ~PGF_RAMARK);
 	r = uffd_continue(c->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE, fl);
@@ -408,14 +421,7 @@ static void zero_fill_around(struct engine *e, struct uobj *o, size_t idx, bool 
  */
 static size_t readahead_window(struct engine *e, struct uobj *o, size_t idx)
 {
-	size_t max = e->ra_max;
-
-	if (o->ra_win && idx > o->ra_last && idx <= o->ra_last + 2 * o->ra_win)
-		o->ra_win = MIN(o->ra_win * 4, max);
-	else
-		o->ra_win = MIN((size_t)e->cfg.readahead_min, max);
-	o->ra_last = idx;
-	return o->ra_win;
+	return walk_window(&o->ra_last, &o->ra_win, idx, false, e->cfg.readahead_min, e->ra_max);
 }
 
 /*
