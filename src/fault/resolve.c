@@ -99,8 +99,10 @@ static void read_ahead(struct engine *e, struct uobj *o, size_t from);
  * (each near the one before), their aligned window of fenced neighbours
  * is mapped too, growing fourfold up to the kernel's fault-around size;
  * a scattered fault maps its page alone, so random use keeps the
- * reference test page by page. Pages mapped around count as touched, as
- * the kernel's fault-around pages do.
+ * reference test page by page. Pages mapped around are no longer fenced,
+ * so the eviction end passes over them as over touched ones, but they
+ * earn no second chance (PGF_REF) and are not counted as touched: the
+ * hand fences them again on its next pass.
  */
 #define FENCED_AROUND_MAX 16u
 
