@@ -125,16 +125,12 @@ void client_free(struct client *c)
 		return;
 	if (c->journal)
 		munmap(c->journal, UVMP_JOURNAL_ENTRIES * sizeof(*c->journal));
-	free(c->backlog);
 	if (c->pintab)
 		munmap((void *)c->pintab, UVMP_PIN_TABLE_SIZE);
 	pins_destroy(c->pins);
 	free(c->pinned);
 	free(c->kpinned);
 	free(c->locked);
-	for (size_t i = 0; i < c->nmoved; i++)
-		close(c->moved[i].memfd);
-	free(c->moved);
 	tracker_destroy(c->tr);
 	if (c->ufd >= 0)
 		close(c->ufd);
@@ -320,12 +316,26 @@ static void unmap_views(struct uobj *o)
 {
 	size_t len = o->npages << PAGE_SHIFT;
 
-	if (o->caddr && o->client) {
+	/*
+	 * Only what is still the object's view: a page gone from it
+	 * (unmapped or moved away by the program) may be anyone's memory
+	 * now, another object's view among them.
+	 */
+	for (size_t i = 0, run = SIZE_MAX; o->caddr && o->client && i <= o->npages; i++) {
+		bool gone = i == o->npages || pg_state(uobj_get(o, i)) == PG_GONE;
+		void *a;
+
+		if (!gone && run == SIZE_MAX)
+			run = i;
+		if (!gone || run == SIZE_MAX)
+			continue;
+		a = (void *)uobj_caddr(o, run);
 		if (!o->client->dead)
-			uffd_unregister(o->client->ufd, (void *)o->caddr, len);
+			uffd_unregister(o->client->ufd, a, (i - run) << PAGE_SHIFT);
 		/* another process's view is its own to unmap */
 		if (!o->client->external)
-			munmap((void *)o->caddr, len);
+			munmap(a, (i - run) << PAGE_SHIFT);
+		run = SIZE_MAX;
 	}
 	if (o->eview)
 		munmap(o->eview, len);
@@ -537,6 +547,8 @@ void engine_object_destroy(struct engine *e, struct uobj *o)
 		flush_locked(e, o);
 	}
 	o->dying = true;
+	if (o->split_from && o->client)
+		pinned_moved_parts(o->client, -1);
 	while (o->inflight)
 		pthread_cond_wait(&e->io_cond, &e->lock);
 	for (struct uobj **pp = &e->objects; *pp; pp = &(*pp)->next) {
@@ -554,7 +566,8 @@ void engine_object_destroy(struct engine *e, struct uobj *o)
 
 		if (pg_slot(w) && o->ops->releasepg)
 			o->ops->releasepg(o, i);
-		uobj_set(o, i, 0);
+		/* gone pages stay so: unmap_views leaves their range alone */
+		uobj_set(o, i, pg_state(w) == PG_GONE ? pg_make(PG_GONE, 0, 0) : 0);
 	}
 	pthread_mutex_unlock(&e->lock);
 	if (o->backing_fd >= 0 && o->ops->put)
@@ -619,7 +632,6 @@ void engine_get_stats(struct engine *e, struct engine_stats *st)
 	st->pin_scans = e->pin_scans;
 	st->pin_scan_us = e->pin_scan_ns / 1000;
 	st->pin_unknown = e->pin_unknown;
-	st->fence_timeouts = e->fence_timeouts;
 	st->pinned_kept = e->pinned_kept;
 	st->pin_races = e->pin_races;
 	st->clean_mapping = e->continue_wp;
@@ -675,7 +687,6 @@ void engine_print_stats(struct engine *e, FILE *f)
 	P(pin_scans);
 	P(pin_scan_us);
 	P(pin_unknown);
-	P(fence_timeouts);
 	P(pinned_kept);
 	P(pin_races);
 	P(swap_slots_total);
@@ -691,7 +702,7 @@ void engine_print_stats(struct engine *e, FILE *f)
 /* --- clients in other processes --------------------------------------- */
 
 int engine_client_create(struct engine *e, pid_t pid, int ufd, uint64_t budget,
-			 engine_fence_fn fence, void *priv, struct client **out)
+			 struct client **out)
 {
 	struct client *c;
 	uint64_t got;
@@ -704,8 +715,6 @@ int engine_client_create(struct engine *e, pid_t pid, int ufd, uint64_t budget,
 	c->pid = pid;
 	c->ufd = -1;
 	c->external = true;
-	c->ext_fence = fence;
-	c->priv = priv;
 	c->budget = budget >> PAGE_SHIFT;
 	/*
 	 * UNMAP, REMAP and REMOVE tell us of a munmap, mremap or discard the
@@ -795,6 +804,7 @@ int engine_client_pintab(struct engine *e, struct client *c, int *memfd)
 		return -EBUSY;
 	}
 	c->pintab = p;
+	pinned_moved_parts(c, 0);   /* a child may have adopted moved parts first */
 	pthread_mutex_unlock(&e->lock);
 	return 0;
 }
@@ -819,20 +829,6 @@ int engine_client_journal(struct engine *e, struct client *c, int *memfd)
 	c->journal = p;
 	pthread_mutex_unlock(&e->lock);
 	return 0;
-}
-
-void engine_client_settle_moved(struct engine *e, struct client *c)
-{
-	pthread_mutex_lock(&e->lock);
-	/*
-	 * At a fork the child must get the parts whose pin went: look now,
-	 * the last scan (right after the last fence) may predate the unpin.
-	 */
-	if (c->nmoved) {
-		pinned_refresh(e, c, true);
-		moved_settle(e, c);
-	}
-	pthread_mutex_unlock(&e->lock);
 }
 
 void engine_client_dead(struct engine *e, struct client *c)
@@ -1129,6 +1125,9 @@ int engine_object_clone(struct engine *e, struct uobj *o, struct uobj **out, int
 		n->backing_size = o->backing_size;
 	}
 	n->budget = o->budget;
+	/* the child's shim does not know it either; the server lists it at adoption */
+	n->split_from = o->split_from;
+	n->announced = true;
 
 	pthread_mutex_lock(&e->lock);
 	/* a stable picture: no I/O in flight, the written bits in the page states */
@@ -1178,6 +1177,162 @@ fail:
 	return r;
 }
 
+/*
+ * Pages [first, first + n) of o, moved to `to` by the program's own
+ * mremap, become an object of their own: the moved mapping still maps
+ * o's memfd at their offset and keeps its userfaultfd registration, so
+ * nothing in the client's address space is touched. The pages go with
+ * their state, slots and queue place; o keeps them as PG_GONE, memory
+ * and slots no longer its own. The new object is o's type, budget and
+ * client; the server learns of it by engine_client_new_objects.
+ *
+ * Lock held; the pages are not busy and carry no PGF_DISCARD (the
+ * caller settled both). -ENOMEM, or the engine view's mmap error, with
+ * nothing changed.
+ */
+int object_split(struct engine *e, struct uobj *o, size_t first, size_t n, uintptr_t to,
+		 struct uobj **out)
+{
+	struct uobj *p;
+	void *v;
+	int r;
+
+	r = uobj_create(e, o->type, n, &p);
+	if (r < 0)
+		return r;
+	p->memoff = (uint64_t)uobj_memoff(o, first);
+	p->memfd = fcntl(o->memfd, F_DUPFD_CLOEXEC, 3);
+	if (p->memfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	v = mmap(NULL, n << PAGE_SHIFT, PROT_READ | PROT_WRITE, MAP_SHARED, p->memfd,
+		 (off_t)p->memoff);
+	if (v == MAP_FAILED) {
+		r = -errno;
+		goto fail;
+	}
+	p->eview = v;
+	madvise(v, n << PAGE_SHIFT, MADV_NOHUGEPAGE);
+	if (o->backing_fd >= 0) {
+		p->backing_fd = fcntl(o->backing_fd, F_DUPFD_CLOEXEC, 3);
+		if (p->backing_fd < 0) {
+			r = -errno;
+			goto fail;
+		}
+		p->backing_size = o->backing_size;
+	}
+	/* every word it will hold: uobj_set must not fail halfway */
+	for (size_t c = 0; c < p->ndir; c++) {
+		p->dir[c] = calloc(UOBJ_CHUNK, sizeof(pgword_t));
+		if (!p->dir[c]) {
+			r = -ENOMEM;
+			goto fail;
+		}
+	}
+	p->budget = o->budget ? MAX(1, o->budget * n / o->npages) : 0;
+	p->fenced_share = o->fenced_share;
+	p->is_modified = o->is_modified;
+	p->client = o->client;
+	p->caddr = to;
+	p->split_from = o->id;
+	for (size_t i = 0; i < n; i++) {
+		pgword_t w = uobj_get(o, first + i) & ~(pgword_t)PGF_QUEUED;
+
+		/*
+		 * A fenced page keeps its place in the clock: it is evicted
+		 * unless touched first (pin_safe holds it back until the next
+		 * pin scan covers it).
+		 */
+		if (pg_resident(w) && pg_has(w, PGF_INACTIVE) &&
+		    pgqueue_push(&p->inactive, i) == 0)
+			w |= PGF_QUEUED;
+		uobj_set(p, i, w);
+		/* the queues skip it; no slot to free, no memory to punch: p has them */
+		uobj_set(o, first + i, pg_make(PG_GONE, uobj_get(o, first + i) & PGF_QUEUED, 0));
+	}
+	link_object(e, p);
+	pinned_moved_parts(p->client, 1);
+	engine_wake_pdaemon(e);
+	*out = p;
+	return 0;
+
+fail:
+	p->client = NULL;
+	unmap_views(p);
+	uobj_destroy(p);
+	return r;
+}
+
+size_t engine_client_new_objects(struct engine *e, struct client *c, struct uobj **out,
+				 uint64_t *origin, size_t max)
+{
+	size_t k = 0;
+
+	pthread_mutex_lock(&e->lock);
+	/* a fault thread is at it (it may wait for I/O): a second at most */
+	for (int t = 0; c->remaps_pending && !c->dead && t < 100; t++) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 10 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&e->io_cond, &e->lock, &ts);
+	}
+	for (struct uobj *o = e->objects; o && k < max; o = o->next) {
+		if (o->client != c || !o->split_from || o->announced)
+			continue;
+		o->announced = true;
+		origin[k] = o->split_from;
+		out[k++] = o;
+	}
+	pthread_mutex_unlock(&e->lock);
+	return k;
+}
+
+/* Some page of the overlap live in a (and in b too, or gone from b: `gone_in_b`). */
+static bool overlap_test(struct engine *e, struct uobj *a, uintptr_t a_addr, struct uobj *b,
+			 uintptr_t b_addr, bool gone_in_b)
+{
+	uintptr_t lo = MAX(a_addr, b_addr);
+	uintptr_t hi = MIN(a_addr + (a->npages << PAGE_SHIFT), b_addr + (b->npages << PAGE_SHIFT));
+	bool hit = false;
+
+	pthread_mutex_lock(&e->lock);
+	for (uintptr_t p = lo; p < hi && !hit; p += PAGE_SIZE)
+		hit = pg_state(uobj_get(a, (p - a_addr) >> PAGE_SHIFT)) != PG_GONE &&
+		      (pg_state(uobj_get(b, (p - b_addr) >> PAGE_SHIFT)) == PG_GONE) == gone_in_b;
+	pthread_mutex_unlock(&e->lock);
+	return hit;
+}
+
+bool engine_objects_meet(struct engine *e, struct uobj *a, uintptr_t a_addr, struct uobj *b,
+			 uintptr_t b_addr)
+{
+	return overlap_test(e, a, a_addr, b, b_addr, false);
+}
+
+bool engine_object_covers(struct engine *e, struct uobj *a, uintptr_t a_addr, struct uobj *b,
+			  uintptr_t b_addr)
+{
+	return overlap_test(e, a, a_addr, b, b_addr, true);
+}
+
+bool engine_object_live(struct engine *e, struct uobj *o, size_t off, size_t len)
+{
+	bool live = false;
+
+	pthread_mutex_lock(&e->lock);
+	for (size_t i = off >> PAGE_SHIFT; i < MIN(o->npages, (off + len) >> PAGE_SHIFT) && !live;
+	     i++)
+		live = pg_state(uobj_get(o, i)) != PG_GONE;
+	pthread_mutex_unlock(&e->lock);
+	return live;
+}
+
 int engine_object_adopt(struct engine *e, struct uobj *o, struct client *c, uintptr_t addr)
 {
 	int r;
@@ -1195,6 +1350,8 @@ int engine_object_adopt(struct engine *e, struct uobj *o, struct client *c, uint
 		o->caddr = 0;
 	} else {
 		c->resident += o->cnt.resident;
+		if (o->split_from)
+			pinned_moved_parts(c, 1);
 	}
 	pthread_mutex_unlock(&e->lock);
 	return r;

@@ -96,7 +96,6 @@ struct engine_stats {
 	/* pinned pages (pinned.c): scans, their total time, unknown answers, pages kept */
 	uint64_t pin_scans, pin_scan_us, pin_unknown, pinned_kept;
 	uint64_t pin_races;        /* io_uring registrations that slipped between a pin scan and its fence */
-	uint64_t fence_timeouts;   /* hand-overs a client's agent did not answer in time */
 	uint64_t clean_mapping;   /* 1: pages read back are mapped clean (re-evicting them is free) */
 	uint64_t swap_read_bytes, swap_write_bytes, read_ops, write_ops;
 	uint64_t swap_slots_total, swap_slots_used, swap_slots_bad;
@@ -111,41 +110,13 @@ void engine_print_stats(struct engine *e, FILE *f);
 
 /*
  * Clients in other processes (uvmpagerd). The engine takes the client's
- * userfaultfd (and does UFFDIO_API on it), serves its faults, and asks
- * `fence` to drop the client's PTEs of some ranges: the client's agent does
- * that in its own address space. fence runs with the engine busy: it must
- * answer promptly (or fail).
+ * userfaultfd (and does UFFDIO_API on it) and serves its faults; it drops
+ * the client's page-table entries through the memfds it maps, never by
+ * address in the client.
  */
 struct client;
-struct engine_range {
-	uintptr_t addr;
-	size_t len;
-};
-/* Most ranges in one fence call: one round trip to the client's agent. */
-#define ENGINE_FENCE_MAX 64
-/*
- * flags 0: a fence (memfd -1). ENGINE_FENCE_PRIVATE: one range, still
- * registered, handed to the program as its own private anonymous memory:
- * the agent zaps it (so touches wait for the engine), copies the bytes
- * memfd holds at offset off, and moves the copy over it.
- */
-#define ENGINE_FENCE_PRIVATE 0x1
-typedef int (*engine_fence_fn)(void *priv, const struct engine_range *r, unsigned n,
-			       unsigned flags, int memfd, uint64_t off);
-
-/*
- * While a fence callback waits for its client, the client's userfaultfd
- * must be read: the kernel holds the agent's MADV_DONTNEED (and any
- * munmap of the program's) until its event is read, and the fault
- * threads cannot, the lock being held. So the callback polls
- * engine_client_uffd(c) as well and calls engine_client_fence_pump(c)
- * when it is readable. Both only from inside a fence callback.
- */
-int engine_client_uffd(struct client *c);
-int engine_client_fence_pump(struct client *c);
-
 int engine_client_create(struct engine *e, pid_t pid, int ufd, uint64_t budget,
-			 engine_fence_fn fence, void *priv, struct client **out);
+			 struct client **out);
 /* Destroys the client's objects (files get their dirty pages first). */
 void engine_client_destroy(struct engine *e, struct client *c);
 int engine_client_set_budget(struct engine *e, struct client *c, uint64_t bytes);
@@ -167,11 +138,15 @@ int engine_client_pintab(struct engine *e, struct client *c, int *memfd);
 int engine_client_lock(struct engine *e, struct client *c, uintptr_t addr, size_t len, bool on,
 		       bool all);
 /*
- * Before the client forks: parts of its memory it moved out of an object
- * by a raw mremap while the kernel held them pinned become the private
- * memory a child inherits, if the pin went since. Talks to the agent.
+ * Objects the engine made by itself for c since the last call, up to
+ * max: a part of a view the program moved with a raw mremap becomes an
+ * object of its own, at the address it was moved to. origin[k]: the id
+ * of the object out[k] came from. Before it answers, the REMAP events
+ * read so far are handled, so a fork that follows a raw mremap finds
+ * the moved part. Takes the lock.
  */
-void engine_client_settle_moved(struct engine *e, struct client *c);
+size_t engine_client_new_objects(struct engine *e, struct client *c, struct uobj **out,
+				 uint64_t *origin, size_t max);
 /* The client's process is gone: stop touching its address space. */
 void engine_client_dead(struct engine *e, struct client *c);
 /* False once the client's address space is gone (exit, or exec). */
@@ -205,6 +180,20 @@ size_t engine_object_size(const struct uobj *o);
  * memory and still holds whatever it wrote.
  */
 int engine_object_release(struct engine *e, struct uobj *o, size_t off, size_t len);
+/*
+ * Whether any page of [off, off + len) of o is still its own: not gone
+ * (unmapped, or moved away, by the program). Takes the lock.
+ */
+bool engine_object_live(struct engine *e, struct uobj *o, size_t off, size_t len);
+/*
+ * Whether some page is its own to both a, seen at a_addr, and b, seen at
+ * b_addr: two objects may share a range where one's pages are gone.
+ */
+bool engine_objects_meet(struct engine *e, struct uobj *a, uintptr_t a_addr, struct uobj *b,
+			 uintptr_t b_addr);
+/* Whether some page is a's own, seen at a_addr, where b's, seen at b_addr, is gone. */
+bool engine_object_covers(struct engine *e, struct uobj *a, uintptr_t a_addr, struct uobj *b,
+			  uintptr_t b_addr);
 /* The client moved the whole object to new_addr (mremap). */
 int engine_object_move(struct engine *e, struct uobj *o, uintptr_t new_addr);
 

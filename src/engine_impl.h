@@ -16,6 +16,13 @@
 #include "uvmpager/protocol.h"
 
 #define FENCE_LOG 4   /* fences whose ranges a late REMOVE can look up */
+
+/* A range of a client's address space; a fence names at most ENGINE_FENCE_MAX. */
+struct engine_range {
+	uintptr_t addr;
+	size_t len;
+};
+#define ENGINE_FENCE_MAX 64
 #define PIN_MOVES 64  /* raw moves a registered buffer's address is followed through */
 
 /*
@@ -27,9 +34,6 @@ struct client {
 	pid_t pid;
 	int ufd;
 	struct tracker *tr;
-	/* its agent: the hand-over of parts moved by a raw mremap (service.c) */
-	engine_fence_fn ext_fence;
-	void *priv;
 	struct client *next;
 	size_t budget;              /* pages, 0 = none */
 	size_t resident;            /* pages of all its objects */
@@ -43,8 +47,8 @@ struct client {
 	struct uvmp_journal *journal;
 	/*
 	 * A program's REMOVE may be handled after a later fence zapped its
-	 * pages (read during one fence, or by a fault thread that let go of
-	 * the lock): every message is stamped when read (msg.reserved3)
+	 * pages (read by a fault thread that let go of the lock before it
+	 * got to it): every message is stamped when read (msg.reserved3)
 	 * with fence_seq, the number of the last fence begun, and the last
 	 * FENCE_LOG fences' ranges are kept to look them up (fence.c).
 	 */
@@ -54,9 +58,6 @@ struct client {
 		unsigned n;
 		struct engine_range r[ENGINE_FENCE_MAX];
 	} fence_log[FENCE_LOG];
-	/* messages read while the agent worked for us (fence.c), for the fault threads, in order */
-	struct uffd_msg *backlog;
-	unsigned nbacklog, capbacklog;
 	unsigned serving;           /* the fault thread working on it (one at most) */
 	bool missed;                /* an epoll event came while served: arm again after */
 	/*
@@ -89,20 +90,12 @@ struct client {
 	uint64_t fences, pins_at;
 	bool pins_unknown;
 	/*
-	 * Parts moved out of an object by a raw mremap whose hand-over to
-	 * private memory waits for the kernel's pin on them to go (the pin
-	 * holds the memfd's pages: a copy would orphan what the kernel
-	 * writes). Each keeps a memfd of its own, since its object may go
-	 * first. Shared, unregistered and unbudgeted meanwhile (service.c).
+	 * REMAP events read but not yet handled: a fork must wait for them,
+	 * since the part moved becomes an object only then (object_split)
+	 * and the program's mremap returned as soon as the event was read.
 	 */
-	struct moved_part {
-		uintptr_t addr;
-		size_t len;
-		int memfd;
-		uint64_t off;
-	} *moved;
-	size_t nmoved;
-	bool moved_warned;
+	unsigned remaps_pending;
+	unsigned nmoved_parts;      /* its objects made by object_split */
 };
 
 /* Frees c and what it holds (its uffd, tracker, journal, backlog, pin state). */
@@ -203,7 +196,6 @@ struct engine {
 	uint64_t ra_hits, ra_misses;
 	/* pin scans (pinned.c): how many, their time, unknown answers, pages kept for a pin */
 	uint64_t pin_scans, pin_scan_ns, pin_unknown, pinned_kept, pin_races;
-	uint64_t fence_timeouts;    /* hand-overs a client's agent did not answer in time */
 	/* engine_log's rate limit, under the lock */
 	uint64_t log_sec;
 	unsigned log_lines, log_suppressed;
@@ -262,21 +254,20 @@ void fence_remove_user_parts(struct client *c, const struct uffd_msg *m,
  */
 void fence_log_note(struct client *c, const struct engine_range *r, unsigned n);
 /* Stamp messages just read from c's uffd (fence_seq, see struct client). */
-void fence_stamp(const struct client *c, struct uffd_msg *msgs, int n);
+/*
+ * Every message read from c's uffd, when read (lock held): stamped with
+ * the last fence begun, and a REMAP counted in remaps_pending.
+ */
+void fence_stamp(struct client *c, struct uffd_msg *msgs, int n);
 
 /* fault service (src/fault/service.c) */
 int fault_service_start(struct engine *e);
 void fault_service_stop(struct engine *e);
 int fault_service_add_client(struct engine *e, struct client *c);
 void fault_service_remove_client(struct engine *e, struct client *c);
-/* A fault thread looks for clients with a backlog to serve. */
-void fault_service_kick(struct engine *e);
-/*
- * Hand the parts in c->moved whose pin went to the program as private
- * memory; drop those the program unmapped or replaced. Lock held; talks
- * to the agent (the lock is held throughout, as for every fence).
- */
-void moved_settle(struct engine *e, struct client *c);
+/* A moved part of o's view becomes an object of its own (engine.c); lock held. */
+int object_split(struct engine *e, struct uobj *o, size_t first, size_t n, uintptr_t to,
+		 struct uobj **out);
 
 /* resolving faults from the page states (src/fault/resolve.c) */
 /* Resolve parked faults on pages whose I/O ended; lock held. */
@@ -309,6 +300,13 @@ void pinned_round(struct engine *e, struct client *c);
  * before the scan that decides what is zapped, cleared after the zap.
  */
 void pinned_fencing(struct client *c, bool on);
+/*
+ * c has delta more objects made of parts it moved by a raw mremap
+ * (object_split), or its REMAP events pending changed: the pin table's
+ * moved word says whether its shim must pin and lock anywhere
+ * (protocol.h). Lock held.
+ */
+void pinned_moved_parts(struct client *c, int delta);
 /*
  * Pages of [start, start + n) of o that the last scan found in a buffer
  * the kernel holds registered (not the client's table). Lock held.

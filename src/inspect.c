@@ -293,7 +293,7 @@ static int peek_page(struct engine *e, struct uobj *o, size_t idx, char *buf)
 	if (pg_state(w) == PG_BAD)
 		return -EIO;
 	if (pg_resident(w)) {
-		n = pread(o->memfd, buf, PAGE_SIZE, (off_t)idx << PAGE_SHIFT);
+		n = pread(o->memfd, buf, PAGE_SIZE, uobj_memoff(o, idx));
 		if (n < 0)
 			return -errno;
 		if (n < (ssize_t)PAGE_SIZE)
@@ -313,7 +313,7 @@ static int peek_page(struct engine *e, struct uobj *o, size_t idx, char *buf)
 		off = swap_slot_offset(slot);
 	} else {
 		fd = o->backing_fd;
-		off = (uint64_t)idx << PAGE_SHIFT;
+		off = (uint64_t)uobj_memoff(o, idx);
 	}
 	pthread_mutex_unlock(&e->lock);
 	if (o->ops->swap_backed && fd < 0) {

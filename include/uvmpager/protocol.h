@@ -6,9 +6,11 @@
  *
  *   control  request/reply, driven by the program's threads (one request
  *            in flight at a time: the client serialises);
- *   agent    driven by the daemon: fence requests that the client's agent
- *            thread carries out in its own address space, and the
- *            daemon's liveness (EOF = the daemon died: fail closed).
+ *   agent    the daemon's liveness: it holds the connection and sends
+ *            nothing (EOF = the daemon died: the agent fails closed).
+ *            Type 64 was the daemon's fence request to the agent; the
+ *            daemon fences through the memfds now, and the agent answers
+ *            any request with -EOPNOTSUPP.
  *
  * Every message is one datagram: a header, a fixed payload for its type,
  * and file descriptors as SCM_RIGHTS ancillary data. All integers are
@@ -47,9 +49,6 @@ enum uvmp_type {
 
 	/* client -> daemon, first message on the agent connection */
 	UVMP_AGENT = 32,
-
-	/* daemon -> client agent */
-	UVMP_FENCE = 64,        /* drop the PTEs of the ranges (MADV_DONTNEED), then reply */
 
 	/* the reply bit: a reply carries its request's type | UVMP_REPLY */
 	UVMP_REPLY = 0x8000,
@@ -122,9 +121,16 @@ struct uvmp_pin {
 	uint64_t addr;          /* client address (any alignment) */
 	uint64_t len;           /* bytes; 0: entry free */
 };
-/* The entries, then the fencing word. */
-#define UVMP_PIN_TABLE_SIZE (UVMP_PIN_ENTRIES * sizeof(struct uvmp_pin) + sizeof(uint64_t))
+/*
+ * The entries, the fencing word, then the moved word: the daemon keeps it
+ * nonzero while it serves memory of the client's that the client did not
+ * map itself, parts of its regions the program moved by a raw mremap
+ * (objects of their own since). A client that pins or locks only the
+ * regions it knows must then pin and lock wherever the range is.
+ */
+#define UVMP_PIN_TABLE_SIZE (UVMP_PIN_ENTRIES * sizeof(struct uvmp_pin) + 2 * sizeof(uint64_t))
 #define UVMP_PIN_FENCING(table) ((uint64_t *)((struct uvmp_pin *)(table) + UVMP_PIN_ENTRIES))
+#define UVMP_PIN_MOVED(table) (UVMP_PIN_FENCING(table) + 1)
 
 /* UVMP_AGENT: the second connection */
 struct uvmp_agent {
@@ -240,21 +246,6 @@ struct uvmp_adopt_reply {       /* fds: one memfd per region, same order */
 
 struct uvmp_adopt_done {        /* UVMP_ADOPT_DONE: all regions mapped */
 	uint64_t token;
-};
-
-/* UVMP_FENCE (daemon -> agent) */
-#define UVMP_FENCE_MAX 64
-/*
- * Not a fence: ranges[0] (n = 1), moved out of its object by a raw mremap,
- * becomes the program's private anonymous memory again, with the bytes
- * the attached memfd holds at `offset` and the protections it has.
- */
-#define UVMP_FENCE_PRIVATE 0x1
-struct uvmp_fence {
-	uint32_t n;
-	uint32_t flags;         /* UVMP_FENCE_*; 0: a fence */
-	uint64_t offset;        /* UVMP_FENCE_PRIVATE: memfd offset of ranges[0] */
-	struct uvmp_range ranges[UVMP_FENCE_MAX];
 };
 
 #endif

@@ -163,6 +163,14 @@ int uvmpager_file_unmap(struct uvmpager *c, void *addr);
  */
 int uvmpager_pin_begin(struct uvmpager *c, const void *addr, size_t len);
 void uvmpager_pin_end(struct uvmpager *c, int slot);
+/*
+ * Whether the daemon serves memory of this process outside the regions
+ * the caller made: part of a region the program moved with a raw
+ * mremap(2) is an object of its own at its new place, which only the
+ * daemon knows. Pins and locks (uvmpager_lock) must then cover any
+ * address, not only the caller's regions. Lock-free; false for NULL.
+ */
+bool uvmpager_moved_parts(const struct uvmpager *c);
 
 /*
  * fork(2). A child must not share its parent's objects, so around fork:

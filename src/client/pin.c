@@ -81,3 +81,8 @@ void uvmpager_pin_end(struct uvmpager *c, int slot)
 		return;
 	__atomic_store_n(&c->pintab[slot].len, 0, __ATOMIC_RELEASE);
 }
+
+bool uvmpager_moved_parts(const struct uvmpager *c)
+{
+	return c && c->pintab && __atomic_load_n(UVMP_PIN_MOVED(c->pintab), __ATOMIC_ACQUIRE);
+}

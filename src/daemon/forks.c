@@ -75,6 +75,31 @@ void forks_expire(struct server *s)
 	}
 }
 
+/*
+ * The child maps the clones in this order, each where nothing is mapped
+ * yet (client/fork.c, map_clone). Where two overlap (a part moved by a
+ * raw mremap into another object's raw-unmapped hole), the one whose
+ * pages are its own there goes first, or the other would take the range
+ * with pages it no longer has.
+ */
+static void order_clones(struct server *s, struct fork_rec *f)
+{
+	for (unsigned i = 0; i < f->n; i++) {
+		for (unsigned j = i + 1; j < f->n; j++) {
+			struct fork_clone *a = &f->clones[i], *b = &f->clones[j], t;
+
+			if (b->region.addr >= a->region.addr + a->region.len ||
+			    a->region.addr >= b->region.addr + b->region.len ||
+			    !engine_object_covers(s->e, b->o, (uintptr_t)b->region.addr, a->o,
+						  (uintptr_t)a->region.addr))
+				continue;
+			t = *a;
+			*a = *b;
+			*b = t;
+		}
+	}
+}
+
 int do_fork_prepare(struct server *s, struct conn *c, const struct uvmp_hdr *h,
 			   ssize_t n)
 {
@@ -85,7 +110,8 @@ int do_fork_prepare(struct server *s, struct conn *c, const struct uvmp_hdr *h,
 
 	if (!payload(h, n, 0) || !dc || !dc->ec)
 		return -EPROTO;
-	engine_client_settle_moved(s->e, dc->ec);
+	/* a part the program moved by a raw mremap just now is an object too */
+	srv_objects_sync(s, dc);
 	for (struct dobj *d = dc->objs; d; d = d->next)
 		count++;
 	f = calloc(1, sizeof(*f));
@@ -116,8 +142,10 @@ int do_fork_prepare(struct server *s, struct conn *c, const struct uvmp_hdr *h,
 		fc->region = (struct uvmp_region){ .addr = engine_object_addr(d->o), .len = d->len,
 						   .object_id = engine_object_id(fc->o),
 						   .type = d->type, .prot = d->prot };
+		fc->split = d->split;
 	}
 	f->n = count;
+	order_clones(s, f);
 	rep.token = f->token;
 	rep.nregions = count;
 	return srv_reply(c, h, 0, &rep, sizeof(rep), NULL, 0) < 0 ? -EPIPE : 1;
@@ -179,6 +207,23 @@ int do_adopt(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t
 	return srv_reply(c, h, 0, &rep, sizeof(rep), fds, rep.n) < 0 ? -EPIPE : 1;
 }
 
+/*
+ * Whether a clone would serve a page an object the child adopted already
+ * serves. The parent's objects may overlap where the pages of one are
+ * gone: a part moved by a raw mremap into another's raw-unmapped hole.
+ */
+static bool clone_meets(struct server *s, struct dclient *dc, const struct fork_clone *fc)
+{
+	for (struct dobj *d = dc->objs; d; d = d->next) {
+		uintptr_t base = engine_object_addr(d->o);
+
+		if (fc->region.addr < base + d->len && base < fc->region.addr + fc->region.len &&
+		    engine_objects_meet(s->e, d->o, base, fc->o, (uintptr_t)fc->region.addr))
+			return true;
+	}
+	return false;
+}
+
 int do_adopt_done(struct server *s, struct conn *c, const struct uvmp_hdr *h, ssize_t n)
 {
 	const struct uvmp_adopt_done *p = payload(h, n, sizeof(*p));
@@ -200,7 +245,7 @@ int do_adopt_done(struct server *s, struct conn *c, const struct uvmp_hdr *h, ss
 			r = -ENOMEM;
 			break;
 		}
-		if (srv_range_taken(dc, fc->region.addr, fc->region.len, NULL)) {
+		if (clone_meets(s, dc, fc)) {
 			free(d);
 			r = -EEXIST;
 			break;
@@ -230,6 +275,7 @@ int do_adopt_done(struct server *s, struct conn *c, const struct uvmp_hdr *h, ss
 		d->len = (size_t)fc->region.len;
 		d->type = fc->region.type;
 		d->prot = fc->region.prot;
+		d->split = fc->split;
 		srv_dobj_link(s, dc, d);
 		fc->o = NULL;
 	}

@@ -189,7 +189,7 @@ static int do_uffd(struct server *s, struct conn *c, const struct uvmp_hdr *h, s
 
 	if (!payload(h, n, 0) || !dc || dc->ec || nfds != 1)
 		return -EPROTO;
-	r = engine_client_create(s->e, dc->pid, fds[0], dc->budget, srv_fence, dc, &dc->ec);
+	r = engine_client_create(s->e, dc->pid, fds[0], dc->budget, &dc->ec);
 	if (r < 0)
 		return r;
 	fds[0] = -1;   /* the engine owns it now */
@@ -222,7 +222,7 @@ static int do_agent(struct server *s, struct conn *c, const struct uvmp_hdr *h, 
 	r = srv_reply(c, h, 0, NULL, 0, NULL, 0);
 	if (r < 0)
 		return r;
-	/* from now on this socket belongs to the fence callback */
+	/* held to the end: the agent takes its closing as the daemon's */
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	dc->agent_fd = c->fd;

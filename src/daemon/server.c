@@ -4,8 +4,8 @@
  * One thread: an epoll loop over the listening socket, every control
  * connection, each client's pidfd and a signalfd. Requests are answered
  * in order; a malformed one gets -EPROTO and its connection is closed.
- * The agent connections are not polled: the page daemon's fence callback
- * talks on them directly (a request, then its reply).
+ * The agent connections are not polled: the daemon says nothing on them,
+ * and a client's agent learns of the daemon's end by theirs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,117 +53,6 @@ int srv_reply(struct conn *c, const struct uvmp_hdr *req, int32_t status,
 }
 
 /* --- clients ------------------------------------------------------------- */
-
-/*
- * Replies the agent has sent since a fence timed out, read without
- * waiting. Whether it has answered that fence: it answers in order.
- */
-static bool agent_caught_up(struct dclient *dc)
-{
-	char buf[UVMP_MAX_MSG];
-	int fds[UVMP_MAX_FDS];
-	unsigned nfds;
-
-	for (;;) {
-		struct uvmp_hdr *h = (struct uvmp_hdr *)buf;
-		struct pollfd pfd = { .fd = dc->agent_fd, .events = POLLIN };
-		ssize_t got;
-
-		if (poll(&pfd, 1, 0) <= 0 || !(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
-			return false;
-		got = wire_recv(dc->agent_fd, buf, sizeof(buf), fds, &nfds);
-		for (unsigned i = 0; i < nfds; i++)
-			close(fds[i]);
-		if (got == -EAGAIN || got == -EINTR)
-			continue;
-		if (got <= 0 || (size_t)got < sizeof(*h))
-			return false;
-		if (h->type == (UVMP_FENCE | UVMP_REPLY) &&
-		    (int32_t)(h->seq - dc->fence_unanswered) >= 0) {
-			dc->fence_unanswered = 0;
-			return true;
-		}
-	}
-}
-
-/*
- * The page daemon asks the client's agent to drop its PTEs of a range.
- * Called with the engine lock held, so every other client waits while
- * this one does: a fence waits FENCE_TIMEOUT_MS at most, and once one
- * timed out (a stopped process, a blocked agent) no other is sent until
- * the agent has answered it: -EBUSY at once (the engine then leaves the
- * client's pages alone for a while, fence.c).
- */
-int srv_fence(void *priv, const struct engine_range *r, unsigned n, unsigned flags,
-	      int memfd, uint64_t off)
-{
-	struct dclient *dc = priv;
-	struct uvmp_fence f = {
-		.n = n, .flags = flags & ENGINE_FENCE_PRIVATE ? UVMP_FENCE_PRIVATE : 0,
-		.offset = off,
-	};
-	char buf[UVMP_MAX_MSG];
-	uint32_t seq = ++dc->fence_seq ? dc->fence_seq : ++dc->fence_seq;
-	uint64_t deadline = now_ns() + FENCE_TIMEOUT_MS * 1000000ULL;
-	int fds[UVMP_MAX_FDS];
-	unsigned nfds;
-	int ret;
-
-	if (dc->agent_fd < 0)
-		return -ENOTCONN;
-	if (n > UVMP_FENCE_MAX)
-		return -E2BIG;
-	if (dc->fence_unanswered && !agent_caught_up(dc))
-		return -EBUSY;
-	for (unsigned i = 0; i < n; i++)
-		f.ranges[i] = (struct uvmp_range){ r[i].addr, r[i].len };
-	ret = wire_send(dc->agent_fd, UVMP_FENCE, seq, 0, &f, sizeof(f),
-			memfd >= 0 ? &memfd : NULL, memfd >= 0 ? 1 : 0);
-	if (ret < 0)
-		return ret;
-	for (;;) {
-		struct uvmp_hdr *h = (struct uvmp_hdr *)buf;
-		/*
-		 * The agent's MADV_DONTNEED waits until its REMOVE event is
-		 * read from the client's uffd, and the fault threads cannot
-		 * while we hold the engine: read it here (engine.h).
-		 */
-		struct pollfd pfd[2] = {
-			{ .fd = dc->agent_fd, .events = POLLIN },
-			{ .fd = engine_client_uffd(dc->ec), .events = POLLIN },
-		};
-		uint64_t now = now_ns();
-		ssize_t got;
-
-		if (now >= deadline) {
-			dc->fence_unanswered = seq;
-			return -ETIMEDOUT;
-		}
-		ret = poll(pfd, 2, (int)((deadline - now) / 1000000ULL) + 1);
-		if (ret < 0 && errno != EINTR)
-			return -errno;
-		if (ret <= 0)
-			continue;
-		if (pfd[1].revents & POLLIN)
-			engine_client_fence_pump(dc->ec);
-		if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
-			continue;
-		got = wire_recv(dc->agent_fd, buf, sizeof(buf), fds, &nfds);
-		for (unsigned i = 0; i < nfds; i++)
-			close(fds[i]);
-		if (got == -EAGAIN || got == -EINTR)
-			continue;
-		if (got < 0)
-			return (int)got;
-		if (got == 0)
-			return -ENOTCONN;
-		if ((size_t)got < sizeof(*h) || h->type != (UVMP_FENCE | UVMP_REPLY))
-			return -EPROTO;
-		if (h->seq == seq)
-			return h->status;
-		/* a reply to a fence that timed out earlier: skip it */
-	}
-}
 
 void server_set_user_limits(struct server *s, unsigned clients, unsigned objects)
 {
@@ -230,6 +119,59 @@ void srv_dobj_drop(struct server *s, struct dclient *dc, struct dobj *d)
 	srv_dobj_unlink(s, dc, d);
 	free(d->path);
 	free(d);
+}
+
+/* The client's object the engine's object `id` was part of, or NULL. Server thread. */
+static struct dobj *dobj_by_engine_id(struct dclient *dc, uint64_t id)
+{
+	for (struct dobj *d = dc->objs; d; d = d->next)
+		if (engine_object_id(d->o) == id)
+			return d;
+	return NULL;
+}
+
+void srv_objects_sync(struct server *s, struct dclient *dc)
+{
+	struct uobj *made[16];
+	uint64_t origin[16];
+	size_t n;
+
+	if (!dc->ec)
+		return;
+	for (struct dobj *d = dc->objs, *next; d; d = next) {
+		next = d->next;
+		if (!d->split || engine_object_live(s->e, d->o, 0, d->len))
+			continue;
+		srv_dobj_unlink(s, dc, d);
+		engine_object_destroy(s->e, d->o);
+		srv_dobj_drop(s, dc, d);
+	}
+	while ((n = engine_client_new_objects(s->e, dc->ec, made, origin, ARRAY_SIZE(made)))) {
+		for (size_t i = 0; i < n; i++) {
+			const struct dobj *from = dobj_by_engine_id(dc, origin[i]);
+			struct dobj *d = calloc(1, sizeof(*d));
+
+			/* the engine destroys it with its client */
+			if (!d) {
+				log_warn("pid %d: no memory to list object %" PRIu64 " (moved by a raw "
+					 "mremap): fork children will not have it", dc->pid,
+					 engine_object_id(made[i]));
+				continue;
+			}
+			d->o = made[i];
+			d->id = engine_object_id(made[i]);
+			d->addr = engine_object_addr(made[i]);
+			d->len = engine_object_size(made[i]);
+			d->type = from ? from->type : UVMP_OBJ_ANON;
+			d->prot = from ? from->prot : PROT_READ | PROT_WRITE;
+			d->path = from && from->path ? strdup(from->path) : NULL;
+			d->split = true;
+			srv_dobj_link(s, dc, d);
+			log_debug("client %" PRIu64 ": object %" PRIu64 " at %#" PRIxPTR " +%zu KiB, "
+				  "moved out of object %" PRIu64 " by a raw mremap", dc->id, d->id,
+				  d->addr, d->len >> 10, origin[i]);
+		}
+	}
 }
 
 static bool process_alive(struct dclient *dc)
@@ -609,6 +551,11 @@ int server_run(struct server *s, void (*tick)(void *arg), void *arg)
 		}
 next_round:
 		forks_expire(s);
+		if (now_ns() - s->objects_synced > 250 * 1000000ULL) {
+			for (struct dclient *dc = s->clients; dc; dc = dc->next)
+				srv_objects_sync(s, dc);
+			s->objects_synced = now_ns();
+		}
 		if (tick)
 			tick(arg);
 	}

@@ -14,7 +14,6 @@
 #include "uvmpager/protocol.h"
 
 #define FORK_TTL_NS (30ULL * 1000000000ULL)
-#define FENCE_TIMEOUT_MS 2000
 
 enum watch_kind { W_LISTEN, W_CONN, W_PIDFD, W_SIGNAL };
 
@@ -31,6 +30,7 @@ struct dobj {
 	uint32_t type, prot;
 	time_t created;
 	char *path;               /* the backing file of FILE/DEVICE objects, or NULL */
+	bool split;               /* made by the engine of a part moved by a raw mremap */
 	struct dobj *next;
 };
 
@@ -44,10 +44,8 @@ struct dclient {
 	struct client *ec;        /* engine client, once its uffd came */
 	bool uffd_owned;          /* its uffd proved its own (uffdowner.h) by a first MAP */
 	struct conn *ctl;
-	int agent_fd;
-	uint32_t fence_seq;
+	int agent_fd;             /* its agent's connection: held, never read, closed at the end */
 	unsigned nobjs;           /* in objs: changed under the server lock */
-	uint32_t fence_unanswered;   /* a fence that timed out, its reply not in yet (0: none) */
 	int pidfd;
 	struct watch pid_watch;
 	struct dobj *objs;
@@ -66,6 +64,7 @@ struct fork_clone {
 	struct uobj *o;
 	int memfd;
 	struct uvmp_region region;
+	bool split;               /* of a dobj made of a part moved by a raw mremap */
 };
 
 struct fork_rec {
@@ -100,6 +99,7 @@ struct server {
 	uint64_t client_budget_max;   /* tunable: atomic loads and stores */
 	unsigned max_clients_per_user, max_objects_per_user;   /* server thread only; 0: none */
 	time_t started;
+	uint64_t objects_synced;      /* srv_objects_sync's last pass over every client (ns) */
 };
 
 
@@ -116,8 +116,6 @@ static inline const void *payload(const struct uvmp_hdr *h, ssize_t n, size_t wa
 uint64_t srv_random_u64(void);
 int srv_reply(struct conn *c, const struct uvmp_hdr *req, int32_t status,
 	      const void *payload, size_t plen, const int *fds, unsigned nfds);
-int srv_fence(void *priv, const struct engine_range *r, unsigned n, unsigned flags,
-	      int memfd, uint64_t off);
 int srv_user_room(struct server *s, uid_t uid, pid_t pid, bool objects);
 struct dclient *srv_find_client(struct server *s, uint64_t id);
 /* Into / out of dc's object list, under the server lock (see struct server). */
@@ -125,6 +123,13 @@ void srv_dobj_link(struct server *s, struct dclient *dc, struct dobj *d);
 void srv_dobj_unlink(struct server *s, struct dclient *dc, struct dobj *d);
 /* Unlink and free (the engine object is the caller's business). */
 void srv_dobj_drop(struct server *s, struct dclient *dc, struct dobj *d);
+/*
+ * The client's list catches up with its engine objects: objects the
+ * engine made of parts the program moved by a raw mremap join it, and
+ * such objects the program has since unmapped whole leave it. Server
+ * thread.
+ */
+void srv_objects_sync(struct server *s, struct dclient *dc);
 
 /* requests.c: whether [addr, addr + len) meets one of dc's objects (but skip) */
 bool srv_range_taken(struct dclient *dc, uint64_t addr, uint64_t len, const struct dobj *skip);

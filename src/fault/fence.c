@@ -1,6 +1,5 @@
 /*
- * A program's REMOVE events against the page daemon's fences, and the
- * messages read while the agent works for us.
+ * A program's REMOVE events against the page daemon's fences.
  *
  * The fence (pager/zap.c) punches pages from the memfd and puts their
  * data back: no event comes of it, so every REMOVE is the program's own
@@ -15,13 +14,6 @@
  * that a fence begun after its stamp named keep their data (old data at
  * worst, never lost data); the last FENCE_LOG fences' ranges are kept to
  * tell.
- *
- * The agent still works in the program's address space for the
- * hand-over of a part moved by a raw mremap (service.c). While it does,
- * the engine lock is held, so the fault threads (which read the uffd
- * under the lock) cannot read the events its MADV_DONTNEED waits on: the
- * daemon pumps them here, into the client's backlog, which the fault
- * threads empty first, in order.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -30,24 +22,6 @@
 #include "common/util.h"
 #include "engine_impl.h"
 #include "fault/uffd_compat.h"
-
-static int backlog_push(struct client *c, const struct uffd_msg *m)
-{
-	unsigned ncap = c->capbacklog ? c->capbacklog : 64;
-	struct uffd_msg *nb;
-
-	if (c->nbacklog == c->capbacklog) {
-		while (ncap <= c->nbacklog)
-			ncap *= 2;
-		nb = realloc(c->backlog, ncap * sizeof(*nb));
-		if (!nb)
-			return -ENOMEM;
-		c->backlog = nb;
-		c->capbacklog = ncap;
-	}
-	c->backlog[c->nbacklog++] = *m;
-	return 0;
-}
 
 /*
  * Did a fence begun after stamp name addr? *end: where that answer may
@@ -96,10 +70,16 @@ void fence_remove_user_parts(struct client *c, const struct uffd_msg *m,
 	}
 }
 
-void fence_stamp(const struct client *c, struct uffd_msg *msgs, int n)
+void fence_stamp(struct client *c, struct uffd_msg *msgs, int n)
 {
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		msgs[i].reserved3 = c->fence_seq;
+		/* a part of a view may become an object the shim does not know */
+		if (msgs[i].event == UFFD_EVENT_REMAP) {
+			c->remaps_pending++;
+			pinned_moved_parts(c, 0);
+		}
+	}
 }
 
 void fence_log_note(struct client *c, const struct engine_range *r, unsigned n)
@@ -114,28 +94,4 @@ void fence_log_note(struct client *c, const struct engine_range *r, unsigned n)
 	f->seq = c->fence_seq;
 	f->n = n;
 	memcpy(f->r, r, n * sizeof(*r));
-}
-
-int engine_client_uffd(struct client *c)
-{
-	return c->ufd;
-}
-
-int engine_client_fence_pump(struct client *c)
-{
-	struct uffd_msg msgs[64];
-	int k, err = 0;
-
-	while ((k = uffd_read_msgs(c->ufd, msgs, ARRAY_SIZE(msgs))) > 0) {
-		fence_stamp(c, msgs, k);
-		for (int i = 0; i < k; i++)
-			if (backlog_push(c, &msgs[i]) < 0 && !err)
-				err = -ENOMEM;
-	}
-	/*
-	 * Out of memory for the backlog loses a message: a fault whose
-	 * thread then sleeps until the next fault on its page wakes it, or
-	 * a program's discard not carried out (old data, not lost data).
-	 */
-	return k < 0 ? k : err;
 }

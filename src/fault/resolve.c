@@ -242,7 +242,7 @@ static int install_zeros(struct engine *e, struct uobj *o, size_t start, size_t 
 	int r = 0;
 
 	if (!wp || e->continue_wp) {
-		if (fallocate(o->memfd, FALLOC_FL_KEEP_SIZE, (off_t)start << PAGE_SHIFT,
+		if (fallocate(o->memfd, FALLOC_FL_KEEP_SIZE, uobj_memoff(o, start),
 			      (off_t)n << PAGE_SHIFT) == 0)
 			return uffd_continue(o->client->ufd, addr, n << PAGE_SHIFT,
 					     wp ? UFFD_F_WP : 0);

@@ -76,251 +76,121 @@ static void unmapped(struct engine *e, struct client *c, uintptr_t start, uintpt
 }
 
 /*
- * Whether the kernel may hold a pin on [addr, addr + len) of c: now
- * (fresh: a scan of its own), or as of the last scan.
- */
-static bool range_pinned(struct engine *e, struct client *c, uintptr_t addr, size_t len,
-			 bool fresh)
-{
-	if (pinned_refresh(e, c, fresh) < 0)
-		return true;   /* unknown is pinned */
-	for (size_t i = 0; i < c->npinned; i++)
-		if (c->pinned[i].addr < addr + len && addr < c->pinned[i].addr + c->pinned[i].len)
-			return true;
-	return false;
-}
-
-/*
- * The agent's hand-over of [addr, addr + len), a registered mapping of
- * memfd at off, to the program as private memory (agent.c hand_over),
- * unless the kernel holds a pin on it: a pin taken before the move keeps
- * the memfd's pages, and whatever the kernel writes through it (an
- * io_uring READ_FIXED) would miss the copy. So the PTEs go first and the
- * pins are read after: a pin taken since had to fault, and waits for us.
- * The program's mremap returned when its REMAP event was read, so by the
- * time we get here it may have unmapped part of the range (seed
- * 610077490: the hole made the fence fail, ENOMEM, and the part stayed
- * shared memory its fork children did not inherit): the agent hands
- * over the pieces that still map memfd at their offset. Memory the
- * program mapped anew in such a hole is zapped by the first fence (the
- * open fence race of docs/design-notes.md). -EBUSY when pinned (nothing
- * handed over), -ESTALE when nothing of the view is left. Lock held.
- */
-static int hand_over(struct engine *e, struct client *c, uintptr_t addr, size_t len, int memfd,
-		     uint64_t off)
-{
-	struct engine_range r = { addr, len };
-	int ret = c->ext_fence(c->priv, &r, 1, 0, -1, 0);
-
-	/* holes: madvise zapped every mapping of the range, and says ENOMEM for the gaps */
-	if (ret == -ENOMEM)
-		ret = 0;
-
-	if (ret == 0)
-		ret = range_pinned(e, c, addr, len, true) ? -EBUSY
-			: c->ext_fence(c->priv, &r, 1, ENGINE_FENCE_PRIVATE, memfd, off);
-	if (ret == -ETIMEDOUT)
-		e->fence_timeouts++;
-	/*
-	 * The agent's calls pumped the client's messages into its backlog
-	 * and drained the uffd: its epoll event may never come.
-	 */
-	if (c->nbacklog)
-		fault_service_kick(e);
-	return ret;
-}
-
-/*
- * Remember a pinned moved part for later (moved_settle). Its pages stay
- * in the memfd (the object turned them GONE without a punch), so the
- * program reads and writes them as before, shared and unbudgeted; a
- * fork child does not inherit it (it was MADV_DONTFORK as a view).
- * Without memory to remember it, it stays so for good.
- */
-static void moved_keep(struct engine *e, struct client *c, uintptr_t addr, size_t len,
-		       int memfd, uint64_t off)
-{
-	struct moved_part *nm = realloc(c->moved, (c->nmoved + 1) * sizeof(*nm));
-	int fd = fcntl(memfd, F_DUPFD_CLOEXEC, 0);
-
-	if (!c->moved_warned) {
-		engine_log(e, 4, "pid %d: %#lx-%#lx, moved out of a managed object by a raw mremap, "
-			   "is pinned by the kernel (an io_uring buffer or direct I/O): it stays "
-			   "shared, unbudgeted memory that fork children do not inherit until the "
-			   "pin goes", (int)c->pid, (unsigned long)addr, (unsigned long)(addr + len));
-		c->moved_warned = true;
-	}
-	if (!nm || fd < 0) {
-		if (nm)
-			c->moved = nm;
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	c->moved = nm;
-	c->moved[c->nmoved++] = (struct moved_part){ addr, len, fd, off };
-}
-
-/* Whether [addr, addr + len) overlaps a view of c's objects. */
-static bool overlaps_view(struct engine *e, struct client *c, uintptr_t addr, size_t len)
-{
-	for (struct uobj *o = e->objects; o; o = o->next)
-		if (o->client == c && addr < o->caddr + (o->npages << PAGE_SHIFT) &&
-		    o->caddr < addr + len)
-			return true;
-	return false;
-}
-
-void moved_settle(struct engine *e, struct client *c)
-{
-	size_t k = 0;
-
-	for (size_t i = 0; i < c->nmoved; i++) {
-		struct moved_part m = c->moved[i];
-		int ret = -ESTALE;
-
-		/*
-		 * Registered again for the hand-over, so that a touch waits
-		 * for it. A range the program unmapped, or replaced with its
-		 * own memory, is not ours: registration fails on private
-		 * memory, and the agent checks the mapping is still this
-		 * memfd at this offset before it copies.
-		 */
-		/* still pinned by the last scan: nothing to do this time, no zap */
-		if (!c->dead && range_pinned(e, c, m.addr, m.len, false)) {
-			c->moved[k++] = m;
-			continue;
-		}
-		if (!c->dead && c->ext_fence && !overlaps_view(e, c, m.addr, m.len) &&
-		    uffd_register(c->ufd, (void *)m.addr, m.len, UFFD_MISSING | UFFD_MINOR,
-				  NULL) == 0) {
-			ret = hand_over(e, c, m.addr, m.len, m.memfd, m.off);
-			uffd_unregister(c->ufd, (void *)m.addr, m.len);
-		}
-		if (ret == -EBUSY) {
-			c->moved[k++] = m;
-			continue;
-		}
-		if (ret < 0 && ret != -ESTALE)
-			engine_log(e, 3, "pid %d: the hand-over of %#lx-%#lx failed (%s): it stays "
-				   "shared memory", (int)c->pid, (unsigned long)m.addr,
-				   (unsigned long)(m.addr + m.len), strerror(-ret));
-		close(m.memfd);
-	}
-	c->nmoved = k;
-}
-
-/*
  * Part of an object's view moved to `to` behind our back (a raw mremap):
- * one object cannot have two views, so the moved part leaves it. Its
- * pages are brought into memory, the new range is unregistered and
- * handed to the program as private memory of its own (unbudgeted, see
- * the agent's hand_over), the old pages turn PG_GONE without a punch
- * (the new mapping reads them). A page whose only copy is unreadable is
- * poisoned there first and kept out of the hand-over: SIGBUS, never
- * zeros. Lock held; waits for the reads (the lock is let go meanwhile);
- * without memory for the poisoned set, nothing is handed over (the part
- * stays shared memory the children do not inherit).
+ * one object cannot have two views, so the moved part becomes an object
+ * of its own (engine.c, object_split). Its mapping still maps the memfd where the
+ * pages are and is still registered, so nothing of the program's address
+ * space is touched: whatever it does there meanwhile (unmap part of it,
+ * map memory of its own, mprotect) is its own business, and the kernel's
+ * events about it (UNMAP, REMOVE) find the new object. The pages must be
+ * at rest first: I/O in flight ends (the lock is let go meanwhile), a
+ * discard waiting for its zap is settled (its proof is by address).
+ *
+ * Without memory for the new object, the moved pages are poisoned where
+ * the program has no PTE for them and unregistered: a touch gets SIGBUS
+ * rather than the zeros of a hole or a fault nobody serves. Lock held.
  */
 static void remap_part(struct engine *e, struct client *c, struct uobj *o, size_t first,
 		       size_t n, uintptr_t to)
 {
-	uint64_t *lost = NULL;      /* poisoned pages, by index from first */
-	bool again = true, nomem = false;
+	struct uobj *p;
+	bool busy = true, was_pinned = o->pinned;
+	int r;
 
 	o->pinned = true;   /* the page daemon keeps away */
-	while (again) {
-		again = false;
-		for (size_t i = first; i < first + n; i++) {
-			pgword_t w = uobj_get(o, i);
-			size_t t = i + 1;
-
-			if (pg_busy(w))
-				again = true;
-			if (pg_state(w) != PG_SWAPPED &&
-			    !(pg_state(w) == PG_EMPTY && !o->ops->zero_fill))
-				continue;
-			while (t < first + n && t - i < (size_t)e->cfg.cluster_pages &&
-			       pg_state(uobj_get(o, t)) == pg_state(w))
-				t++;
-			for (size_t k = i; k < t; k++)
-				uobj_set(o, k, pg_set_state(uobj_get(o, k) | PGF_INACTIVE, PG_BUSY_IN));
-			if (pager_get_async(o, i, t - i) == 0)
-				again = true;
-			i = t - 1;
-		}
-		while (o->inflight)
+	while (busy) {
+		busy = false;
+		for (size_t i = first; i < first + n && !busy; i++)
+			busy = pg_busy(uobj_get(o, i));
+		if (busy)
 			pthread_cond_wait(&e->io_cond, &e->lock);
 	}
+	for (size_t i = first; i < first + n; i++)
+		if (pg_has(uobj_get(o, i), PGF_DISCARD))
+			pager_discard_settle(o, i);
+	o->pinned = was_pinned;
+	r = object_split(e, o, first, n, to, &p);
+	if (r == 0)
+		return;
+	engine_log(e, 3, "pid %d: %#lx-%#lx, moved out of a managed object by a raw mremap, "
+		   "cannot become an object of its own (%s): its pages are poisoned (SIGBUS)",
+		   (int)c->pid, (unsigned long)to, (unsigned long)(to + (n << PAGE_SHIFT)),
+		   strerror(-r));
+	for (size_t i = 0; i < n; i++)
+		uffd_poison(c->ufd, (void *)(to + (i << PAGE_SHIFT)), PAGE_SIZE, 0);
+	uffd_unregister(c->ufd, (void *)to, n << PAGE_SHIFT);
+	/* no punch: a page the program still maps keeps its data */
 	for (size_t i = first; i < first + n; i++) {
 		pgword_t w = uobj_get(o, i);
 
-		if (pg_state(w) == PG_BAD || pg_state(w) == PG_SWAPPED) {
-			uffd_poison(c->ufd, (void *)(to + ((i - first) << PAGE_SHIFT)), PAGE_SIZE, 0);
-			if (!lost)
-				lost = calloc((n + 63) / 64, sizeof(*lost));
-			if (lost)
-				lost[(i - first) / 64] |= 1ULL << ((i - first) % 64);
-			else
-				nomem = true;
-		}
 		if (pg_slot(w) && o->ops->releasepg)
 			o->ops->releasepg(o, i);
-		uobj_set(o, i, pg_make(PG_GONE, uobj_get(o, i) & PGF_QUEUED, 0));
+		uobj_set(o, i, pg_make(PG_GONE, w & PGF_QUEUED, 0));
 	}
-	/*
-	 * The view was private memory to the program (fork gives children a
-	 * copy, MADV_DONTNEED reads zeros): the moved part becomes private
-	 * anonymous memory again, copied from the memfd by the agent while
-	 * the range is still registered, so a touch meanwhile waits for us
-	 * (its fault finds the page GONE after and retries on the copy).
-	 * Poisoned pages stay as they are, unregistered below (a copy would
-	 * read their hole as zeros); children do not inherit them (managed
-	 * views are MADV_DONTFORK).
-	 */
-	for (size_t i = 0; c->ext_fence && !nomem && i < n; i++) {
-		size_t t = i;
-
-		while (t < n && !(lost && (lost[t / 64] >> (t % 64) & 1)))
-			t++;
-		int ret = t > i ? hand_over(e, c, to + (i << PAGE_SHIFT), (t - i) << PAGE_SHIFT,
-					    o->memfd, (uint64_t)(first + i) << PAGE_SHIFT) : 0;
-
-		if (ret == -EBUSY)
-			moved_keep(e, c, to + (i << PAGE_SHIFT), (t - i) << PAGE_SHIFT, o->memfd,
-				   (uint64_t)(first + i) << PAGE_SHIFT);
-		else if (ret < 0 && ret != -ESTALE)
-			engine_log(e, 3, "pid %d: the hand-over of %#lx-%#lx, moved out of a managed "
-				   "object by a raw mremap, failed (%s): it stays shared memory that "
-				   "fork children do not inherit", (int)c->pid,
-				   (unsigned long)(to + (i << PAGE_SHIFT)),
-				   (unsigned long)(to + (t << PAGE_SHIFT)), strerror(-ret));
-		i = t;
-	}
-	free(lost);
-	uffd_unregister(c->ufd, (void *)to, n << PAGE_SHIFT);
-	o->pinned = false;
 }
 
-/* UFFD_EVENT_REMAP: [from, from + len) now lives at to. */
+/* Whether any page of o in [s, t) (client addresses) is still o's. */
+static bool live_in(const struct uobj *o, uintptr_t s, uintptr_t t)
+{
+	for (uintptr_t a = s; a < t; a += PAGE_SIZE)
+		if (pg_state(uobj_get(o, (a - o->caddr) >> PAGE_SHIFT)) != PG_GONE)
+			return true;
+	return false;
+}
+
+/*
+ * UFFD_EVENT_REMAP: [from, from + len) now lives at to. One VMA may hold
+ * the views of several objects (a moved part put back where it came
+ * from merges with its neighbours): each object with pages of its own
+ * in the range follows it whole, or gives up the part that moved. An
+ * object whose pages there are gone had the range once and stays.
+ */
 static void remapped(struct engine *e, struct client *c, uintptr_t from, uintptr_t to,
 		     size_t len)
 {
-	pinned_moved(c, from, to, len);
-	for (struct uobj *o = e->objects; o; o = o->next) {
-		uintptr_t oend = o->caddr + (o->npages << PAGE_SHIFT);
+	uint64_t ids[16];
+	size_t n = 0;
+	bool more = true;
 
-		if (o->client != c || from < o->caddr || from >= oend)
-			continue;
-		if (from == o->caddr && len == o->npages << PAGE_SHIFT) {
-			/* the whole view moved: the object follows it */
-			o->caddr = to;
-			pager_journal_move(o);
-			return;
+	pinned_moved(c, from, to, len);
+	/* remap_part lets go of the lock, and adds objects: by id, a batch at a time */
+	while (more) {
+		more = false;
+		n = 0;
+		for (struct uobj *o = e->objects; o; o = o->next) {
+			uintptr_t oend = o->caddr + (o->npages << PAGE_SHIFT);
+			uintptr_t s = MAX(from, o->caddr), t = MIN(from + len, oend);
+
+			if (o->client != c || o->dying || s >= t || !live_in(o, s, t))
+				continue;
+			if (n == ARRAY_SIZE(ids)) {
+				more = true;
+				break;
+			}
+			ids[n++] = o->id;
 		}
-		remap_part(e, c, o, (from - o->caddr) >> PAGE_SHIFT,
-			   (MIN(from + len, oend) - from) >> PAGE_SHIFT, to);
-		return;
+		for (size_t k = 0; k < n; k++) {
+			struct uobj *o = e->objects;
+			uintptr_t oend, s, t;
+
+			while (o && o->id != ids[k])
+				o = o->next;
+			if (!o || o->dying)
+				continue;
+			oend = o->caddr + (o->npages << PAGE_SHIFT);
+			s = MAX(from, o->caddr);
+			t = MIN(from + len, oend);
+			if (s >= t)
+				continue;
+			if (s == o->caddr && t == oend) {
+				/* the whole view moved: the object follows it */
+				o->caddr = to + (o->caddr - from);
+				pager_journal_move(o);
+				continue;
+			}
+			remap_part(e, c, o, (s - o->caddr) >> PAGE_SHIFT, (t - s) >> PAGE_SHIFT,
+				   to + (s - from));
+		}
 	}
 }
 
@@ -352,6 +222,11 @@ static void handle_msg(struct engine *e, struct client *c, const struct uffd_msg
 		break;
 	case UFFD_EVENT_REMAP:
 		remapped(e, c, m->arg.remap.from, m->arg.remap.to, m->arg.remap.len);
+		/* engine_client_new_objects waits for this */
+		if (c->remaps_pending && !--c->remaps_pending) {
+			pinned_moved_parts(c, 0);
+			pthread_cond_broadcast(&e->io_cond);
+		}
 		break;
 	default:
 		break;
@@ -424,43 +299,25 @@ static struct client *client_take(struct engine *e, uint64_t id)
 /* The thread serving c is done with it; lock not held. */
 static void client_put(struct engine *e, struct client *c)
 {
-	bool rearm, kick;
+	bool rearm;
 
 	pthread_mutex_lock(&e->lock);
 	c->serving = 0;
 	rearm = c->missed && !c->dead;
-	/*
-	 * A fence may have pumped messages into the backlog after our last
-	 * look, and its kick found us still serving: look again.
-	 */
-	kick = c->nbacklog && !c->dead;
 	c->missed = false;
 	pthread_mutex_unlock(&e->lock);
 	if (rearm)
 		arm(e, c, EPOLL_CTL_MOD);
-	if (kick)
-		fault_service_kick(e);
 }
 
 /*
- * The next batch of c's messages: the backlog a fence pumped first (it
- * was read earlier), then the uffd. Read under the lock, so a fence
- * (which pumps under the lock) and this thread never split a batch out
- * of order.
+ * The next batch of c's messages, read under the lock: each is stamped
+ * as it is read (fence_stamp), and a fork waits for the REMAPs read.
  */
 static int next_batch(struct client *c, struct uffd_msg *msgs, int max)
 {
-	int k;
+	int k = uffd_read_msgs(c->ufd, msgs, max);
 
-	if (c->nbacklog) {
-		k = (int)MIN((unsigned)max, c->nbacklog);
-
-		memcpy(msgs, c->backlog, (size_t)k * sizeof(*msgs));
-		memmove(c->backlog, c->backlog + k, (c->nbacklog - (unsigned)k) * sizeof(*msgs));
-		c->nbacklog -= (unsigned)k;
-		return k;
-	}
-	k = uffd_read_msgs(c->ufd, msgs, max);
 	if (k > 0)
 		fence_stamp(c, msgs, k);
 	return k;
@@ -523,30 +380,6 @@ static void serve_client(struct engine *e, struct client *c, uint32_t events)
 	}
 }
 
-/*
- * A fence pumped messages into a backlog and drained the uffd, so its
- * epoll event may never come: serve every client with a backlog that no
- * thread serves.
- */
-static void serve_backlogs(struct engine *e)
-{
-	for (;;) {
-		struct client *c;
-
-		pthread_mutex_lock(&e->lock);
-		for (c = e->clients; c; c = c->next)
-			if (c->nbacklog && !c->dead && !c->serving)
-				break;
-		if (c)
-			c->serving = 1;
-		pthread_mutex_unlock(&e->lock);
-		if (!c)
-			return;
-		serve_client(e, c, 0);
-		client_put(e, c);
-	}
-}
-
 static void *fault_thread(void *arg)
 {
 	struct engine *e = arg;
@@ -566,9 +399,9 @@ static void *fault_thread(void *arg)
 			if (id == EV_STOP)
 				return NULL;   /* never read: every thread sees it */
 			if (id == EV_KICK) {
+				/* a client left: reaped below */
 				if (read(e->kick_fd, &v, sizeof(v)) < 0)
 					continue;
-				serve_backlogs(e);
 				continue;
 			}
 			pthread_mutex_lock(&e->lock);
@@ -590,14 +423,6 @@ int fault_service_add_client(struct engine *e, struct client *c)
 	c->fault_id = e->next_fault_id++;
 	pthread_mutex_unlock(&e->lock);
 	return arm(e, c, EPOLL_CTL_ADD);
-}
-
-void fault_service_kick(struct engine *e)
-{
-	uint64_t one = 1;
-
-	if (write(e->kick_fd, &one, sizeof(one)) < 0)
-		return;   /* only on overflow: a kick is pending already */
 }
 
 void fault_service_remove_client(struct engine *e, struct client *c)

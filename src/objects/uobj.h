@@ -114,8 +114,14 @@ struct uobj {
 	size_t ndir;
 
 	int memfd;
+	/*
+	 * Where page 0 lives in memfd and in the backing file: 0 but for a
+	 * part of a view the program moved away with a raw mremap, which
+	 * keeps mapping its old object's memfd (engine.c, object_split).
+	 */
+	uint64_t memoff;
 	uintptr_t caddr;          /* client view, in the client's address space */
-	char *eview;              /* engine view of the memfd */
+	char *eview;              /* engine view of the memfd, from memoff */
 
 	int backing_fd;           /* vnode/device: the file */
 	uint64_t backing_size;
@@ -158,6 +164,9 @@ struct uobj {
 	size_t fenced, fenced_touched, refaults;
 	bool dying;
 	bool pinned;              /* being handed back to its client: never evicted */
+	/* made of another by a raw mremap (object_split): its id; the server told */
+	uint64_t split_from;
+	bool announced;
 };
 
 #define UOBJ_FENCED_SHARE_MAX 12   /* three quarters */
@@ -194,6 +203,12 @@ size_t uobj_wait_take(struct uobj *o, size_t start, size_t n, struct fault_wait 
 static inline void *uobj_eaddr(const struct uobj *o, size_t idx)
 {
 	return o->eview + (idx << 12);
+}
+
+/* Offset of page idx in the memfd (and the backing file). */
+static inline off_t uobj_memoff(const struct uobj *o, size_t idx)
+{
+	return (off_t)(o->memoff + ((uint64_t)idx << 12));
 }
 
 static inline uintptr_t uobj_caddr(const struct uobj *o, size_t idx)

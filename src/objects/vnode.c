@@ -18,7 +18,7 @@ static int vnode_init(struct engine *e)
 /* Bytes of page idx that exist in the file. */
 static size_t file_bytes(const struct uobj *o, size_t idx)
 {
-	uint64_t off = (uint64_t)idx << PAGE_SHIFT;
+	uint64_t off = (uint64_t)uobj_memoff(o, idx);
 
 	if (off >= o->backing_size)
 		return 0;
@@ -37,7 +37,7 @@ static struct pager_io *file_io(struct uobj *o, size_t start, size_t n,
 	pio->n = n;
 	pio->req.op = op;
 	pio->req.fd = o->backing_fd;
-	pio->req.offset = (uint64_t)start << PAGE_SHIFT;
+	pio->req.offset = (uint64_t)uobj_memoff(o, start);
 	pager_io_fill_iov(pio, file_bytes(o, start + n - 1));
 	return pio;
 }

@@ -342,7 +342,7 @@ static size_t req_bytes(const struct io_req *req)
 int pager_punch(struct uobj *o, size_t start, size_t n)
 {
 	if (fallocate(o->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      (off_t)start << PAGE_SHIFT, (off_t)n << PAGE_SHIFT) < 0)
+		      uobj_memoff(o, start), (off_t)n << PAGE_SHIFT) < 0)
 		return -errno;
 	return 0;
 }
@@ -788,11 +788,11 @@ static void put_done(struct engine *e, struct pager_io *pio)
 		retry->req.fd = pio->req.fd;
 		retry->req.dev = pio->req.dev;
 		retry->req.offset = o->ops->swap_backed ? slot << PAGE_SHIFT
-							 : (uint64_t)center << PAGE_SHIFT;
+							 : (uint64_t)uobj_memoff(o, center);
 		pager_io_fill_iov(retry, MIN(PAGE_SIZE, want - ((pio->n - 1) << PAGE_SHIFT)));
 		if (!o->ops->swap_backed)
 			retry->req.iov[0].iov_len = MIN(PAGE_SIZE,
-				o->backing_size - ((uint64_t)center << PAGE_SHIFT));
+				o->backing_size - (uint64_t)uobj_memoff(o, center));
 		if (pager_io_submit(e, retry) < 0) {
 			pager_io_put(e, retry);
 			if (o->ops->swap_backed)

@@ -146,9 +146,6 @@ void pinned_round(struct engine *e, struct client *c)
 {
 	bool known = pinned_refresh(e, c, false) == 0;
 
-	if (c->nmoved)
-		moved_settle(e, c);
-
 	/* every entry queued now was fenced before the answer, so it covers them */
 	for (struct uobj *o = e->objects; o; o = o->next)
 		if (o->client == c)
@@ -227,6 +224,14 @@ void pinned_fencing(struct client *c, bool on)
 	if (c->pintab)
 		__atomic_store_n(UVMP_PIN_FENCING((struct uvmp_pin *)c->pintab), (uint64_t)on,
 				 __ATOMIC_SEQ_CST);
+}
+
+void pinned_moved_parts(struct client *c, int delta)
+{
+	c->nmoved_parts += delta;
+	if (c->pintab)
+		__atomic_store_n(UVMP_PIN_MOVED((struct uvmp_pin *)c->pintab),
+				 (uint64_t)(c->nmoved_parts || c->remaps_pending), __ATOMIC_SEQ_CST);
 }
 
 size_t pinned_by_kernel(const struct client *c, struct uobj *o, size_t start, size_t n)

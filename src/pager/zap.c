@@ -121,7 +121,8 @@ static size_t zap_restore(struct uobj *o, size_t off, size_t len)
 	}
 	zap_drain(e);
 	for (size_t w = 0; w < got;) {
-		ssize_t k = pwrite(o->memfd, e->zap_scratch + w, got - w, (off_t)(off + done + w));
+		ssize_t k = pwrite(o->memfd, e->zap_scratch + w, got - w,
+				   (off_t)(o->memoff + off + done + w));
 
 		if (k > 0) {
 			w += (size_t)k;
@@ -174,8 +175,8 @@ int pager_zap(struct uobj *o, size_t start, size_t n, size_t *done, size_t *lost
 			zap_drain(e);
 			return ret < 0 ? ret : -EIO;
 		}
-		if (fallocate(o->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
-			      (off_t)held) < 0) {
+		if (fallocate(o->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)(o->memoff + off), (off_t)held) < 0) {
 			ret = -errno;
 			zap_drain(e);
 			return ret;

@@ -73,7 +73,8 @@ static int pin(int fd, uintptr_t buf, size_t len)
 	int saved = errno, slot;
 
 	if (!len || shim_busy ||
-	    !(shim_maybe((const void *)buf, len) || shim_heap_maybe((const void *)buf, len)) ||
+	    !(shim_maybe((const void *)buf, len) || shim_heap_maybe((const void *)buf, len) ||
+	      uvmpager_moved_parts(shim.client)) ||
 	    !shim_owner())
 		return -1;
 	if (!pins_buffer(fd)) {
@@ -95,13 +96,14 @@ static void unpin(int slot)
 static int pin_iov(int fd, const struct iovec *iov, int n)
 {
 	uintptr_t lo = UINTPTR_MAX, hi = 0;
+	bool anywhere = uvmpager_moved_parts(shim.client);
 
-	if (n <= 0 || shim_busy || (!shim.arena && !heap_on()))
+	if (n <= 0 || shim_busy || (!shim.arena && !heap_on() && !anywhere))
 		return -1;
 	for (int i = 0; i < n; i++) {
 		uintptr_t b = (uintptr_t)iov[i].iov_base;
 
-		if (!iov[i].iov_len || !(shim_maybe(iov[i].iov_base, iov[i].iov_len) ||
+		if (!iov[i].iov_len || !(anywhere || shim_maybe(iov[i].iov_base, iov[i].iov_len) ||
 					 shim_heap_maybe(iov[i].iov_base, iov[i].iov_len)))
 			continue;
 		lo = b < lo ? b : lo;

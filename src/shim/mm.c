@@ -418,7 +418,8 @@ static bool lock_told(const void *addr, size_t len, bool on, bool all)
 
 	if (shim_busy || !shim.client || !shim_owner())
 		return false;
-	if (!all && !shim_maybe(addr, len) && !shim_heap_maybe(addr, len))
+	if (!all && !shim_maybe(addr, len) && !shim_heap_maybe(addr, len) &&
+	    !uvmpager_moved_parts(shim.client))
 		return false;
 	r = uvmpager_lock(shim.client, addr, len, on, all);
 	if (r < 0 && on && r != -ENOTCONN)

@@ -140,9 +140,9 @@ void stub_engine_reset(void)
 }
 
 int engine_client_create(struct engine *e, pid_t pid, int ufd, uint64_t budget,
-			 engine_fence_fn fence, void *priv, struct client **out)
+			 struct client **out)
 {
-	(void)e, (void)fence, (void)priv;
+	(void)e;
 	if (ufd < 0)
 		finding("a client without a userfaultfd");
 	close(ufd);   /* the engine owns it */
@@ -208,11 +208,33 @@ int engine_client_lock(struct engine *e, struct client *c, uintptr_t addr, size_
 	return 0;
 }
 
-void engine_client_settle_moved(struct engine *e, struct client *c)
+size_t engine_client_new_objects(struct engine *e, struct client *c, struct uobj **out,
+				 uint64_t *origin, size_t max)
 {
-	(void)e;
+	(void)e, (void)out, (void)origin, (void)max;
 	if (fuzz_actor && c != fuzz_actor)
-		finding("settle_moved of another client");
+		finding("new objects of another client taken");
+	return 0;
+}
+
+bool engine_objects_meet(struct engine *e, struct uobj *a, uintptr_t a_addr, struct uobj *b,
+			 uintptr_t b_addr)
+{
+	(void)e, (void)a, (void)a_addr, (void)b, (void)b_addr;
+	return true;
+}
+
+bool engine_object_covers(struct engine *e, struct uobj *a, uintptr_t a_addr, struct uobj *b,
+			  uintptr_t b_addr)
+{
+	(void)e, (void)a, (void)a_addr, (void)b, (void)b_addr;
+	return false;
+}
+
+bool engine_object_live(struct engine *e, struct uobj *o, size_t off, size_t len)
+{
+	(void)e, (void)o, (void)off, (void)len;
+	return true;
 }
 
 void engine_client_dead(struct engine *e, struct client *c)
@@ -230,18 +252,6 @@ bool engine_client_mm_alive(struct engine *e, struct client *c)
 int engine_client_detach(struct engine *e, struct client *c)
 {
 	(void)e, (void)c;
-	return 0;
-}
-
-int engine_client_uffd(struct client *c)
-{
-	(void)c;
-	return -1;
-}
-
-int engine_client_fence_pump(struct client *c)
-{
-	(void)c;
 	return 0;
 }
 

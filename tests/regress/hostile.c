@@ -29,6 +29,9 @@
  *                 memory (shared) after telling the daemon of a discard,
  *                 then write the pages again: no write may be punched
  *                 away by the daemon's late discard
+ *   raw-mremap-race SECS  part of a managed block moved by raw mremap, half of
+ *                 the moved part replaced at once by memory of the program's
+ *                 own: the moved data stays, the new memory is never zapped
  *   raw-unmap-race SECS  cold managed pages unmapped by syscall, private
  *                 memory mapped and filled there at once, again and again,
  *                 while the daemon fences: no fence may zap the new memory
@@ -40,7 +43,7 @@
  *   mremap-pinned part of a block moved by syscall and registered with
  *                 io_uring at once, before the daemon took in the move:
  *                 READ_FIXED must land in the program's memory, and a
- *                 fork after the pin went must give the child a copy
+ *                 fork, pinned or not, must give the child a copy
  *   mremap-pinned-before  the same with the buffer registered before the
  *                 move (the kernel prints it at its old address)
  *   churn SECS    for run-clientfail.sh, which SIGKILLs it at random
@@ -60,6 +63,8 @@
  *                 read, while another thread sweeps a large block: a page
  *                 evicted under a read in flight would read back the
  *                 generation before (the read filled an orphaned page)
+ *   odirect-moved SECS  the same into the back half of a managed block
+ *                 moved by raw mremap, where the shim has no segment
  *
  * Output: one "result" line of counters; exit 0 when every check passed.
  */
@@ -693,6 +698,96 @@ static int raw_unmap_race(double secs)
 	return wrong ? 1 : 0;
 }
 
+/*
+ * raw-mremap-race SECS: again and again, part of a managed block, cold
+ * enough to be partly in swap, is moved by raw mremap; at once the
+ * program unmaps the back half of the moved part by raw munmap, maps
+ * private memory of its own there and fills it. The program's mremap
+ * returns when the daemon has read the move, before it took it in.
+ * The daemon's former hand-over to private memory, by address in the
+ * client, zapped the new memory (zeros, 2 of the first rounds); the
+ * moved part then becoming an object of its own, the destruction of a
+ * vacant one unregistered its range by address, where the next round's
+ * moved part was (its swapped pages read zeros). The moved data must
+ * stay, and the new memory must never be touched.
+ */
+static int raw_mremap_race(double secs)
+{
+	size_t len = 512 * 1024, half = len / 2, rounds = 0, wrong = 0, bad_rounds = 0;
+	char *other = malloc(48 * MiB);
+	pthread_t th;
+	double end;
+
+	if (!other)
+		return 2;
+	memset(other, 1, 48 * MiB);
+	pthread_create(&th, NULL, dn_sweeper, other);
+	end = now() + secs;
+	while (now() < end) {
+		char *p = aligned_alloc(PG, 2 * len), *dst, *q;
+		size_t before = wrong;
+
+		if (!p)
+			return 2;
+		for (size_t off = 0; off < 2 * len; off += PG)
+			fill_page(p + off, off / PG, 1);
+		/* cold enough to be fenced and partly evicted */
+		usleep(30 * 1000);
+		dst = (char *)syscall(SYS_mmap, NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+				      -1, 0);
+		if (dst == MAP_FAILED)
+			return 2;
+		q = (char *)syscall(SYS_mremap, p + len, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+		if (q != dst) {
+			printf("raw-mremap-race: mremap: %s\n", strerror(errno));
+			return 2;
+		}
+		if (syscall(SYS_munmap, q + half, half) < 0 ||
+		    (char *)syscall(SYS_mmap, q + half, half, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != q + half)
+			return 2;
+		for (size_t off = half; off < len; off += PG)
+			fill_page(q + off, off / PG, 2);
+		for (int look = 0; look < 3; look++) {
+			usleep(3000);
+			for (size_t off = 0; off < len; off += PG) {
+				unsigned gen = off < half ? 1 : 2;
+				size_t pg = (off < half ? len + off : off) / PG;
+
+				if (off >= half)
+					pg = off / PG;
+				if (page_ok(q + off, pg, gen))
+					continue;
+				uint64_t w0;
+
+				memcpy(&w0, q + off, sizeof(w0));
+				if (wrong++ < 5)
+					printf("raw-mremap-race: round %zu page %zu (%s) look %d reads %s\n",
+					       rounds, off / PG, off < half ? "moved" : "the program's own",
+					       look, !w0 ? "zeros" : "other data");
+				fill_page(q + off, pg, gen);
+			}
+		}
+		bad_rounds += wrong > before;
+		/* the moved part and the new memory are the program's; the block's front stays ours */
+		syscall(SYS_munmap, q, len);
+		for (size_t off = 0; off < len; off += PG)
+			if (!page_ok(p + off, off / PG, 1) && wrong++ < 5)
+				printf("raw-mremap-race: round %zu: the block's front page %zu changed\n",
+				       rounds, off / PG);
+		/* the back of the block is a hole now: map it again before the heap reuses it */
+		if ((char *)syscall(SYS_mmap, p + len, len, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != p + len)
+			return 2;
+		rounds++;
+	}
+	atomic_store(&dn_stop, true);
+	pthread_join(th, NULL);
+	printf("result raw-mremap-race rounds %zu pages %zu wrong %zu (in %zu rounds)\n", rounds,
+	       rounds * len / PG, wrong, bad_rounds);
+	return wrong ? 1 : 0;
+}
+
 /* --- mlock ------------------------------------------------------------- */
 
 #define ML_LOCKED (4 * MiB)
@@ -843,11 +938,11 @@ static int uring_fixed(void)
 /*
  * mremap-pinned: part of a managed block moved by syscall, its resident
  * tail registered with io_uring at once, before the daemon took in the
- * move (it is busy paging in the swapped head), then READ_FIXED into: the
- * program must read what the kernel wrote. The daemon's hand-over to
- * private memory copied the pages away from under the pin, which kept
- * the memfd's: the read landed there, the program read the old data.
- * Once the pin is gone, a fork child must get a copy of its own.
+ * move, then READ_FIXED into: the program must read what the kernel
+ * wrote. The daemon's former hand-over to private memory copied the
+ * pages away from under the pin, which kept the memfd's: the read landed
+ * there, the program read the old data. A fork child, pinned or not,
+ * must get a copy of its own.
  */
 static int mremap_pinned(void)
 {
@@ -897,24 +992,14 @@ static int mremap_pinned(void)
 		return 2;
 	}
 	/*
-	 * While the pin lasts the part stays shared memory a child does not
-	 * inherit (libuvmpager-preload(7)): it faults there, it never reads
-	 * the parent's memory.
+	 * The moved part is an object of its own from the moment the daemon
+	 * read the move, pinned or not: a child forked at once gets a copy
+	 * of all of it (the fork waits for the daemon to take in the move).
 	 */
 	kid = fork();
 	if (kid == 0) {
-		struct sigaction sa = { .sa_sigaction = rr_sigbus, .sa_flags = SA_SIGINFO };
-
-		/*
-		 * Or the daemon took in the move before the register, handed
-		 * the part over, and the pin is on the program's own copy:
-		 * then the child has its copy too.
-		 */
-		sigaction(SIGSEGV, &sa, NULL);
-		if (touch_raises_sigbus(q + len - tail))
-			_exit(0);
-		for (size_t off = len - tail; off < len; off += PG)
-			if (!page_ok(q + off, off / PG, 6))
+		for (size_t off = 0; off < len; off += PG)
+			if (!page_ok(q + off, off / PG, off < len - tail ? 5 : 6))
 				_exit(1);
 		_exit(0);
 	}
@@ -922,7 +1007,7 @@ static int mremap_pinned(void)
 		printf("mremap-pinned: a child forked while pinned read wrong data (status %#x)\n", st);
 		bad++;
 	}
-	/* the daemon hands the moved part over meanwhile, and pressure goes on */
+	/* pressure goes on: the pinned pages must stay */
 	for (int round = 0; round < 2; round++) {
 		memset(other, round + 2, big);
 		sweep(other, big);
@@ -946,7 +1031,7 @@ static int mremap_pinned(void)
 	}
 	io_uring_unregister_buffers(&ring);
 	io_uring_queue_exit(&ring);
-	/* the pin is gone: the part is private memory by the fork, a child gets a copy */
+	/* the pin is gone: a child still gets a copy, the parent's pages do not change */
 	kid = fork();
 	if (kid == 0) {
 		size_t cbad = 0;
@@ -1087,17 +1172,37 @@ static void *od_sweeper(void *arg)
 	return NULL;
 }
 
-static int odirect(double secs)
+/*
+ * moved: the buffer is the back half of a managed block moved by raw
+ * mremap, an object the shim does not know: it must bracket the reads
+ * there too (the pin table's moved word, protocol.h).
+ */
+static int odirect(double secs, bool moved)
 {
 	char path[] = "/var/tmp/uvmpager-hostile-XXXXXX";
 	size_t stale = 0, older = 0, reads = 0;
 	char *buf, *src, *big;
+	const char *name = moved ? "odirect-moved" : "odirect";
 	pthread_t th;
 	double end;
 	int fd, dfd;
 
-	if (posix_memalign((void **)&buf, PG, OD_LEN) || !(big = malloc(OD_BIG)))
+	if (posix_memalign((void **)&buf, PG, moved ? 2 * OD_LEN : OD_LEN) || !(big = malloc(OD_BIG)))
 		return 2;
+	if (moved) {
+		char *dst = (char *)syscall(SYS_mmap, NULL, OD_LEN, PROT_NONE,
+					    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		memset(buf, 3, 2 * OD_LEN);
+		if (dst == MAP_FAILED)
+			return 2;
+		buf = (char *)syscall(SYS_mremap, buf + OD_LEN, OD_LEN, OD_LEN,
+				      MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+		if (buf != dst) {
+			printf("%s: mremap: %s\n", name, strerror(errno));
+			return 2;
+		}
+	}
 	memset(big, 1, OD_BIG);
 	fd = mkstemp(path);
 	src = mmap(NULL, OD_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -1115,7 +1220,7 @@ static int odirect(double secs)
 	unlink(path);
 	close(fd);
 	if (dfd < 0) {
-		printf("odirect: O_DIRECT open of %s: %s\n", path, strerror(errno));
+		printf("%s: O_DIRECT open of %s: %s\n", name, path, strerror(errno));
 		return 2;
 	}
 	pthread_create(&th, NULL, od_sweeper, big);
@@ -1125,7 +1230,7 @@ static int odirect(double secs)
 		ssize_t got = pread(dfd, buf, OD_LEN, (off_t)g * OD_LEN);
 
 		if (got != (ssize_t)OD_LEN) {
-			printf("odirect: read %zd: %s\n", got, strerror(errno));
+			printf("%s: read %zd: %s\n", name, got, strerror(errno));
 			return 2;
 		}
 		reads++;
@@ -1136,7 +1241,7 @@ static int odirect(double secs)
 			if (page_ok(buf + off, off / PG, 10 + !g))
 				older++;
 			if (stale < 5)
-				printf("odirect: read %zu (generation %d) page %zu wrong\n",
+				printf("%s: read %zu (generation %d) page %zu wrong\n", name,
 				       reads, g, off / PG);
 			stale++;
 		}
@@ -1144,7 +1249,7 @@ static int odirect(double secs)
 	atomic_store(&od_stop, true);
 	pthread_join(th, NULL);
 	close(dfd);
-	printf("result odirect reads %zu pages %zu stale %zu older_generation %zu\n",
+	printf("result %s reads %zu pages %zu stale %zu older_generation %zu\n", name,
 	       reads, reads * (OD_LEN / PG), stale, older);
 	return stale ? 1 : 0;
 }
@@ -1247,6 +1352,8 @@ int main(int argc, char **argv)
 		return raw_free_case(argc >= 3 ? atof(argv[2]) : 10);
 	if (argc >= 2 && strcmp(argv[1], "raw-mremap") == 0)
 		return raw_mremap_case();
+	if (argc >= 2 && strcmp(argv[1], "raw-mremap-race") == 0)
+		return raw_mremap_race(argc >= 3 ? atof(argv[2]) : 10);
 	if (argc >= 2 && strcmp(argv[1], "raw-unmap-race") == 0)
 		return raw_unmap_race(argc >= 3 ? atof(argv[2]) : 10);
 	if (argc >= 2 && strcmp(argv[1], "uring-fixed") == 0)
@@ -1256,13 +1363,15 @@ int main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "mremap-pinned-before") == 0)
 		return mremap_pinned_before();
 	if (argc >= 3 && strcmp(argv[1], "odirect") == 0)
-		return odirect(atof(argv[2]));
+		return odirect(atof(argv[2]), false);
+	if (argc >= 3 && strcmp(argv[1], "odirect-moved") == 0)
+		return odirect(atof(argv[2]), true);
 	if (argc >= 3 && strcmp(argv[1], "churn") == 0)
 		return churn(atof(argv[2]));
 	if (argc >= 3 && strcmp(argv[1], "mlock") == 0)
 		return mlock_case(argv[2]);
 	fprintf(stderr, "usage: hostile fork-writer | reread SECS | raw-munmap | raw-mremap | raw-dontneed [SECS] |\n"
-		"       raw-free [SECS] | raw-unmap-race [SECS] | uring-fixed | mremap-pinned[-before] | odirect SECS |\n"
+		"       raw-free [SECS] | raw-unmap-race [SECS] | raw-mremap-race [SECS] | uring-fixed | mremap-pinned[-before] | odirect[-moved] SECS |\n"
 		"       churn SECS | mlock SWAPFILE\n");
 	return 2;
 }

@@ -99,7 +99,7 @@ static const struct {
 	[OP_FREE] = { "free", 2, "madvise MADV_FREE: old content or zeros" },
 	[OP_MPROTECT] = { "mprotect", 2, "PROT_READ, verify, back to read-write" },
 	[OP_RAW] = { "raw", 2, "syscall(SYS_madvise/SYS_mprotect) behind the shim's back" },
-	[OP_RAWMREMAP] = { "rawmremap", 1, "syscall(SYS_mremap) an mmap block elsewhere" },
+	[OP_RAWMREMAP] = { "rawmremap", 1, "syscall(SYS_mremap) an mmap block elsewhere, or part of it away and back" },
 	[OP_RAWUNMAP] = { "rawunmap", 1, "syscall(SYS_munmap) part of a block, raw mmap fresh memory there, fill it" },
 	[OP_ODIRECT] = { "odirect", 2, "O_DIRECT pread from a file into a block" },
 	[OP_URING] = { "uring", 2, "io_uring READ_FIXED into a registered block buffer" },
@@ -1361,8 +1361,9 @@ static void op_madvise(struct tctx *t, uint64_t *r, int op)
 	 * table entries of its shared memory: the content may stay.
 	 */
 	/*
-	 * A block moved by raw mremap is plain shared memory now
-	 * (libuvmpager-preload(7)): MADV_DONTNEED there keeps the data too.
+	 * The shim never saw a block moved by raw mremap: libc's
+	 * MADV_DONTNEED there is the raw call, racing the daemon's fences
+	 * as above (libuvmpager-preload(7)).
 	 */
 	set_range(b, f, n, advice == MADV_DONTNEED && !rawcall && !b->rawmoved ? PS_ZERO : PS_EITHER,
 		  op);
@@ -1412,6 +1413,49 @@ static void op_raw(struct tctx *t, uint64_t *r)
 		op_mprotect(t, r, true);
 }
 
+/*
+ * Part of a block moved elsewhere by raw mremap, checked and written
+ * there, and moved back: the daemon makes the part an object of its own,
+ * which follows it back into its old object's hole (the two VMAs may
+ * merge again). The block is one range still, but of two objects.
+ */
+static void op_rawmovepart(struct tctx *t, uint64_t *r, struct block *b)
+{
+	size_t f, n;
+	char *tmp, *p, *base = b->base;
+
+	if (!pick_range(b, r, 256, &f, &n))
+		return;
+	ring_add(t, OP_RAWMREMAP, (int)(b - blocks), f, n, 1);
+	lock_w(b);
+	tmp = (char *)syscall(SYS_mmap, NULL, n * PG, PROT_NONE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (tmp == MAP_FAILED)
+		op_fail(t, "raw mmap PROT_NONE: %s", strerror(errno));
+	p = (char *)syscall(SYS_mremap, page_addr(b, f), n * PG, n * PG,
+			    MREMAP_MAYMOVE | MREMAP_FIXED, tmp);
+	if (p == MAP_FAILED)
+		op_fail(t, "raw mremap(%p, %zu) to %p: %s", (void *)page_addr(b, f), n * PG,
+			(void *)tmp, strerror(errno));
+	/* away: pages f.. live at p (the lock keeps every other reader off) */
+	b->base = p - f * PG;
+	for (size_t i = f; i < f + n; i += 1 + rnd(r, 4))
+		check_page(t, b, i);
+	for (size_t i = f; i < f + n; i += 1 + rnd(r, 4))
+		write_page(t, b, i, OP_RAWMREMAP);
+	b->base = base;
+	if ((char *)syscall(SYS_mremap, p, n * PG, n * PG, MREMAP_MAYMOVE | MREMAP_FIXED,
+			    page_addr(b, f)) != page_addr(b, f))
+		op_fail(t, "raw mremap(%p, %zu) back to %p: %s", (void *)p, n * PG,
+			(void *)page_addr(b, f), strerror(errno));
+	b->holey = true;            /* maybe two mappings now: mremap would fail plain */
+	unlock(b);
+	for (size_t i = f; i < f + n; i++)
+		check_page(t, b, i);
+	for (size_t i = f; i < f + n; i += 1 + rnd(r, 8))
+		write_page(t, b, i, OP_RAWMREMAP);
+}
+
 /* The block moved where the shim does not know; from now on freed with raw munmap. */
 static void op_rawmremap(struct tctx *t, uint64_t *r)
 {
@@ -1421,6 +1465,10 @@ static void op_rawmremap(struct tctx *t, uint64_t *r)
 
 	if (!b)
 		return;
+	if (rnd(r, 2)) {
+		op_rawmovepart(t, r, b);
+		return;
+	}
 	old = b->npages;
 	ring_add(t, OP_RAWMREMAP, (int)(b - blocks), old, old, 0);
 	lock_w(b);

@@ -64,7 +64,6 @@ static void gen_events(struct fs *fs, FILE *f)
 	P("pin_scans", s.pin_scans);
 	P("pinned_kept", s.pinned_kept);
 	P("pin_races", s.pin_races);
-	P("fence_timeouts", s.fence_timeouts);
 #undef P
 }
 
