@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -237,6 +238,83 @@ START_TEST(test_fork)
 }
 END_TEST
 
+/* Waits up to 3 s for the daemon's stat `name` to read want. */
+static bool stat_becomes(const char *name, long long want)
+{
+	for (int i = 0; i < 300; i++) {
+		if (td_stat(&td, name) == want)
+			return true;
+		usleep(10 * 1000);
+	}
+	return false;
+}
+
+/*
+ * Part of a region moved by a raw mremap (behind the library's back)
+ * becomes an object of its own: its data arrives and pages through its
+ * own budget share, a fork child gets a copy, a raw discard reads zeros,
+ * and once the program unmaps it the object goes. The daemon says so in
+ * the pin table while it lasts (uvmpager_moved_parts).
+ */
+START_TEST(test_raw_moved_part)
+{
+	struct uvmpager *c = conn(0);
+	size_t len = 8 * MiB, half = len / 2;
+	uint64_t token, id;
+	int status;
+	pid_t pid;
+	char *p, *dst, *q;
+
+	ck_assert_int_eq(uvmpager_anon_create(c, len, 2 * MiB, (void **)&p, &id), 0);
+	fill(p, len, 21);
+	ck_assert(!uvmpager_moved_parts(c));
+	dst = (char *)syscall(SYS_mmap, NULL, half, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert(dst != MAP_FAILED);
+	q = (char *)syscall(SYS_mremap, p + half, half, half, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+	ck_assert_ptr_eq(q, dst);
+	for (size_t off = 0; off < half; off += PAGE_SIZE)
+		REQUIRE(page_ok(q - half, half + off, 21));
+	REQUIRE(stat_becomes("objects", 2));
+	ck_assert(uvmpager_moved_parts(c));
+	/* its own budget share: written whole, it pages */
+	for (size_t off = 0; off < half; off += PAGE_SIZE)
+		fill(q + off, PAGE_SIZE, 22 + off);
+	for (size_t off = 0; off < half; off += PAGE_SIZE)
+		REQUIRE(page_ok(q + off, 0, 22 + off));
+	REQUIRE(all_ok(p, half, 21));
+
+	ck_assert_int_eq(uvmpager_fork_prepare(c, &token), 0);
+	pid = fork();
+	if (pid == 0) {
+		if (uvmpager_fork_child(&c, token) < 0 || !c)
+			_exit(2);
+		for (size_t off = 0; off < half; off += PAGE_SIZE)
+			if (!page_ok(q + off, 0, 22 + off))
+				_exit(3);
+		fill(q, half, 23);
+		if (!all_ok(q, half, 23) || !uvmpager_moved_parts(c))
+			_exit(4);
+		_exit(0);
+	}
+	uvmpager_fork_parent(c, token, pid);
+	ck_assert_int_gt(pid, 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	for (size_t off = 0; off < half; off += PAGE_SIZE)
+		REQUIRE(page_ok(q + off, 0, 22 + off));
+
+	ck_assert_int_eq(syscall(SYS_madvise, q, 16 * PAGE_SIZE, MADV_DONTNEED), 0);
+	REQUIRE(zeros(q, 16 * PAGE_SIZE));
+	ck_assert_int_eq(syscall(SYS_munmap, q, half), 0);
+	REQUIRE(stat_becomes("objects", 1));
+	ck_assert(!uvmpager_moved_parts(c));
+	REQUIRE(all_ok(p, half, 21));
+	ck_assert_int_eq(uvmpager_anon_destroy(c, p), 0);
+	uvmpager_disconnect(c);
+}
+END_TEST
+
 /*
  * GNU sort's access pattern, which once lost pages (read back as zeros)
  * under wp-async tracking: read() a file into the object chunk by chunk,
@@ -378,6 +456,7 @@ int main(void)
 	tcase_add_test(tc, test_paging_and_release);
 	tcase_add_test(tc, test_file_and_device);
 	tcase_add_test(tc, test_fork);
+	tcase_add_test(tc, test_raw_moved_part);
 	tcase_add_test(tc, test_sort_pattern);
 	tcase_add_test(tc, test_daemon_killed);
 	suite_add_tcase(s, tc);
