@@ -337,10 +337,20 @@ static void unmap_views(struct uobj *o)
 			munmap(a, (i - run) << PAGE_SHIFT);
 		run = SIZE_MAX;
 	}
-	if (o->eview)
-		munmap(o->eview, len);
-	if (o->memfd >= 0)
-		close(o->memfd);
+	if (o->memfile) {
+		struct uobj_memfile *mf = o->memfile;
+
+		if (__atomic_sub_fetch(&mf->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+			munmap(mf->view, mf->len);
+			close(mf->fd);
+			free(mf);
+		}
+	} else {
+		if (o->eview)
+			munmap(o->eview, len);
+		if (o->memfd >= 0)
+			close(o->memfd);
+	}
 	if (o->backing_fd >= 0)
 		close(o->backing_fd);
 }
@@ -1186,34 +1196,36 @@ fail:
  * and slots no longer its own. The new object is o's type, budget and
  * client; the server learns of it by engine_client_new_objects.
  *
- * Lock held; the pages are not busy and carry no PGF_DISCARD (the
- * caller settled both). -ENOMEM, or the engine view's mmap error, with
- * nothing changed.
+ * Lock held; the pages are not busy. A PGF_DISCARD goes along: its
+ * proof (page.h) is read at the new view, where the PTEs went. -ENOMEM,
+ * or -EMFILE past ENGINE_MOVED_PARTS_MAX of the client's, with nothing
+ * changed.
  */
 int object_split(struct engine *e, struct uobj *o, size_t first, size_t n, uintptr_t to,
 		 struct uobj **out)
 {
 	struct uobj *p;
-	void *v;
 	int r;
 
+	if (o->client && o->client->nmoved_parts >= ENGINE_MOVED_PARTS_MAX)
+		return -EMFILE;
 	r = uobj_create(e, o->type, n, &p);
 	if (r < 0)
 		return r;
+	if (!o->memfile) {
+		/* o's own view covers its whole memfd (memoff 0): the one to share */
+		o->memfile = calloc(1, sizeof(*o->memfile));
+		if (!o->memfile) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		*o->memfile = (struct uobj_memfile){ o->memfd, o->eview, o->npages << PAGE_SHIFT, 1 };
+	}
+	__atomic_add_fetch(&o->memfile->refs, 1, __ATOMIC_ACQ_REL);
+	p->memfile = o->memfile;
+	p->memfd = o->memfd;
 	p->memoff = (uint64_t)uobj_memoff(o, first);
-	p->memfd = fcntl(o->memfd, F_DUPFD_CLOEXEC, 3);
-	if (p->memfd < 0) {
-		r = -errno;
-		goto fail;
-	}
-	v = mmap(NULL, n << PAGE_SHIFT, PROT_READ | PROT_WRITE, MAP_SHARED, p->memfd,
-		 (off_t)p->memoff);
-	if (v == MAP_FAILED) {
-		r = -errno;
-		goto fail;
-	}
-	p->eview = v;
-	madvise(v, n << PAGE_SHIFT, MADV_NOHUGEPAGE);
+	p->eview = o->memfile->view + p->memoff;
 	if (o->backing_fd >= 0) {
 		p->backing_fd = fcntl(o->backing_fd, F_DUPFD_CLOEXEC, 3);
 		if (p->backing_fd < 0) {

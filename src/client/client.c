@@ -166,38 +166,54 @@ static int open_agent(struct uvmpager *c, const struct uvmp_hello_reply *hr)
 /*
  * The daemon's page-in journal (protocol.h), read by the agent only once
  * the daemon is gone, and the pin table this process writes around
- * O_DIRECT reads (uvmpager_pin_begin). Mapped with the raw syscall:
- * under the shim, mmap is the shim's.
+ * O_DIRECT reads (uvmpager_pin_begin): kept as descriptors until
+ * client_map_tables, since a forked child must not map anything where
+ * the kernel chooses before its clones are in place (a moved part's
+ * hole is free in the child, MADV_DONTFORK, and would take the tables).
  */
 static int take_tables(struct uvmpager *c, struct wire_msg *m)
 {
-	size_t jlen = UVMP_JOURNAL_ENTRIES * sizeof(struct uvmp_journal);
-	size_t plen = UVMP_PIN_TABLE_SIZE;
 	struct stat st, pst;
-	void *p, *q;
 	int r = 0;
 
-	if (m->nfds != 2 || fstat(m->fds[0], &st) < 0 || (size_t)st.st_size < jlen ||
-	    fstat(m->fds[1], &pst) < 0 || (size_t)pst.st_size < plen) {
+	if (m->nfds != 2 || fstat(m->fds[0], &st) < 0 ||
+	    (size_t)st.st_size < UVMP_JOURNAL_ENTRIES * sizeof(struct uvmp_journal) ||
+	    fstat(m->fds[1], &pst) < 0 || (size_t)pst.st_size < UVMP_PIN_TABLE_SIZE) {
 		r = -EPROTO;
 		goto out;
 	}
-	p = raw_mmap(NULL, jlen, PROT_READ, MAP_SHARED, m->fds[0], 0);
-	if (p == MAP_FAILED) {
-		r = -errno;
-		goto out;
-	}
-	q = raw_mmap(NULL, plen, PROT_READ | PROT_WRITE, MAP_SHARED, m->fds[1], 0);
-	if (q == MAP_FAILED) {
-		r = -errno;
-		raw_munmap(p, jlen);
-		goto out;
-	}
-	c->journal = p;
-	c->pintab = q;
+	c->table_fds[0] = m->fds[0];
+	c->table_fds[1] = m->fds[1];
+	m->fds[0] = m->fds[1] = -1;
 out:
 	wire_close_fds(m);
 	return r;
+}
+
+/* Mapped with the raw syscall: under the shim, mmap is the shim's. */
+int client_map_tables(struct uvmpager *c)
+{
+	size_t jlen = UVMP_JOURNAL_ENTRIES * sizeof(struct uvmp_journal);
+	size_t plen = UVMP_PIN_TABLE_SIZE;
+	void *p, *q;
+
+	if (c->table_fds[0] < 0 || c->table_fds[1] < 0)
+		return -EBADF;
+	p = raw_mmap(NULL, jlen, PROT_READ, MAP_SHARED, c->table_fds[0], 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	q = raw_mmap(NULL, plen, PROT_READ | PROT_WRITE, MAP_SHARED, c->table_fds[1], 0);
+	if (q == MAP_FAILED) {
+		int r = -errno;
+
+		raw_munmap(p, jlen);
+		return r;
+	}
+	c->journal = p;
+	c->pintab = q;
+	close_fd(&c->table_fds[0]);
+	close_fd(&c->table_fds[1]);
+	return 0;
 }
 
 static int handshake(struct uvmpager *c)
@@ -265,6 +281,7 @@ int client_open(const char *socket_path, uint64_t budget, bool start_agent,
 	if (!c)
 		return -ENOMEM;
 	c->ctl = c->agent_sock = c->uffd = c->stop_efd = -1;
+	c->table_fds[0] = c->table_fds[1] = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->regions_lock, NULL);
 	c->pid = getpid();
@@ -275,6 +292,8 @@ int client_open(const char *socket_path, uint64_t budget, bool start_agent,
 		goto fail;
 	}
 	r = handshake(c);
+	if (r == 0 && start_agent)
+		r = client_map_tables(c);
 	if (r == 0 && start_agent)
 		r = agent_start(c);
 	if (r < 0)
@@ -297,6 +316,8 @@ void client_free(struct uvmpager *c)
 	close_fd(&c->agent_sock);
 	close_fd(&c->uffd);
 	close_fd(&c->stop_efd);
+	close_fd(&c->table_fds[0]);
+	close_fd(&c->table_fds[1]);
 	if (c->journal)
 		raw_munmap((void *)c->journal, UVMP_JOURNAL_ENTRIES * sizeof(*c->journal));
 	if (c->pintab)

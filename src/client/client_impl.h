@@ -41,6 +41,7 @@ struct uvmpager {
 	const struct uvmp_journal *journal;
 	/* the pin table (protocol.h) this process writes, the daemon reads */
 	struct uvmp_pin *pintab;
+	int table_fds[2];           /* journal, pin table: until mapped (client_map_tables) */
 	bool agent_running;
 	pthread_t agent, failover;  /* fences; the uffd once the daemon is gone */
 
@@ -52,11 +53,15 @@ struct uvmpager {
 
 /* client.c */
 /*
- * start_agent false: the caller starts it (agent_start) once the memory a
- * new thread may touch is in place (a forked child, after adopting).
+ * start_agent false: the caller maps the daemon's tables
+ * (client_map_tables) and starts the agent (agent_start) once the memory
+ * a new thread may touch is in place (a forked child, after adopting):
+ * mapped before, the tables could take the place of a clone.
  */
 int client_open(const char *socket_path, uint64_t budget, bool start_agent,
 		struct uvmpager **out);
+/* Maps the page-in journal and the pin table the handshake brought. */
+int client_map_tables(struct uvmpager *c);
 /* Stops the agent and closes everything; frees c. */
 void client_free(struct uvmpager *c);
 /*

@@ -235,6 +235,8 @@ int uvmpager_fork_child(struct uvmpager **cp, uint64_t token)
 	/* the parent held regions_lock across the fork: the table is whole */
 	r = adopt(c, token, old->regions, old->nregions);
 	if (r == 0)
+		r = client_map_tables(c);
+	if (r == 0)
 		r = agent_start(c);
 	if (r < 0) {
 		client_free(c);

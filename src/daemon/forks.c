@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -75,6 +76,73 @@ void forks_expire(struct server *s)
 	}
 }
 
+/* The parent's mappings, read once per fork: address order, as the kernel lists them. */
+struct maps_snap {
+	struct vma_prot { uintptr_t a, b; uint32_t prot; } *v;
+	size_t n;
+};
+
+static void maps_read(pid_t pid, struct maps_snap *m)
+{
+	char path[64], line[512];
+	size_t cap = 0;
+	FILE *f;
+
+	m->v = NULL;
+	m->n = 0;
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long a, b;
+		char perm[5];
+
+		if (sscanf(line, "%lx-%lx %4s", &a, &b, perm) != 3)
+			continue;
+		if (m->n == cap) {
+			size_t nc = cap ? cap * 2 : 256;
+			struct vma_prot *nv = realloc(m->v, nc * sizeof(*nv));
+
+			if (!nv)
+				break;
+			m->v = nv;
+			cap = nc;
+		}
+		m->v[m->n++] = (struct vma_prot){ a, b, (perm[0] == 'r' ? PROT_READ : 0) |
+			(perm[1] == 'w' ? PROT_WRITE : 0) | (perm[2] == 'x' ? PROT_EXEC : 0) };
+	}
+	fclose(f);
+}
+
+/*
+ * The protection of a moved part (the shim does not know it, so its
+ * mprotect went straight to the kernel): what the parent's maps say of
+ * its range, the union where it differs (a child that may do less than
+ * its parent would fault where the parent did not). fallback when the
+ * maps say nothing of it.
+ */
+static uint32_t maps_prot(const struct maps_snap *m, uintptr_t addr, size_t len, uint32_t fallback)
+{
+	size_t lo = 0, hi = m->n;
+	uint32_t prot = 0;
+	bool seen = false;
+
+	while (lo < hi) {           /* the first mapping ending past addr */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->v[mid].b <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < m->n && m->v[i].a < addr + len; i++) {
+		prot |= m->v[i].prot;
+		seen = true;
+	}
+	return seen ? prot : fallback;
+}
+
 /*
  * The child maps the clones in this order, each where nothing is mapped
  * yet (client/fork.c, map_clone). Where two overlap (a part moved by a
@@ -105,6 +173,7 @@ int do_fork_prepare(struct server *s, struct conn *c, const struct uvmp_hdr *h,
 {
 	struct dclient *dc = c->client;
 	struct uvmp_fork_reply rep = { 0 };
+	struct maps_snap maps = { 0 };
 	struct fork_rec *f;
 	unsigned count = 0, i = 0;
 
@@ -136,6 +205,7 @@ int do_fork_prepare(struct server *s, struct conn *c, const struct uvmp_hdr *h,
 		f->n = i + 1;
 		r = engine_object_clone(s->e, d->o, &fc->o, &fc->memfd);
 		if (r < 0) {
+			free(maps.v);
 			forks_destroy(s, f);
 			return r;
 		}
@@ -143,7 +213,13 @@ int do_fork_prepare(struct server *s, struct conn *c, const struct uvmp_hdr *h,
 						   .object_id = engine_object_id(fc->o),
 						   .type = d->type, .prot = d->prot };
 		fc->split = d->split;
+		if (d->split && !maps.v)
+			maps_read(dc->pid, &maps);
+		if (d->split)
+			fc->region.prot = maps_prot(&maps, (uintptr_t)fc->region.addr,
+						    (size_t)fc->region.len, d->prot);
 	}
+	free(maps.v);
 	f->n = count;
 	order_clones(s, f);
 	rep.token = f->token;

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -76,19 +77,89 @@ static void unmapped(struct engine *e, struct client *c, uintptr_t start, uintpt
 }
 
 /*
+ * Without an object for the moved part (no memory, or the client has
+ * ENGINE_MOVED_PARTS_MAX of them), it is left to the kernel as plain
+ * shared memory of the memfd, whole: every page of it read back into the
+ * memfd first (the lock is let go meanwhile), a page whose only copy is
+ * unreadable poisoned (SIGBUS, never the zeros of a hole; where it cannot
+ * be, the process gets SIGBUS now), then the range unregistered. It is
+ * no longer budgeted, and a fork child does not inherit it (it was
+ * MADV_DONTFORK as a view): said in the log. Lock held.
+ */
+static void remap_unmanaged(struct engine *e, struct client *c, struct uobj *o, size_t first,
+			    size_t n, uintptr_t to, int why)
+{
+	bool again = true, lost = false, was_pinned = o->pinned;
+
+	engine_log(e, 3, "pid %d: %#lx-%#lx, moved out of a managed object by a raw mremap, "
+		   "cannot become an object of its own (%s): it stays as plain shared memory, "
+		   "unbudgeted, that fork children do not inherit", (int)c->pid, (unsigned long)to,
+		   (unsigned long)(to + (n << PAGE_SHIFT)),
+		   why == -EMFILE ? "the process has as many such objects as allowed" : strerror(-why));
+	o->pinned = true;   /* the page daemon keeps away */
+	while (again) {
+		again = false;
+		for (size_t i = first; i < first + n; i++) {
+			pgword_t w = uobj_get(o, i);
+			size_t t = i + 1;
+
+			if (pg_busy(w))
+				again = true;
+			if (pg_state(w) != PG_SWAPPED &&
+			    !(pg_state(w) == PG_EMPTY && !o->ops->zero_fill))
+				continue;
+			while (t < first + n && t - i < (size_t)e->cfg.cluster_pages &&
+			       pg_state(uobj_get(o, t)) == pg_state(w))
+				t++;
+			for (size_t k = i; k < t; k++)
+				uobj_set(o, k, pg_set_state(uobj_get(o, k) | PGF_INACTIVE, PG_BUSY_IN));
+			if (pager_get_async(o, i, t - i) == 0)
+				again = true;
+			i = t - 1;
+		}
+		while (o->inflight)
+			pthread_cond_wait(&e->io_cond, &e->lock);
+	}
+	for (size_t i = first; i < first + n; i++) {
+		pgword_t w = uobj_get(o, i);
+
+		if (pg_state(w) == PG_BAD || pg_state(w) == PG_SWAPPED) {
+			void *a = (void *)(to + ((i - first) << PAGE_SHIFT));
+			int r = -EAGAIN;
+
+			/* EAGAIN: the program's next move is under way; it is read after us */
+			for (int k = 0; k < 100 && r == -EAGAIN; k++)
+				r = uffd_poison(c->ufd, a, PAGE_SIZE, UFFD_F_DONTWAKE);
+			lost |= r < 0 && r != -ENOENT && r != -EINVAL;
+		}
+		if (pg_slot(w) && o->ops->releasepg)
+			o->ops->releasepg(o, i);
+		/* no punch: the moved mapping reads these pages */
+		uobj_set(o, i, pg_make(PG_GONE, w & PGF_QUEUED, 0));
+	}
+	o->pinned = was_pinned;
+	uffd_unregister(c->ufd, (void *)to, n << PAGE_SHIFT);
+	if (lost) {
+		engine_log(e, 2, "pid %d: pages of %#lx-%#lx whose only copy is unreadable could not "
+			   "be poisoned: SIGBUS to the process rather than zeros", (int)c->pid,
+			   (unsigned long)to, (unsigned long)(to + (n << PAGE_SHIFT)));
+		kill(c->pid, SIGBUS);
+	}
+}
+
+/*
  * Part of an object's view moved to `to` behind our back (a raw mremap):
  * one object cannot have two views, so the moved part becomes an object
- * of its own (engine.c, object_split). Its mapping still maps the memfd where the
- * pages are and is still registered, so nothing of the program's address
- * space is touched: whatever it does there meanwhile (unmap part of it,
- * map memory of its own, mprotect) is its own business, and the kernel's
- * events about it (UNMAP, REMOVE) find the new object. The pages must be
- * at rest first: I/O in flight ends (the lock is let go meanwhile), a
- * discard waiting for its zap is settled (its proof is by address).
- *
- * Without memory for the new object, the moved pages are poisoned where
- * the program has no PTE for them and unregistered: a touch gets SIGBUS
- * rather than the zeros of a hole or a fault nobody serves. Lock held.
+ * of its own (engine.c, object_split). Its mapping still maps the memfd
+ * where the pages are and is still registered, so nothing of the
+ * program's address space is touched: whatever it does there meanwhile
+ * (unmap part of it, map memory of its own, mprotect) is its own
+ * business, and the kernel's events about it (UNMAP, REMOVE) find the
+ * new object. The pages must be at rest first: I/O in flight ends (the
+ * lock is let go meanwhile). A discard waiting for its zap goes along:
+ * its proof is the client's PTE, which moved with the part (settled
+ * here, it would look at the old address, find no PTE and punch what
+ * the program wrote since). Lock held.
  */
 static void remap_part(struct engine *e, struct client *c, struct uobj *o, size_t first,
 		       size_t n, uintptr_t to)
@@ -105,28 +176,32 @@ static void remap_part(struct engine *e, struct client *c, struct uobj *o, size_
 		if (busy)
 			pthread_cond_wait(&e->io_cond, &e->lock);
 	}
-	for (size_t i = first; i < first + n; i++)
-		if (pg_has(uobj_get(o, i), PGF_DISCARD))
-			pager_discard_settle(o, i);
 	o->pinned = was_pinned;
 	r = object_split(e, o, first, n, to, &p);
-	if (r == 0)
-		return;
-	engine_log(e, 3, "pid %d: %#lx-%#lx, moved out of a managed object by a raw mremap, "
-		   "cannot become an object of its own (%s): its pages are poisoned (SIGBUS)",
-		   (int)c->pid, (unsigned long)to, (unsigned long)(to + (n << PAGE_SHIFT)),
-		   strerror(-r));
-	for (size_t i = 0; i < n; i++)
-		uffd_poison(c->ufd, (void *)(to + (i << PAGE_SHIFT)), PAGE_SIZE, 0);
-	uffd_unregister(c->ufd, (void *)to, n << PAGE_SHIFT);
-	/* no punch: a page the program still maps keeps its data */
-	for (size_t i = first; i < first + n; i++) {
-		pgword_t w = uobj_get(o, i);
+	if (r < 0)
+		remap_unmanaged(e, c, o, first, n, to, r);
+}
 
-		if (pg_slot(w) && o->ops->releasepg)
-			o->ops->releasepg(o, i);
-		uobj_set(o, i, pg_make(PG_GONE, w & PGF_QUEUED, 0));
-	}
+/*
+ * A fault where the client's uffd still covers the address but no object
+ * serves it: a mapping of ours the program remade behind our back into
+ * something we cannot give a meaning, such as the old range an
+ * MREMAP_DONTUNMAP left, or the tail a raw mremap grew onto the memfd's
+ * next pages (another part's memory). Woken, the toucher would fault
+ * again forever; mapped, it would alias another view. So it gets
+ * SIGBUS: the page is poisoned. Poison refuses a range that is no longer
+ * registered (a fault read before the program unmapped it): only woken,
+ * it finds its own. Where the kernel has no poison (6.1), the page is
+ * unregistered instead and the kernel's own fault maps it. Lock held.
+ */
+static void unserved_fault(struct client *c, uintptr_t addr)
+{
+	int r = uffd_poison(c->ufd, (void *)addr, PAGE_SIZE, 0);
+
+	if (r == -EOPNOTSUPP)
+		uffd_unregister(c->ufd, (void *)addr, PAGE_SIZE);
+	if (r < 0)
+		uffd_wake(c->ufd, (void *)addr, PAGE_SIZE);
 }
 
 /* Whether any page of o in [s, t) (client addresses) is still o's. */
@@ -202,7 +277,11 @@ static void handle_msg(struct engine *e, struct client *c, const struct uffd_msg
 		uint64_t fl = m->arg.pagefault.flags;
 		struct uobj *o = find_object(e, c, addr);
 
-		if (!o || o->dying) {
+		if (!o) {
+			unserved_fault(c, addr);
+			break;
+		}
+		if (o->dying) {
 			uffd_wake(c->ufd, (void *)addr, PAGE_SIZE);
 			break;
 		}

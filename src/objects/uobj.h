@@ -120,6 +120,17 @@ struct uobj {
 	 * keeps mapping its old object's memfd (engine.c, object_split).
 	 */
 	uint64_t memoff;
+	/*
+	 * Shared by an object and the parts split off it (NULL until a first
+	 * split): the memfd and the engine view of all of it, closed and
+	 * unmapped by the last object to go. A split costs no descriptor.
+	 */
+	struct uobj_memfile {
+		int fd;
+		char *view;
+		size_t len;
+		unsigned refs;        /* atomic */
+	} *memfile;
 	uintptr_t caddr;          /* client view, in the client's address space */
 	char *eview;              /* engine view of the memfd, from memoff */
 

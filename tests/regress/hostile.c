@@ -32,6 +32,8 @@
  *   raw-mremap-race SECS  part of a managed block moved by raw mremap, half of
  *                 the moved part replaced at once by memory of the program's
  *                 own: the moved data stays, the new memory is never zapped
+ *   raw-mremap-odd  moved parts against a refused MADV_FREE, a fork after a
+ *                 one-page move, MREMAP_DONTUNMAP and a read-only part (below)
  *   raw-unmap-race SECS  cold managed pages unmapped by syscall, private
  *                 memory mapped and filled there at once, again and again,
  *                 while the daemon fences: no fence may zap the new memory
@@ -788,6 +790,129 @@ static int raw_mremap_race(double secs)
 	return wrong ? 1 : 0;
 }
 
+/* Raw PROT_NONE reservation, then len of src moved over it by raw mremap. */
+static char *raw_move(char *src, size_t len, int flags)
+{
+	char *dst = (char *)syscall(SYS_mmap, NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+				    -1, 0);
+
+	if (dst == MAP_FAILED)
+		return MAP_FAILED;
+	return (char *)syscall(SYS_mremap, src, len, len, MREMAP_MAYMOVE | MREMAP_FIXED | flags,
+			       dst);
+}
+
+/* Which signal a read (or write) of p raised, 0 for none. */
+static __attribute__((noinline)) int touch_signal(volatile char *p, bool write)
+{
+	struct sigaction sa = { .sa_sigaction = rr_sigbus, .sa_flags = SA_SIGINFO | SA_NODEFER };
+	int sig = 0;
+
+	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGSEGV, &sa, NULL);
+	rr_armed = 1;
+	if (sigsetjmp(rr_jmp, 1)) {
+		sig = -1;
+	} else {
+		if (write)
+			p[0] = 1;
+		else
+			(void)p[0];
+	}
+	rr_armed = 0;
+	signal(SIGSEGV, SIG_DFL);
+	return sig;
+}
+
+/*
+ * raw-mremap-odd: what an adversarial review of the moved-part objects
+ * found (2026-12-07), each on a block of its own under pressure:
+ * - a refused MADV_FREE (these views refuse it after sending REMOVE),
+ *   pages written, then moved: the discard was settled at the old
+ *   address, found no PTE there and punched the new writes (zeros);
+ * - one page moved, then fork: the child's new connection mapped its
+ *   tables in the hole the part left (MADV_DONTFORK), and the clone was
+ *   registered over them (the child hung);
+ * - MREMAP_DONTUNMAP: the old range stays registered and no object
+ *   serves it: its touch must raise SIGBUS, not fault forever;
+ * - the moved part made read-only: a fork child must not write it.
+ */
+static int raw_mremap_odd(void)
+{
+	size_t len = 2 * MiB, big = 64 * MiB, wrong = 0, n = 0;
+	char *other = malloc(big), *p, *q;
+	int st, sig;
+	pid_t kid;
+
+	if (!other)
+		return 2;
+	memset(other, 1, big);
+	/* 1: MADV_FREE refused, written, moved */
+	p = aligned_alloc(PG, len);
+	for (size_t off = 0; off < len; off += PG)
+		fill_page(p + off, off / PG, 1);
+	syscall(SYS_madvise, p + len / 2, len / 2, MADV_FREE);
+	for (size_t off = len / 2; off < len; off += PG)
+		fill_page(p + off, off / PG, 2);
+	q = raw_move(p + len / 2, len / 2, 0);
+	if (q == MAP_FAILED)
+		return 2;
+	sweep(other, big);
+	for (size_t off = 0; off < len / 2; off += PG, n++)
+		if (!page_ok(q + off, (len / 2 + off) / PG, 2) && wrong++ < 3)
+			printf("raw-mremap-odd: free-move page %zu wrong\n", off / PG);
+	/* 2: one page moved, then fork */
+	p = aligned_alloc(PG, len);
+	for (size_t off = 0; off < len; off += PG)
+		fill_page(p + off, off / PG, 3);
+	q = raw_move(p + len - PG, PG, 0);
+	if (q == MAP_FAILED)
+		return 2;
+	kid = fork();
+	if (kid == 0)
+		_exit(touch_signal(q, false) ? 3 : page_ok(q, len / PG - 1, 3) ? 0 : 4);
+	if (kid < 0 || waitpid(kid, &st, 0) != kid || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		printf("raw-mremap-odd: one page moved, fork: child status %#x\n", st);
+		wrong++;
+	}
+	n++;
+	/* 3: MREMAP_DONTUNMAP: the old range is nobody's */
+	p = aligned_alloc(PG, len);
+	for (size_t off = 0; off < len; off += PG)
+		fill_page(p + off, off / PG, 5);
+	q = raw_move(p + len / 2, len / 2, MREMAP_DONTUNMAP);
+	if (q == MAP_FAILED) {
+		printf("raw-mremap-odd: MREMAP_DONTUNMAP: %s (not tried)\n", strerror(errno));
+	} else {
+		sweep(other, big);
+		for (size_t off = 0; off < len / 2; off += PG, n++)
+			if (!page_ok(q + off, (len / 2 + off) / PG, 5))
+				wrong++;
+		sig = touch_signal(p + len / 2, false);
+		if (!sig) {
+			printf("raw-mremap-odd: the range MREMAP_DONTUNMAP left reads without SIGBUS\n");
+			wrong++;
+		}
+	}
+	/* 4: the moved part read-only, then fork: the child cannot write it */
+	p = aligned_alloc(PG, len);
+	for (size_t off = 0; off < len; off += PG)
+		fill_page(p + off, off / PG, 6);
+	q = raw_move(p + len / 2, len / 2, 0);
+	if (q == MAP_FAILED || syscall(SYS_mprotect, q, len / 2, PROT_READ) < 0)
+		return 2;
+	kid = fork();
+	if (kid == 0)
+		_exit(!page_ok(q, len / 2 / PG, 6) ? 3 : touch_signal(q, true) ? 0 : 4);
+	if (kid < 0 || waitpid(kid, &st, 0) != kid || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		printf("raw-mremap-odd: read-only moved part, fork: child status %#x\n", st);
+		wrong++;
+	}
+	n++;
+	printf("result raw-mremap-odd checks %zu wrong %zu\n", n, wrong);
+	return wrong ? 1 : 0;
+}
+
 /* --- mlock ------------------------------------------------------------- */
 
 #define ML_LOCKED (4 * MiB)
@@ -1352,6 +1477,8 @@ int main(int argc, char **argv)
 		return raw_free_case(argc >= 3 ? atof(argv[2]) : 10);
 	if (argc >= 2 && strcmp(argv[1], "raw-mremap") == 0)
 		return raw_mremap_case();
+	if (argc >= 2 && strcmp(argv[1], "raw-mremap-odd") == 0)
+		return raw_mremap_odd();
 	if (argc >= 2 && strcmp(argv[1], "raw-mremap-race") == 0)
 		return raw_mremap_race(argc >= 3 ? atof(argv[2]) : 10);
 	if (argc >= 2 && strcmp(argv[1], "raw-unmap-race") == 0)
@@ -1371,7 +1498,7 @@ int main(int argc, char **argv)
 	if (argc >= 3 && strcmp(argv[1], "mlock") == 0)
 		return mlock_case(argv[2]);
 	fprintf(stderr, "usage: hostile fork-writer | reread SECS | raw-munmap | raw-mremap | raw-dontneed [SECS] |\n"
-		"       raw-free [SECS] | raw-unmap-race [SECS] | raw-mremap-race [SECS] | uring-fixed | mremap-pinned[-before] | odirect[-moved] SECS |\n"
+		"       raw-free [SECS] | raw-unmap-race [SECS] | raw-mremap-race [SECS] | raw-mremap-odd | uring-fixed | mremap-pinned[-before] | odirect[-moved] SECS |\n"
 		"       churn SECS | mlock SWAPFILE\n");
 	return 2;
 }
