@@ -312,31 +312,46 @@ static int map_views(struct engine *e, struct uobj *o, bool writable)
 	return 0;
 }
 
-static void unmap_views(struct uobj *o)
+/*
+ * Calls fn on each run of o's client view that is still the object's: a
+ * page gone from it (unmapped or moved away by the program) may be
+ * anyone's memory now, another object's view among them.
+ */
+static void each_view_run(struct uobj *o, void (*fn)(struct uobj *o, void *a, size_t len))
 {
-	size_t len = o->npages << PAGE_SHIFT;
-
-	/*
-	 * Only what is still the object's view: a page gone from it
-	 * (unmapped or moved away by the program) may be anyone's memory
-	 * now, another object's view among them.
-	 */
 	for (size_t i = 0, run = SIZE_MAX; o->caddr && o->client && i <= o->npages; i++) {
 		bool gone = i == o->npages || pg_state(uobj_get(o, i)) == PG_GONE;
-		void *a;
 
 		if (!gone && run == SIZE_MAX)
 			run = i;
 		if (!gone || run == SIZE_MAX)
 			continue;
-		a = (void *)uobj_caddr(o, run);
-		if (!o->client->dead)
-			uffd_unregister(o->client->ufd, a, (i - run) << PAGE_SHIFT);
-		/* another process's view is its own to unmap */
-		if (!o->client->external)
-			munmap(a, (i - run) << PAGE_SHIFT);
+		fn(o, (void *)uobj_caddr(o, run), (i - run) << PAGE_SHIFT);
 		run = SIZE_MAX;
 	}
+}
+
+static void unregister_run(struct uobj *o, void *a, size_t len)
+{
+	if (!o->client->dead)
+		uffd_unregister(o->client->ufd, a, len);
+}
+
+/* another process's view is its own to unmap */
+static void unmap_run(struct uobj *o, void *a, size_t len)
+{
+	if (!o->client->external)
+		munmap(a, len);
+}
+
+/* unregister: false when the caller did it already (engine_object_destroy) */
+static void unmap_views(struct uobj *o, bool unregister)
+{
+	size_t len = o->npages << PAGE_SHIFT;
+
+	if (unregister)
+		each_view_run(o, unregister_run);
+	each_view_run(o, unmap_run);
 	if (o->memfile) {
 		struct uobj_memfile *mf = o->memfile;
 
@@ -411,7 +426,7 @@ static int object_create(struct engine *e, enum uobj_type type, int fd, size_t l
 	return 0;
 
 fail:
-	unmap_views(o);
+	unmap_views(o, true);
 	uobj_destroy(o);
 	return r;
 }
@@ -561,6 +576,13 @@ void engine_object_destroy(struct engine *e, struct uobj *o)
 		pinned_moved_parts(o->client, -1);
 	while (o->inflight)
 		pthread_cond_wait(&e->io_cond, &e->lock);
+	/*
+	 * Unregistered while still listed: a fault that finds no object is
+	 * poisoned (service.c, unserved_fault), and one on a view being let
+	 * go (the daemon stopping hands the memory back) must be woken to the
+	 * kernel's own fault instead.
+	 */
+	each_view_run(o, unregister_run);
 	for (struct uobj **pp = &e->objects; *pp; pp = &(*pp)->next) {
 		if (*pp == o) {
 			*pp = o->next;
@@ -582,7 +604,7 @@ void engine_object_destroy(struct engine *e, struct uobj *o)
 	pthread_mutex_unlock(&e->lock);
 	if (o->backing_fd >= 0 && o->ops->put)
 		fdatasync(o->backing_fd);
-	unmap_views(o);
+	unmap_views(o, false);
 	uobj_destroy(o);
 }
 
@@ -1019,7 +1041,7 @@ int engine_object_attach(struct engine *e, struct client *c, enum engine_obj_typ
 
 fail:
 	o->caddr = 0;
-	unmap_views(o);
+	unmap_views(o, true);
 	uobj_destroy(o);
 	return r;
 }
@@ -1182,7 +1204,7 @@ int engine_object_clone(struct engine *e, struct uobj *o, struct uobj **out, int
 	return 0;
 
 fail:
-	unmap_views(n);
+	unmap_views(n, true);
 	uobj_destroy(n);
 	return r;
 }
@@ -1271,7 +1293,7 @@ int object_split(struct engine *e, struct uobj *o, size_t first, size_t n, uintp
 
 fail:
 	p->client = NULL;
-	unmap_views(p);
+	unmap_views(p, true);
 	uobj_destroy(p);
 	return r;
 }
