@@ -574,7 +574,8 @@ void engine_object_destroy(struct engine *e, struct uobj *o)
 	o->dying = true;
 	if (o->split_from && o->client)
 		pinned_moved_parts(o->client, -1);
-	while (o->inflight)
+	/* a raw mremap's part being split off lets go of the lock meanwhile: o must stay */
+	while (o->inflight || o->remapping)
 		pthread_cond_wait(&e->io_cond, &e->lock);
 	/*
 	 * Unregistered while still listed: a fault that finds no object is
@@ -1268,6 +1269,7 @@ int object_split(struct engine *e, struct uobj *o, size_t first, size_t n, uintp
 	p->fenced_share = o->fenced_share;
 	p->is_modified = o->is_modified;
 	p->client = o->client;
+	p->pinned = o->pinned;      /* being handed back (engine_client_detach): so is the part */
 	p->caddr = to;
 	p->split_from = o->id;
 	for (size_t i = 0; i < n; i++) {
@@ -1304,8 +1306,8 @@ size_t engine_client_new_objects(struct engine *e, struct client *c, struct uobj
 	size_t k = 0;
 
 	pthread_mutex_lock(&e->lock);
-	/* a fault thread is at it (it may wait for I/O): a second at most */
-	for (int t = 0; c->remaps_pending && !c->dead && t < 100; t++) {
+	/* a fault thread is at it (it may wait for I/O): 5 s at most */
+	for (int t = 0; c->remaps_pending && !c->dead && t < 500; t++) {
 		struct timespec ts;
 
 		clock_gettime(CLOCK_REALTIME, &ts);

@@ -315,6 +315,73 @@ START_TEST(test_raw_moved_part)
 }
 END_TEST
 
+static void put_word(char *p, uint64_t v)
+{
+	for (size_t w = 0; w < PAGE_SIZE; w += 8)
+		memcpy(p + w, &v, 8);
+}
+
+static uint64_t get_word(const char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/*
+ * Views moved whole by raw mremap into each other's raw-unmapped holes
+ * (a review's case): X (pages 10-11) loses 11, Z (3 pages) moves to 11-13
+ * and loses 13, Y (1 page) moves to 13. Z must map before X in the child
+ * and Y before Z, whatever their order of creation: the child hung on
+ * page 13 when the clones were ordered in one pass.
+ */
+START_TEST(test_moved_into_holes_fork)
+{
+	struct uvmpager *c = conn(0);
+	char *R = mmap(NULL, 64 * PAGE_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *Z = R + 40 * PAGE_SIZE, *Y = R + 50 * PAGE_SIZE, *X = R + 10 * PAGE_SIZE;
+	uint64_t id, token;
+	int status;
+	pid_t pid;
+
+	ck_assert(R != MAP_FAILED);
+	ck_assert_int_eq(uvmpager_anon_create_at(c, Z, 3 * PAGE_SIZE, 0, &id), 0);
+	ck_assert_int_eq(uvmpager_anon_create_at(c, Y, PAGE_SIZE, 0, &id), 0);
+	ck_assert_int_eq(uvmpager_anon_create_at(c, X, 2 * PAGE_SIZE, 0, &id), 0);
+	put_word(X, 0x1111);
+	put_word(X + PAGE_SIZE, 0x1112);
+	put_word(Z, 0x3331);
+	put_word(Z + PAGE_SIZE, 0x3332);
+	put_word(Z + 2 * PAGE_SIZE, 0x3333);
+	put_word(Y, 0x2221);
+	ck_assert_int_eq(syscall(SYS_munmap, X + PAGE_SIZE, PAGE_SIZE), 0);
+	ck_assert_ptr_eq((char *)syscall(SYS_mremap, Z, 3 * PAGE_SIZE, 3 * PAGE_SIZE,
+					 MREMAP_MAYMOVE | MREMAP_FIXED, R + 11 * PAGE_SIZE),
+			 R + 11 * PAGE_SIZE);
+	ck_assert_int_eq(syscall(SYS_munmap, R + 13 * PAGE_SIZE, PAGE_SIZE), 0);
+	ck_assert_ptr_eq((char *)syscall(SYS_mremap, Y, PAGE_SIZE, PAGE_SIZE,
+					 MREMAP_MAYMOVE | MREMAP_FIXED, R + 13 * PAGE_SIZE),
+			 R + 13 * PAGE_SIZE);
+	ck_assert_int_eq(uvmpager_fork_prepare(c, &token), 0);
+	pid = fork();
+	if (pid == 0) {
+		alarm(20);
+		if (uvmpager_fork_child(&c, token) < 0)
+			_exit(2);
+		if (get_word(R + 10 * PAGE_SIZE) != 0x1111 || get_word(R + 11 * PAGE_SIZE) != 0x3331 ||
+		    get_word(R + 12 * PAGE_SIZE) != 0x3332 || get_word(R + 13 * PAGE_SIZE) != 0x2221)
+			_exit(3);
+		_exit(0);
+	}
+	uvmpager_fork_parent(c, token, pid);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x", status);
+	ck_assert_uint_eq(get_word(R + 13 * PAGE_SIZE), 0x2221);
+	uvmpager_disconnect(c);
+}
+END_TEST
+
 /*
  * GNU sort's access pattern, which once lost pages (read back as zeros)
  * under wp-async tracking: read() a file into the object chunk by chunk,
@@ -457,6 +524,7 @@ int main(void)
 	tcase_add_test(tc, test_file_and_device);
 	tcase_add_test(tc, test_fork);
 	tcase_add_test(tc, test_raw_moved_part);
+	tcase_add_test(tc, test_moved_into_holes_fork);
 	tcase_add_test(tc, test_sort_pattern);
 	tcase_add_test(tc, test_daemon_killed);
 	suite_add_tcase(s, tc);

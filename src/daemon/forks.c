@@ -152,6 +152,9 @@ static uint32_t maps_prot(const struct maps_snap *m, uintptr_t addr, size_t len,
  */
 static void order_clones(struct server *s, struct fork_rec *f)
 {
+	/* no page is live in two objects, so the relation has no cycle; a bound all the same */
+	unsigned long swaps = 0, most = (unsigned long)f->n * f->n;
+
 	for (unsigned i = 0; i < f->n; i++) {
 		for (unsigned j = i + 1; j < f->n; j++) {
 			struct fork_clone *a = &f->clones[i], *b = &f->clones[j], t;
@@ -159,11 +162,12 @@ static void order_clones(struct server *s, struct fork_rec *f)
 			if (b->region.addr >= a->region.addr + a->region.len ||
 			    a->region.addr >= b->region.addr + b->region.len ||
 			    !engine_object_covers(s->e, b->o, (uintptr_t)b->region.addr, a->o,
-						  (uintptr_t)a->region.addr))
+						  (uintptr_t)a->region.addr) || swaps++ > most)
 				continue;
 			t = *a;
 			*a = *b;
 			*b = t;
+			j = i;   /* the new one at i must come after none of those before j either */
 		}
 	}
 }

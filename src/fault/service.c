@@ -77,6 +77,27 @@ static void unmapped(struct engine *e, struct client *c, uintptr_t start, uintpt
 }
 
 /*
+ * Unregisters the pages of [a, a + len) that no object of c serves: the
+ * lock may have been let go since the range was ours, and the program
+ * may have put a new view there meanwhile. Lock held.
+ */
+static void unregister_unserved(struct engine *e, struct client *c, uintptr_t a, size_t len)
+{
+	uintptr_t run = 0;
+
+	for (uintptr_t p = a; p <= a + len; p += PAGE_SIZE) {
+		bool free = p < a + len && !find_object(e, c, p);
+
+		if (free && !run)
+			run = p;
+		if (!free && run) {
+			uffd_unregister(c->ufd, (void *)run, p - run);
+			run = 0;
+		}
+	}
+}
+
+/*
  * Without an object for the moved part (no memory, or the client has
  * ENGINE_MOVED_PARTS_MAX of them), it is left to the kernel as plain
  * shared memory of the memfd, whole: every page of it read back into the
@@ -89,14 +110,13 @@ static void unmapped(struct engine *e, struct client *c, uintptr_t start, uintpt
 static void remap_unmanaged(struct engine *e, struct client *c, struct uobj *o, size_t first,
 			    size_t n, uintptr_t to, int why)
 {
-	bool again = true, lost = false, was_pinned = o->pinned;
+	bool again = true, lost = false;
 
 	engine_log(e, 3, "pid %d: %#lx-%#lx, moved out of a managed object by a raw mremap, "
 		   "cannot become an object of its own (%s): it stays as plain shared memory, "
 		   "unbudgeted, that fork children do not inherit", (int)c->pid, (unsigned long)to,
 		   (unsigned long)(to + (n << PAGE_SHIFT)),
 		   why == -EMFILE ? "the process has as many such objects as allowed" : strerror(-why));
-	o->pinned = true;   /* the page daemon keeps away */
 	while (again) {
 		again = false;
 		for (size_t i = first; i < first + n; i++) {
@@ -123,7 +143,8 @@ static void remap_unmanaged(struct engine *e, struct client *c, struct uobj *o, 
 	for (size_t i = first; i < first + n; i++) {
 		pgword_t w = uobj_get(o, i);
 
-		if (pg_state(w) == PG_BAD || pg_state(w) == PG_SWAPPED) {
+		if ((pg_state(w) == PG_BAD || pg_state(w) == PG_SWAPPED) &&
+		    !find_object(e, c, to + ((i - first) << PAGE_SHIFT))) {
 			void *a = (void *)(to + ((i - first) << PAGE_SHIFT));
 			int r = -EAGAIN;
 
@@ -137,8 +158,7 @@ static void remap_unmanaged(struct engine *e, struct client *c, struct uobj *o, 
 		/* no punch: the moved mapping reads these pages */
 		uobj_set(o, i, pg_make(PG_GONE, w & PGF_QUEUED, 0));
 	}
-	o->pinned = was_pinned;
-	uffd_unregister(c->ufd, (void *)to, n << PAGE_SHIFT);
+	unregister_unserved(e, c, to, n << PAGE_SHIFT);
 	if (lost) {
 		engine_log(e, 2, "pid %d: pages of %#lx-%#lx whose only copy is unreadable could not "
 			   "be poisoned: SIGBUS to the process rather than zeros", (int)c->pid,
@@ -165,10 +185,16 @@ static void remap_part(struct engine *e, struct client *c, struct uobj *o, size_
 		       size_t n, uintptr_t to)
 {
 	struct uobj *p;
-	bool busy = true, was_pinned = o->pinned;
+	bool busy = true;
 	int r;
 
-	o->pinned = true;   /* the page daemon keeps away */
+	/*
+	 * The waits below let go of the lock: the page daemon keeps away,
+	 * and a destroy of o (the program unmapping the rest of the view,
+	 * or exiting) waits for us. The part is split off even then: it is
+	 * still the program's memory where it went.
+	 */
+	o->remapping++;
 	while (busy) {
 		busy = false;
 		for (size_t i = first; i < first + n && !busy; i++)
@@ -176,10 +202,11 @@ static void remap_part(struct engine *e, struct client *c, struct uobj *o, size_
 		if (busy)
 			pthread_cond_wait(&e->io_cond, &e->lock);
 	}
-	o->pinned = was_pinned;
 	r = object_split(e, o, first, n, to, &p);
 	if (r < 0)
 		remap_unmanaged(e, c, o, first, n, to, r);
+	o->remapping--;
+	pthread_cond_broadcast(&e->io_cond);
 }
 
 /*
@@ -198,7 +225,14 @@ static void unserved_fault(struct client *c, uintptr_t addr)
 {
 	int r = uffd_poison(c->ufd, (void *)addr, PAGE_SIZE, 0);
 
-	if (r == -EOPNOTSUPP)
+	/*
+	 * A fault is read before the events queued ahead of it: one on the
+	 * new place of a move whose REMAP is still unread lands here. Poison
+	 * says EAGAIN then (the kernel's mmap_changing); without poison, so
+	 * does an un-protect, which changes nothing on a page with no PTE.
+	 */
+	if (r == -EOPNOTSUPP &&
+	    uffd_writeprotect(c->ufd, (void *)addr, PAGE_SIZE, false, UFFD_F_DONTWAKE) != -EAGAIN)
 		uffd_unregister(c->ufd, (void *)addr, PAGE_SIZE);
 	if (r < 0)
 		uffd_wake(c->ufd, (void *)addr, PAGE_SIZE);
@@ -225,7 +259,7 @@ static void remapped(struct engine *e, struct client *c, uintptr_t from, uintptr
 {
 	uint64_t ids[16];
 	size_t n = 0;
-	bool more = true;
+	bool more = true, any = false;
 
 	pinned_moved(c, from, to, len);
 	/* remap_part lets go of the lock, and adds objects: by id, a batch at a time */
@@ -236,13 +270,15 @@ static void remapped(struct engine *e, struct client *c, uintptr_t from, uintptr
 			uintptr_t oend = o->caddr + (o->npages << PAGE_SHIFT);
 			uintptr_t s = MAX(from, o->caddr), t = MIN(from + len, oend);
 
-			if (o->client != c || o->dying || s >= t || !live_in(o, s, t))
+			/* a dying object too: its destroy waits for remap_part, or unregisters at to */
+			if (o->client != c || s >= t || !live_in(o, s, t))
 				continue;
 			if (n == ARRAY_SIZE(ids)) {
 				more = true;
 				break;
 			}
 			ids[n++] = o->id;
+			any = true;
 		}
 		for (size_t k = 0; k < n; k++) {
 			struct uobj *o = e->objects;
@@ -250,7 +286,7 @@ static void remapped(struct engine *e, struct client *c, uintptr_t from, uintptr
 
 			while (o && o->id != ids[k])
 				o = o->next;
-			if (!o || o->dying)
+			if (!o)
 				continue;
 			oend = o->caddr + (o->npages << PAGE_SHIFT);
 			s = MAX(from, o->caddr);
@@ -267,6 +303,12 @@ static void remapped(struct engine *e, struct client *c, uintptr_t from, uintptr
 				   to + (s - from));
 		}
 	}
+	/*
+	 * Nothing of ours moved (the object went while the event waited):
+	 * the range is still registered, and no object would serve it.
+	 */
+	if (!any)
+		unregister_unserved(e, c, to, len);
 }
 
 static void handle_msg(struct engine *e, struct client *c, const struct uffd_msg *m)

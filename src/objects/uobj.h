@@ -175,6 +175,12 @@ struct uobj {
 	size_t fenced, fenced_touched, refaults;
 	bool dying;
 	bool pinned;              /* being handed back to its client: never evicted */
+	/*
+	 * A raw mremap of part of it is being taken in (service.c,
+	 * remap_part), which lets go of the lock: the page daemon keeps
+	 * away, and a destroy waits for it to end.
+	 */
+	unsigned remapping;
 	/* made of another by a raw mremap (object_split): its id; the server told */
 	uint64_t split_from;
 	bool announced;

@@ -337,7 +337,7 @@ size_t pdaemon_reclaim_object(struct engine *e, struct uobj *o, size_t want)
 	size_t target;
 
 	/* a clone waiting for its child has no client: its pages are all fenced */
-	if (o->dying || o->pinned || (o->client && o->client->dead))
+	if (o->dying || o->pinned || o->remapping || (o->client && o->client->dead))
 		return 0;
 	fenced_share_adapt(o);
 	target = MAX(2 * want, o->cnt.resident * o->fenced_share / 16);
@@ -609,7 +609,8 @@ static size_t launder_round(struct engine *e, size_t budget_pages)
 	for (struct uobj *o = e->objects; o && started < budget_pages; o = o->next) {
 		size_t win = e->cfg.cluster_pages;
 
-		if (o->dying || o->pinned || !o->cnt.resident || !o->ops->put || !o->client ||
+		if (o->dying || o->pinned || o->remapping || !o->cnt.resident || !o->ops->put ||
+		    !o->client ||
 		    o->client->dead)
 			continue;
 		for (size_t scanned = 0; scanned < o->npages && started < budget_pages;
