@@ -21,6 +21,15 @@
 #                                       seeds file does: --seed 34676947:--ops:400
 #   --ops N  --threads T  --procs P  --mib M  --tracking LIST  --io LIST
 #   --timeout SECONDS
+#   --disk MIB                          the run on a fresh ext4 of MIB MiB (a
+#                                       loop device): swap writes fail with
+#                                       ENOSPC once it fills, and each case
+#                                       must still pass and must have seen
+#                                       them (write_errors > 0)
+#   --swap-size SIZE                    each daemon's swap file (default 1G: a
+#                                       case pages a few hundred MiB at most;
+#                                       the file goes when its daemon stops,
+#                                       so a run holds one per combination)
 #   --jobs N                            run N tracking/io combinations at once,
 #                                       each with a daemon of its own (default 1;
 #                                       not with --minutes). A case is mostly
@@ -34,7 +43,8 @@
 # A failing seed becomes a line of tests/torture/seeds once understood.
 #
 # Environment: UVMPAGERD, UVMPAGER_PRELOAD, TORTURE (built; compiled here
-# with cc when TORTURE is unset), UVMPAGERD_ARGS (more daemon flags).
+# with cc when TORTURE is unset), UVMPAGERD_ARGS (more daemon flags),
+# TORTURE_WORKDIR (where the run's directory goes; default /var/tmp).
 # Exits 77 when it cannot run (not root, no /dev/fuse, nothing built).
 set -u
 
@@ -69,11 +79,15 @@ fixed=0
 trackings="wp-async wp-sync"
 ios="io_uring threads"
 case_timeout=240
+swap_size=1G
+disk_mib=
 jobs=1
 
 while [ $# -gt 0 ]; do
 	case $1 in
 	--minutes) minutes=$2; shift ;;
+	--swap-size) swap_size=$2; shift ;;
+	--disk) disk_mib=$2; shift ;;
 	--mode) mode=$2; shift ;;
 	--ops) ops=$2; shift ;;
 	--threads) threads=$2; shift ;;
@@ -93,8 +107,9 @@ done
 case $mode in normal|sigkill|sigterm) ;; *) echo "run-torture.sh: bad --mode $mode" >&2; exit 2 ;; esac
 case $jobs in [1-9]|[1-9][0-9]) ;; *) echo "run-torture.sh: bad --jobs $jobs" >&2; exit 2 ;; esac
 
-dir=$(mktemp -d /var/tmp/uvmpager-torture-XXXXXX) || exit 1
+dir=$(mktemp -d "${TORTURE_WORKDIR:-/var/tmp}/uvmpager-torture-XXXXXX") || exit 1
 top_dir=$dir
+disk_img=
 daemon=
 tprog=
 tgroup=     # the torture program's process group (its own: setsid)
@@ -113,9 +128,22 @@ cleanup() {
 	for p in $job_pids; do kill -TERM "$p" 2>/dev/null; done
 	for p in $job_pids; do wait "$p" 2>/dev/null; done
 	stop_own
+	if [ -n "$disk_img" ]; then
+		umount "$top_dir" 2>/dev/null || umount -l "$top_dir" 2>/dev/null
+		rm -f "$disk_img"
+	fi
 	rm -rf "$top_dir"
 }
 trap cleanup EXIT
+
+if [ -n "$disk_mib" ]; then
+	# The run's own small filesystem: the daemon's swap fills it and its
+	# writes fail for real (the kernel's ENOSPC, not a mocked return).
+	disk_img=$dir.img
+	truncate -s "${disk_mib}M" "$disk_img" && mkfs.ext4 -q -F "$disk_img" 2>/dev/null &&
+		mount -o loop "$disk_img" "$dir" ||
+		skip "cannot make and loop-mount a ${disk_mib} MiB ext4 (mkfs.ext4, loop devices)"
+fi
 trap 'exit 1' INT TERM
 
 torture=${TORTURE:-}
@@ -138,6 +166,8 @@ stop_daemon() {   # SIG: stop ours, wait for it, let go of its mount
 		wait "$daemon" 2>/dev/null
 		daemon=
 	fi
+	# nobody reads a stopped daemon's swap: its blocks go back to the disk
+	rm -f "$dir/swap"
 	umount -l "$dir/mnt" 2>/dev/null
 }
 
@@ -151,7 +181,7 @@ start_daemon() {
 	mkdir -p "$dir/mnt"
 	rm -f "$dir/sock"
 	# shellcheck disable=SC2086
-	"$UVMPAGERD" --foreground --swap-file "$dir/swap" --swap-size 4G --socket "$dir/sock" \
+	"$UVMPAGERD" --foreground --swap-file "$dir/swap" --swap-size "$swap_size" --socket "$dir/sock" \
 		--mount "$dir/mnt" --budget "$global_budget" --min-size 64K --tracking "$1" --io "$2" \
 		${UVMPAGERD_ARGS:-} >"$dir/daemon.log" 2>&1 &
 	daemon=$!
@@ -275,6 +305,8 @@ one_case() {
 		why="no paging (swapouts +$outs, swapins +$ins): the budget did not bite"
 	elif ! kill -0 "$daemon" 2>/dev/null; then
 		why="uvmpagerd died"
+	elif [ -n "$disk_mib" ] && [ "$(stat_of write_errors)" -le 0 ]; then
+		why="the ${disk_mib} MiB disk never filled: no swap write failed"
 	fi
 	echo "  stat: $(tr '\n' ' ' <"$dir/mnt/stat" 2>/dev/null | cut -c1-${TORTURE_STAT_CHARS:-400})"
 	if [ -z "$why" ]; then

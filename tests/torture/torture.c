@@ -1833,6 +1833,7 @@ static void run_ops(struct tctx *t, uint64_t nops, double deadline)
 static void thread_io_setup(struct tctx *t)
 {
 	char path[4200];
+	int rc;
 
 	t->fd = t->dfd = -1;
 	snprintf(path, sizeof(path), "%s/torture-%d-%d-%d.XXXXXX", cfg.tmpdir, (int)getpid(),
@@ -1840,6 +1841,16 @@ static void thread_io_setup(struct tctx *t)
 	t->fd = mkstemp(path);
 	if (t->fd < 0) {
 		fprintf(stderr, "torture: cannot create %s: %s\n", path, strerror(errno));
+		exit(2);
+	}
+	/*
+	 * Its blocks reserved now: a disk filling up later (the daemon's
+	 * swap shares it) must not fail an op as if data were wrong.
+	 */
+	rc = posix_fallocate(t->fd, 0, IO_PAGES * PG);
+	if (rc) {
+		fprintf(stderr, "torture: cannot reserve %zu KiB for %s: %s\n", (size_t)IO_PAGES * PG / 1024,
+			path, strerror(rc));
 		exit(2);
 	}
 	t->dfd = open(path, O_RDONLY | O_DIRECT);
@@ -1850,8 +1861,7 @@ static void thread_io_setup(struct tctx *t)
 	t->stage = raw_alloc(IO_PAGES * PG, false);
 	t->xbuf = raw_alloc(PG, false);
 	if (cfg.mask & (1u << OP_URING)) {
-		int rc = io_uring_queue_init(4, &t->ring_io, 0);
-
+		rc = io_uring_queue_init(4, &t->ring_io, 0);
 		t->ring_ok = rc == 0;
 		if (rc < 0)
 			fprintf(stderr, "torture: io_uring_queue_init: %s: uring ops do nothing\n", strerror(-rc));
