@@ -21,11 +21,12 @@
 #                                       seeds file does: --seed 34676947:--ops:400
 #   --ops N  --threads T  --procs P  --mib M  --tracking LIST  --io LIST
 #   --timeout SECONDS
-#   --disk MIB                          the run on a fresh ext4 of MIB MiB (a
-#                                       loop device): swap writes fail with
-#                                       ENOSPC once it fills, and each case
-#                                       must still pass and must have seen
-#                                       them (write_errors > 0)
+#   --disk MIB                          the daemons' swap files on a fresh ext4
+#                                       of MIB MiB (a loop device; the rest of
+#                                       the run stays where it was): swap
+#                                       writes fail with ENOSPC once it fills,
+#                                       and each case must still pass and
+#                                       must have seen them (write_errors > 0)
 #   --swap-size SIZE                    each daemon's swap file (default 1G: a
 #                                       case pages a few hundred MiB at most;
 #                                       the file goes when its daemon stops,
@@ -129,7 +130,7 @@ cleanup() {
 	for p in $job_pids; do wait "$p" 2>/dev/null; done
 	stop_own
 	if [ -n "$disk_img" ]; then
-		umount "$top_dir" 2>/dev/null || umount -l "$top_dir" 2>/dev/null
+		umount "$top_dir/disk" 2>/dev/null || umount -l "$top_dir/disk" 2>/dev/null
 		rm -f "$disk_img"
 	fi
 	rm -rf "$top_dir"
@@ -137,11 +138,14 @@ cleanup() {
 trap cleanup EXIT
 
 if [ -n "$disk_mib" ]; then
-	# The run's own small filesystem: the daemon's swap fills it and its
-	# writes fail for real (the kernel's ENOSPC, not a mocked return).
+	# A small filesystem of the run's own for the swap files only: the
+	# daemons fill it and their writes fail for real (the kernel's ENOSPC,
+	# not a mocked return), while the program's staging files and every
+	# log stay on the run's directory, where a full disk cannot fail them.
 	disk_img=$dir.img
+	mkdir -p "$dir/disk"
 	truncate -s "${disk_mib}M" "$disk_img" && mkfs.ext4 -q -F "$disk_img" 2>/dev/null &&
-		mount -o loop "$disk_img" "$dir" ||
+		mount -o loop "$disk_img" "$dir/disk" ||
 		skip "cannot make and loop-mount a ${disk_mib} MiB ext4 (mkfs.ext4, loop devices)"
 fi
 trap 'exit 1' INT TERM
@@ -160,6 +164,15 @@ for op in $KNOWN_FAILING; do
 	case $extra in *" all "*|*" $op "*) ;; *) no=${no:+$no,}$op ;; esac
 done
 
+# this shell's daemon's swap file: in its directory, or on the --disk filesystem
+swap_file() {
+	if [ -n "$disk_mib" ]; then
+		echo "$top_dir/disk/$(basename "$dir").swap"
+	else
+		echo "$dir/swap"
+	fi
+}
+
 stop_daemon() {   # SIG: stop ours, wait for it, let go of its mount
 	if [ -n "$daemon" ]; then
 		kill -"$1" "$daemon" 2>/dev/null
@@ -167,7 +180,7 @@ stop_daemon() {   # SIG: stop ours, wait for it, let go of its mount
 		daemon=
 	fi
 	# nobody reads a stopped daemon's swap: its blocks go back to the disk
-	rm -f "$dir/swap"
+	rm -f "$(swap_file)"
 	umount -l "$dir/mnt" 2>/dev/null
 }
 
@@ -181,7 +194,7 @@ start_daemon() {
 	mkdir -p "$dir/mnt"
 	rm -f "$dir/sock"
 	# shellcheck disable=SC2086
-	"$UVMPAGERD" --foreground --swap-file "$dir/swap" --swap-size "$swap_size" --socket "$dir/sock" \
+	"$UVMPAGERD" --foreground --swap-file "$(swap_file)" --swap-size "$swap_size" --socket "$dir/sock" \
 		--mount "$dir/mnt" --budget "$global_budget" --min-size 64K --tracking "$1" --io "$2" \
 		${UVMPAGERD_ARGS:-} >"$dir/daemon.log" 2>&1 &
 	daemon=$!
