@@ -25,8 +25,9 @@
 #                                       of MIB MiB (a loop device; the rest of
 #                                       the run stays where it was): swap
 #                                       writes fail with ENOSPC once it fills,
-#                                       and each case must still pass and
-#                                       must have seen them (write_errors > 0)
+#                                       and each case must still pass and (in
+#                                       the normal mode) must have seen them
+#                                       (write_errors > 0)
 #   --swap-size SIZE                    each daemon's swap file (default 1G: a
 #                                       case pages a few hundred MiB at most;
 #                                       the file goes when its daemon stops,
