@@ -422,7 +422,7 @@ static void client_put(struct engine *e, struct client *c)
 {
 	bool rearm;
 
-	pthread_mutex_lock(&e->lock);
+	engine_lock_fault(e);
 	c->serving = 0;
 	rearm = c->missed && !c->dead;
 	c->missed = false;
@@ -471,7 +471,7 @@ static void serve_client(struct engine *e, struct client *c, uint32_t events)
 	int k = 0;
 
 	for (;;) {
-		pthread_mutex_lock(&e->lock);
+		engine_lock_fault(e);
 		if (c->dead) {
 			pthread_mutex_unlock(&e->lock);
 			break;
@@ -525,7 +525,7 @@ static void *fault_thread(void *arg)
 					continue;
 				continue;
 			}
-			pthread_mutex_lock(&e->lock);
+			engine_lock_fault(e);
 			c = client_take(e, id);
 			pthread_mutex_unlock(&e->lock);
 			if (!c)

@@ -157,7 +157,7 @@ static void pager_io_done(struct io_req *req)
 
 	if (req->op == IO_READ)
 		check_read(e, pio);
-	pthread_mutex_lock(&e->lock);
+	engine_lock_fault(e);
 	completing = true;
 	if (req->op == IO_WRITE)
 		put_done(e, pio);
