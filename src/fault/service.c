@@ -371,7 +371,7 @@ static void reap_zombies(struct engine *e)
 	for (pp = &e->zombies; *pp;) {
 		struct client *z = *pp;
 
-		if (z->serving || z->io_users) {
+		if (z->serving) {
 			pp = &z->next;
 			continue;
 		}
@@ -463,25 +463,8 @@ static void run_deferred_now(struct engine *e, struct pager_io **reads)
 	pager_defer_begin(reads);
 }
 
-/* c's uffd cannot be served any more: out of the epoll set, and dead. */
-static void client_lost(struct engine *e, struct client *c)
-{
-	epoll_ctl(e->epfd, EPOLL_CTL_DEL, c->ufd, NULL);
-	pthread_mutex_lock(&e->lock);
-	c->dead = true;
-	pthread_mutex_unlock(&e->lock);
-}
-
-/*
- * Drain one client's uffd, then arm it again for the next fault thread.
- * Once a batch has left reads to do, the uffd is handed on before they
- * are done: every message read so far is handled, so another thread may
- * read the next ones (another program thread's fault) while this one
- * waits on the disk. Without that, a program's threads faulted one read
- * at a time where the kernel has one read in flight per faulting thread.
- * Returns false if c was handed on (the caller no longer serves it).
- */
-static bool serve_client(struct engine *e, struct client *c, uint32_t events)
+/* Drain one client's uffd, then arm it again for the next fault thread. */
+static void serve_client(struct engine *e, struct client *c, uint32_t events)
 {
 	struct uffd_msg msgs[64];
 	struct pager_io *reads;
@@ -507,26 +490,15 @@ static bool serve_client(struct engine *e, struct client *c, uint32_t events)
 		}
 		pager_defer_end();
 		pager_unplug(e);
-		if (reads && !c->dead && !(events & (EPOLLHUP | EPOLLERR))) {
-			/* c's memory stays (a destroy waits for the reads), c itself too */
-			c->io_users++;
-			c->serving = 0;
-			c->missed = false;
-			pthread_mutex_unlock(&e->lock);
-			if (arm(e, c, EPOLL_CTL_MOD) < 0)
-				client_lost(e, c);
-			pager_run_deferred(reads);
-			pthread_mutex_lock(&e->lock);
-			c->io_users--;
-			pthread_mutex_unlock(&e->lock);
-			return false;
-		}
 		pthread_mutex_unlock(&e->lock);
 		pager_run_deferred(reads);
 	}
-	if (k < 0 || (events & (EPOLLHUP | EPOLLERR)) || arm(e, c, EPOLL_CTL_MOD) < 0)
-		client_lost(e, c);
-	return true;
+	if (k < 0 || (events & (EPOLLHUP | EPOLLERR)) || arm(e, c, EPOLL_CTL_MOD) < 0) {
+		epoll_ctl(e->epfd, EPOLL_CTL_DEL, c->ufd, NULL);
+		pthread_mutex_lock(&e->lock);
+		c->dead = true;
+		pthread_mutex_unlock(&e->lock);
+	}
 }
 
 static void *fault_thread(void *arg)
@@ -558,8 +530,8 @@ static void *fault_thread(void *arg)
 			pthread_mutex_unlock(&e->lock);
 			if (!c)
 				continue;
-			if (serve_client(e, c, evs[i].events))
-				client_put(e, c);
+			serve_client(e, c, evs[i].events);
+			client_put(e, c);
 		}
 		reap_zombies(e);
 	}
