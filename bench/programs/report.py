@@ -82,7 +82,7 @@ def main():
     P("machine: kernel %s, %s CPUs, %.0f GiB RAM; swap files on %s; vm.page-cluster %s"
       % (meta.get("kernel", "?"), meta.get("cpus", "?"), num(meta.get("mem_total_kb")) / 2**20,
          meta.get("fs", "?"), meta.get("page_cluster", "?")))
-    P("limits: tight %s, moderate %s of the plain run's peak RSS; a cell's timeout min(%s s, 8 x plain + 15 s)"
+    P("limits: tight %s, moderate %s of the plain run's peak RSS; a cell's timeout min(%s s, 8 x plain + 15 s, or 3 x the kernel's where it finished)"
       % (meta.get("tight"), meta.get("moderate"), meta.get("timeout_cap_s")))
     P("noise: load average %s at start, %s at end; machine CPU busy %s%% over the run (ours included);"
       " run took %s s" % (meta.get("loadavg_start", "?"), meta.get("loadavg_end", "?"),
