@@ -3,7 +3,6 @@
  * the page daemon together, and creates and destroys objects.
  */
 #include <errno.h>
-#include <sched.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -551,27 +550,9 @@ void engine_lock_fault(struct engine *e)
 	if (pthread_mutex_trylock(&e->lock) == 0)
 		return;
 	t = now_ns();
-	__atomic_add_fetch(&e->lock_wanted, 1, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&e->lock);
-	__atomic_sub_fetch(&e->lock_wanted, 1, __ATOMIC_RELAXED);
 	e->lock_waits++;
 	e->lock_wait_ns += now_ns() - t;
-}
-
-/*
- * A mutex is not fair: let go and taken back at once, it is ours again
- * before the woken waiter runs. So wait, a bounded while, for the waiters
- * to have had it (lock_wanted drops once they hold it).
- */
-bool engine_lock_yield(struct engine *e)
-{
-	if (!__atomic_load_n(&e->lock_wanted, __ATOMIC_RELAXED))
-		return false;
-	pthread_mutex_unlock(&e->lock);
-	for (int i = 0; i < 64 && __atomic_load_n(&e->lock_wanted, __ATOMIC_RELAXED); i++)
-		sched_yield();
-	pthread_mutex_lock(&e->lock);
-	return true;
 }
 
 int engine_set_budget(struct engine *e, struct uobj *o, uint64_t bytes)
@@ -605,11 +586,8 @@ void engine_object_destroy(struct engine *e, struct uobj *o)
 	o->dying = true;
 	if (o->split_from && o->client)
 		pinned_moved_parts(o->client, -1);
-	/*
-	 * A raw mremap's part being split off, and the page daemon letting a
-	 * fault in, let go of the lock meanwhile: o must stay
-	 */
-	while (o->inflight || o->remapping || o->pd_hold)
+	/* a raw mremap's part being split off lets go of the lock meanwhile: o must stay */
+	while (o->inflight || o->remapping)
 		pthread_cond_wait(&e->io_cond, &e->lock);
 	/*
 	 * Unregistered while still listed: a fault that finds no object is
@@ -703,7 +681,6 @@ void engine_get_stats(struct engine *e, struct engine_stats *st)
 	st->pin_races = e->pin_races;
 	st->lock_waits = e->lock_waits;
 	st->lock_wait_us = e->lock_wait_ns / 1000;
-	st->pd_yields = e->pd_yields;
 	st->clean_mapping = e->continue_wp;
 	st->objects = e->nobjects;
 	for (struct uobj *o = e->objects; o; o = o->next) {
@@ -761,7 +738,6 @@ void engine_print_stats(struct engine *e, FILE *f)
 	P(pin_races);
 	P(lock_waits);
 	P(lock_wait_us);
-	P(pd_yields);
 	P(swap_slots_total);
 	P(swap_slots_used);
 	P(swap_slots_bad);
@@ -1503,6 +1479,6 @@ void engine_object_stat(struct engine *e, struct uobj *o, struct engine_obj_stat
 	st->swapins = o->cnt.swapins;
 	st->swapouts = o->cnt.swapouts;
 	st->faults = o->cnt.faults;
-	st->fenced_percent = o->fenced_share * 100 / UOBJ_FENCED_SHARE_DEN;
+	st->fenced_percent = o->fenced_share * 100 / 16;
 	pthread_mutex_unlock(&e->lock);
 }

@@ -96,7 +96,6 @@ struct engine_stats {
 	/* pinned pages (pinned.c): scans, their total time, unknown answers, pages kept */
 	uint64_t pin_scans, pin_scan_us, pin_unknown, pinned_kept;
 	uint64_t lock_waits, lock_wait_us;   /* the fault path's waits for the engine lock */
-	uint64_t pd_yields;                  /* the page daemon let the fault path in mid-round */
 	uint64_t pin_races;        /* io_uring registrations that slipped between a pin scan and its fence */
 	uint64_t clean_mapping;   /* 1: pages read back are mapped clean (re-evicting them is free) */
 	uint64_t swap_read_bytes, swap_write_bytes, read_ops, write_ops;

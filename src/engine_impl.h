@@ -201,14 +201,8 @@ struct engine {
 	uint64_t ra_hits, ra_misses;
 	/* pin scans (pinned.c): how many, their time, unknown answers, pages kept for a pin */
 	uint64_t pin_scans, pin_scan_ns, pin_unknown, pinned_kept, pin_races;
-	/*
-	 * The fault path's waits for the lock (engine_lock_fault): how many
-	 * and how long; lock_wanted, read without the lock, counts the
-	 * fault-path threads waiting now, so that the page daemon lets go
-	 * between its batches (engine_lock_yield).
-	 */
-	uint64_t lock_waits, lock_wait_ns, pd_yields;
-	unsigned lock_wanted;
+	/* the fault path's waits for the lock (engine_lock_fault): how many, how long */
+	uint64_t lock_waits, lock_wait_ns;
 	/* engine_log's rate limit, under the lock */
 	uint64_t log_sec;
 	unsigned log_lines, log_suppressed;
@@ -249,17 +243,9 @@ void engine_log(struct engine *e, int level, const char *fmt, ...)
 
 /*
  * Take the engine lock for the fault path (a fault, its read's completion,
- * a client's messages): a wait is counted, and while it lasts the page
- * daemon gives the lock up at its next safe point (engine_lock_yield).
+ * a client's messages), counting a wait (lock_waits, lock_wait_us).
  */
 void engine_lock_fault(struct engine *e);
-/*
- * The page daemon, lock held, at a point where it holds no state the lock
- * protects: if a fault-path thread waits for the lock, let it have it and
- * take it back after. Returns true if the lock was let go (whatever the
- * caller read under it must be read again).
- */
-bool engine_lock_yield(struct engine *e);
 
 /* Caller holds e->lock. */
 static inline void engine_wake_pdaemon(struct engine *e)

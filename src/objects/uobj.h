@@ -166,7 +166,7 @@ struct uobj {
 	 */
 	size_t pin_safe;
 	/*
-	 * How much of the resident set the hand keeps fenced, in UOBJ_FENCED_SHARE_DEN-ths
+	 * How much of the resident set the hand keeps fenced, in sixteenths
 	 * (pdaemon.c, fenced_share_adapt), and what happened since it was
 	 * last set: pages fenced, fenced pages touched (a fault each), and
 	 * faults on pages in swap.
@@ -181,16 +181,13 @@ struct uobj {
 	 * away, and a destroy waits for it to end.
 	 */
 	unsigned remapping;
-	/* the page daemon let go of the lock inside a round on it (reclaim_yield): a destroy waits */
-	unsigned pd_hold;
 	/* made of another by a raw mremap (object_split): its id; the server told */
 	uint64_t split_from;
 	bool announced;
 };
 
-#define UOBJ_FENCED_SHARE_DEN 64   /* fenced_share counts 64ths */
-#define UOBJ_FENCED_SHARE_MAX 48   /* three quarters */
-#define UOBJ_FENCED_SHARE_MIN 2    /* one thirty-second */
+#define UOBJ_FENCED_SHARE_MAX 12   /* three quarters */
+#define UOBJ_FENCED_SHARE_MIN 2    /* one eighth */
 
 #define UOBJ_CHUNK_SHIFT 9
 #define UOBJ_CHUNK (1UL << UOBJ_CHUNK_SHIFT)

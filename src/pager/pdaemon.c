@@ -242,55 +242,18 @@ static void evict_clean(struct engine *e, struct uobj *o, size_t idx, pgword_t w
 	e->clean_evictions++;
 }
 
-/* Pages of o may be fenced and evicted (by the page daemon or a client's reclaim). */
-static bool may_page(const struct uobj *o)
-{
-	return !(o->dying || o->pinned || o->remapping || (o->client && o->client->dead));
-}
-
-/*
- * A round on one object can hold the lock for milliseconds (zaps, punches,
- * pin scans), and every fault of the object's program waits behind it
- * (redis at 0.35 of its RSS: 2,778 waits of 2 ms on average, 5.5 s of a
- * 60 s run). So between batches a waiting fault is let in. The caller has
- * sent what it gathered (fences, punches) and keeps nothing it read under
- * the lock; o stays meanwhile (pd_hold: a destroy waits). Returns false if
- * o may no longer be paged when the lock is back.
- */
-static bool reclaim_yield(struct engine *e, struct uobj *o)
-{
-	if (!__atomic_load_n(&e->lock_wanted, __ATOMIC_RELAXED))
-		return true;
-	pager_unplug(e);
-	o->pd_hold++;
-	engine_lock_yield(e);
-	o->pd_hold--;
-	if (o->dying)
-		pthread_cond_broadcast(&e->io_cond);
-	pager_plug(e);
-	e->pd_yields++;
-	return may_page(o);
-}
-
 /*
  * Move pages from the head of the active queue to the inactive one,
  * fencing them, until the inactive queue holds `target` pages. A page
  * referenced since it was last looked at gets another round instead.
- * Returns false if o may no longer be paged (reclaim_yield).
  */
-static bool deactivate(struct engine *e, struct uobj *o, size_t target)
+static void deactivate(struct uobj *o, size_t target)
 {
 	struct fence_batch fence = { 0 };
 	size_t scanned = 0, limit = o->active.len, idx;
 
-	while (o->inactive.len < target && scanned++ < limit) {
-		if (__atomic_load_n(&e->lock_wanted, __ATOMIC_RELAXED)) {
-			fence_flush(o, &fence);
-			if (!reclaim_yield(e, o))
-				return false;
-		}
-		if (!pgqueue_pop(&o->active, &idx))
-			break;
+	while (o->inactive.len < target && scanned++ < limit &&
+	       pgqueue_pop(&o->active, &idx)) {
 		pgword_t w = uobj_get(o, idx) & ~PGF_QUEUED;
 		enum pg_state st = pg_state(w);
 
@@ -325,7 +288,6 @@ static bool deactivate(struct engine *e, struct uobj *o, size_t target)
 		fence_add(o, &fence, idx);
 	}
 	fence_flush(o, &fence);
-	return true;
 }
 
 /*
@@ -341,13 +303,11 @@ static bool deactivate(struct engine *e, struct uobj *o, size_t target)
  * per page, as fenced ones are touched: whichever page goes is as likely
  * to return, and every touch of a fenced page is a fault bought for
  * nothing. So, once per sixteenth of the resident set fenced, the share
- * shrinks by two sixteenths (down to one thirty-second) when a page in swap was
+ * shrinks by two sixteenths (down to one eighth) when a page in swap was
  * touched at least half as often as a fenced one, and grows back by one
  * when less than an eighth as often (or no fenced page was touched: then
  * the share costs nothing).
  */
-#define SHARE_STEP (UOBJ_FENCED_SHARE_DEN / 16)
-
 static void fenced_share_adapt(struct uobj *o)
 {
 	/* touches per page: refaults / swapped against fenced_touched / inactive */
@@ -357,11 +317,10 @@ static void fenced_share_adapt(struct uobj *o)
 	if (o->fenced < MAX(o->cnt.resident / 16, (size_t)128))
 		return;
 	if (in_fence && in_swap * 2 >= in_fence)
-		o->fenced_share = MAX(o->fenced_share, UOBJ_FENCED_SHARE_MIN + SHARE_STEP * 2) -
-				  SHARE_STEP * 2;
+		o->fenced_share = MAX(o->fenced_share, UOBJ_FENCED_SHARE_MIN + 2) - 2;
 	else if ((in_swap * 8 < in_fence || !o->fenced_touched) &&
 		 o->fenced_share < UOBJ_FENCED_SHARE_MAX)
-		o->fenced_share = MIN(o->fenced_share + SHARE_STEP, UOBJ_FENCED_SHARE_MAX);
+		o->fenced_share++;
 	o->fenced = o->fenced_touched = o->refaults = 0;
 }
 
@@ -378,12 +337,11 @@ size_t pdaemon_reclaim_object(struct engine *e, struct uobj *o, size_t want)
 	size_t target;
 
 	/* a clone waiting for its child has no client: its pages are all fenced */
-	if (!may_page(o))
+	if (o->dying || o->pinned || o->remapping || (o->client && o->client->dead))
 		return 0;
 	fenced_share_adapt(o);
-	target = MAX(2 * want, o->cnt.resident * o->fenced_share / UOBJ_FENCED_SHARE_DEN);
-	if (!deactivate(e, o, target))
-		return 0;
+	target = MAX(2 * want, o->cnt.resident * o->fenced_share / 16);
+	deactivate(o, target);
 	/*
 	 * Only pages fenced before the client's last pin scan (pinned.c,
 	 * pinned_round) may go: the scan must come after the fence and
@@ -391,17 +349,7 @@ size_t pdaemon_reclaim_object(struct engine *e, struct uobj *o, size_t want)
 	 * Pinned pages go back to the tail, past that head.
 	 */
 	limit = o->client ? MIN(o->inactive.len, o->pin_safe) : o->inactive.len;
-	while (freed < want && scanned++ < limit) {
-		if (__atomic_load_n(&e->lock_wanted, __ATOMIC_RELAXED)) {
-			punch_flush(o, &punch);
-			if (!reclaim_yield(e, o))
-				break;
-			/* what the tracker said may be old now */
-			synced_lo = 1;
-			synced_hi = 0;
-		}
-		if (!pgqueue_pop(&o->inactive, &idx))
-			break;
+	while (freed < want && scanned++ < limit && pgqueue_pop(&o->inactive, &idx)) {
 		pgword_t w = uobj_get(o, idx) & ~PGF_QUEUED;
 		enum pg_state st = pg_state(w);
 
@@ -582,12 +530,6 @@ static bool needs_reclaim(struct engine *e, bool going)
 static size_t reclaim_round(struct engine *e)
 {
 	size_t freed = 0;
-	/*
-	 * Once the lock was let go, lists walked here may have changed under
-	 * the cursor (the round-robin's start object destroyed, say): the
-	 * round ends, and the next one starts from the top.
-	 */
-	uint64_t yields = e->pd_yields;
 
 	/* once per round per client, not per object: a scan reads /proc */
 	for (struct client *c = e->clients; c; c = c->next)
@@ -599,8 +541,6 @@ static size_t reclaim_round(struct engine *e)
 
 		if (x)
 			freed += pdaemon_reclaim_object(e, o, MIN(x, RECLAIM_BATCH));
-		if (e->pd_yields != yields)
-			goto out;
 	}
 	for (struct client *c = e->clients; c; c = c->next) {
 		size_t x = client_excess(e, c);
@@ -612,8 +552,6 @@ static size_t reclaim_round(struct engine *e)
 
 			freed += got;
 			x -= MIN(x, got);
-			if (e->pd_yields != yields)
-				goto out;
 		}
 	}
 	if (global_excess(e) && e->objects) {
@@ -626,15 +564,10 @@ static size_t reclaim_round(struct engine *e)
 			if (!x)
 				break;
 			freed += pdaemon_reclaim_object(e, o, MIN(x, RECLAIM_BATCH));
-			if (e->pd_yields != yields) {
-				e->pd_cursor = o->next;
-				goto out;
-			}
 			o = o->next ? o->next : e->objects;
 		} while (o != start);
 		e->pd_cursor = o;
 	}
-out:
 	pager_unplug(e);
 	return freed;
 }

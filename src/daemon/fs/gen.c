@@ -66,7 +66,6 @@ static void gen_events(struct fs *fs, FILE *f)
 	P("pin_races", s.pin_races);
 	P("lock_waits", s.lock_waits);
 	P("lock_wait_us", s.lock_wait_us);
-	P("pd_yields", s.pd_yields);
 #undef P
 }
 
