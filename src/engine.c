@@ -1087,6 +1087,24 @@ size_t engine_object_size(const struct uobj *o)
 	return o->npages << PAGE_SHIFT;
 }
 
+void engine_client_unmaps_wait(struct engine *e, struct client *c)
+{
+	pthread_mutex_lock(&e->lock);
+	/* a fault thread is at it (it may wait for I/O): 5 s at most */
+	for (int t = 0; c->unmaps_pending && !c->dead && t < 500; t++) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 10 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&e->io_cond, &e->lock, &ts);
+	}
+	pthread_mutex_unlock(&e->lock);
+}
+
 int engine_object_release(struct engine *e, struct uobj *o, size_t off, size_t len)
 {
 	if (off % PAGE_SIZE || len % PAGE_SIZE || off + len > (o->npages << PAGE_SHIFT) ||

@@ -120,6 +120,11 @@ int engine_client_create(struct engine *e, pid_t pid, int ufd, uint64_t budget,
 			 struct client **out);
 /* Destroys the client's objects (files get their dirty pages first). */
 void engine_client_destroy(struct engine *e, struct client *c);
+/*
+ * Waits (5 s at most) until the UNMAP events of c read so far are handled:
+ * before acting by address on what the program may have unmapped itself.
+ */
+void engine_client_unmaps_wait(struct engine *e, struct client *c);
 int engine_client_set_budget(struct engine *e, struct client *c, uint64_t bytes);
 /*
  * The client's page-in journal (uvmpager/protocol.h): made once per

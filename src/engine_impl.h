@@ -100,6 +100,15 @@ struct client {
 	 * and the program's mremap returned as soon as the event was read.
 	 */
 	unsigned remaps_pending;
+	/*
+	 * UNMAP events read but not yet handled: the program's raw munmap has
+	 * returned, and it may map memory of its own there at once. A release
+	 * or unmap by address (the shim freeing arena memory) waits for them
+	 * (engine_client_unmaps_wait), or it releases a range whose pages are
+	 * not the object's any more and the arena hands the program's own
+	 * mapping out again, old data and all (torture seed 33257058).
+	 */
+	unsigned unmaps_pending;
 	unsigned nmoved_parts;      /* its objects made by object_split */
 };
 

@@ -304,6 +304,9 @@ static int for_range(struct server *s, struct dclient *dc, uint64_t addr, uint64
 
 	if (addr % PAGE_SIZE || len % PAGE_SIZE || addr + len < addr)
 		return -EINVAL;
+	/* a raw munmap the program made just now: its pages are not ours to release */
+	if (dc->ec)
+		engine_client_unmaps_wait(s->e, dc->ec);
 	for (struct dobj *d = dc->objs, *next; d; d = next) {
 		/* where the object is now: a raw mremap may have moved it */
 		uint64_t base = engine_object_addr(d->o);

@@ -75,6 +75,8 @@ void fence_stamp(struct client *c, struct uffd_msg *msgs, int n)
 	for (int i = 0; i < n; i++) {
 		msgs[i].reserved3 = c->fence_seq;
 		/* a part of a view may become an object the shim does not know */
+		if (msgs[i].event == UFFD_EVENT_UNMAP)
+			c->unmaps_pending++;
 		if (msgs[i].event == UFFD_EVENT_REMAP) {
 			c->remaps_pending++;
 			pinned_moved_parts(c, 0);

@@ -340,6 +340,9 @@ static void handle_msg(struct engine *e, struct client *c, const struct uffd_msg
 	}
 	case UFFD_EVENT_UNMAP:
 		unmapped(e, c, m->arg.remove.start, m->arg.remove.end);
+		/* engine_client_unmaps_wait waits for this */
+		if (c->unmaps_pending && !--c->unmaps_pending)
+			pthread_cond_broadcast(&e->io_cond);
 		break;
 	case UFFD_EVENT_REMAP:
 		remapped(e, c, m->arg.remap.from, m->arg.remap.to, m->arg.remap.len);
