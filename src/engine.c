@@ -1087,11 +1087,13 @@ size_t engine_object_size(const struct uobj *o)
 	return o->npages << PAGE_SHIFT;
 }
 
-void engine_client_unmaps_wait(struct engine *e, struct client *c)
+/*
+ * Lock held: waits until *pending (events of c read but not yet handled)
+ * is 0. A fault thread is at them (it may wait for I/O): 5 s at most.
+ */
+static void events_wait(struct engine *e, struct client *c, const unsigned *pending)
 {
-	pthread_mutex_lock(&e->lock);
-	/* a fault thread is at it (it may wait for I/O): 5 s at most */
-	for (int t = 0; c->unmaps_pending && !c->dead && t < 500; t++) {
+	for (int t = 0; *pending && !c->dead && t < 500; t++) {
 		struct timespec ts;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -1102,6 +1104,12 @@ void engine_client_unmaps_wait(struct engine *e, struct client *c)
 		}
 		pthread_cond_timedwait(&e->io_cond, &e->lock, &ts);
 	}
+}
+
+void engine_client_unmaps_wait(struct engine *e, struct client *c)
+{
+	pthread_mutex_lock(&e->lock);
+	events_wait(e, c, &c->unmaps_pending);
 	pthread_mutex_unlock(&e->lock);
 }
 
@@ -1340,18 +1348,7 @@ size_t engine_client_new_objects(struct engine *e, struct client *c, struct uobj
 	size_t k = 0;
 
 	pthread_mutex_lock(&e->lock);
-	/* a fault thread is at it (it may wait for I/O): 5 s at most */
-	for (int t = 0; c->remaps_pending && !c->dead && t < 500; t++) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 10 * 1000 * 1000;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&e->io_cond, &e->lock, &ts);
-	}
+	events_wait(e, c, &c->remaps_pending);
 	for (struct uobj *o = e->objects; o && k < max; o = o->next) {
 		if (o->client != c || !o->split_from || o->announced)
 			continue;
