@@ -25,6 +25,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -213,10 +214,10 @@ static void report_bad(const uint8_t *pg, uint64_t p, unsigned gen)
 /* ---------------------------------------------------------------------- */
 /* options                                                                 */
 
-enum wl { WL_SEQ, WL_RANDREAD, WL_RANDWRITE, WL_SKEWED, WL_REEVICT, WL_FIRSTTOUCH, WL_SPARSE };
+enum wl { WL_SEQ, WL_RANDREAD, WL_RANDWRITE, WL_SKEWED, WL_REEVICT, WL_FIRSTTOUCH, WL_SPARSE, WL_THREADS };
 
 static const char *const wl_names[] = {
-	"seq", "randread", "randwrite", "skewed", "reevict", "firsttouch", "sparse",
+	"seq", "randread", "randwrite", "skewed", "reevict", "firsttouch", "sparse", "threads",
 };
 
 #define MAX_SRC 8
@@ -227,6 +228,7 @@ static struct {
 	uint64_t ops;
 	double max_seconds;
 	unsigned procs;
+	unsigned threads;
 	double hot_frac, hot_prob, write_frac;
 	uint64_t miss_ns;
 	uint64_t touch, chunk;
@@ -248,6 +250,7 @@ static struct {
 	.ops = 50000,
 	.max_seconds = 60,
 	.procs = 1,
+	.threads = 4,
 	.hot_frac = 0.10,
 	.hot_prob = 0.90,
 	.write_frac = 0.30,
@@ -276,11 +279,15 @@ static void usage(FILE *f)
 		"              on a new mapping each time; the fastest round counts\n"
 		"  sparse      --touch bytes in --chunk pieces spread over a --size region,\n"
 		"              then re-read them\n"
+		"  threads     fill, then --threads threads at once, each doing uniform random\n"
+		"              4 KiB accesses (--write-frac of them writes) over its own\n"
+		"              share of the pages (every k-th); --ops is their sum\n"
 		"options:\n"
 		"  --size SIZE           region (per run; split between --procs) (1G)\n"
 		"  --ops N               accesses of the random phases (50000, per process)\n"
 		"  --max-seconds S       cap of a random phase (60)\n"
 		"  --procs N             N processes at once, each with size/N (1)\n"
+		"  --threads N           threads of the threads workload (4)\n"
 		"  --hot-frac F --hot-prob F --write-frac F   skewed mix (0.1 0.9 0.3)\n"
 		"  --miss-ns NS          an access slower than this is a miss (2000)\n"
 		"  --touch SIZE --chunk SIZE                  sparse (3G, 64K)\n"
@@ -612,6 +619,81 @@ static void ph_mix(struct ctx *c, struct res *r)
 	r->pages = r->ops = i;
 }
 
+/*
+ * Several threads faulting at once: one thread of a workload per share of
+ * the pages (page p belongs to thread p % n), so that the generations
+ * need no lock. What a pager does with concurrent faults of one process
+ * (serve them one at a time, or several reads in flight) shows here.
+ */
+struct mt_arg {
+	struct ctx *c;
+	unsigned k, n;
+	uint64_t ops, t0;
+	struct rng r;
+	struct res res;
+};
+
+static void *mt_thread(void *p)
+{
+	struct mt_arg *a = p;
+	struct ctx *c = a->c;
+	uint64_t share = (c->npages - a->k + a->n - 1) / a->n, t = now_ns(), i;
+
+	for (i = 0; i < a->ops && share && !CAPPED(i, a->t0); i++) {
+		uint64_t pg = (rnd(&a->r) % share) * a->n + a->k;
+
+		if (rnd01(&a->r) < opt.write_frac) {
+			unsigned g = c->gen[pg] = (uint8_t)(c->gen[pg] % 250 + 1);
+
+			write_page(c->mem + pg * PAGE, pg, g);
+		} else if (!check_page(c->mem + pg * PAGE, pg, c->gen[pg])) {
+			a->res.bad++;
+		}
+		sample(&a->res, &t, opt.miss_ns);
+	}
+	a->res.ops = i;
+	return NULL;
+}
+
+static void hist_merge(struct hist *to, const struct hist *from)
+{
+	to->n += from->n;
+	for (unsigned i = 0; i < HBUCKETS; i++)
+		to->b[i] += from->b[i];
+}
+
+static void ph_threads(struct ctx *c, struct res *r)
+{
+	unsigned n = opt.threads ? opt.threads : 1;
+	struct mt_arg *a = calloc(n, sizeof(*a));
+	pthread_t *tid = calloc(n, sizeof(*tid));
+	uint64_t t0 = now_ns();
+
+	if (!a || !tid) {
+		fprintf(stderr, "bench-workload: out of memory\n");
+		exit(1);
+	}
+	for (unsigned k = 0; k < n; k++) {
+		a[k] = (struct mt_arg){ .c = c, .k = k, .n = n, .t0 = t0,
+					.ops = opt.ops / n + (k < opt.ops % n) };
+		a[k].r.s = c->r.s * 0x9E3779B97F4A7C15ULL + k + 1;
+		if (pthread_create(&tid[k], NULL, mt_thread, &a[k])) {
+			fprintf(stderr, "bench-workload: pthread_create failed\n");
+			exit(1);
+		}
+	}
+	for (unsigned k = 0; k < n; k++) {
+		pthread_join(tid[k], NULL);
+		r->ops += a[k].res.ops;
+		r->bad += a[k].res.bad;
+		hist_merge(&r->all, &a[k].res.all);
+		hist_merge(&r->miss, &a[k].res.miss);
+	}
+	r->pages = r->ops;
+	free(a);
+	free(tid);
+}
+
 static int region_map(struct ctx *c);
 static void region_unmap(struct ctx *c);
 
@@ -691,6 +773,7 @@ static const struct phase phases[][MAXPH] = {
 			 { "main", ph_read, true } },
 	[WL_FIRSTTOUCH] = { { "main", ph_firsttouch, true } },
 	[WL_SPARSE] = { { "fill", ph_sparse_fill, true }, { "reread", ph_sparse_read, true } },
+	[WL_THREADS] = { { "fill", ph_fill, false }, { "main", ph_threads, true } },
 };
 
 static int nphases(void)
@@ -784,7 +867,7 @@ static void region_unmap(struct ctx *c)
 
 static int setup(struct ctx *c, uint64_t size, unsigned index)
 {
-	bool needs_gen = opt.wl == WL_RANDWRITE || opt.wl == WL_SKEWED;
+	bool needs_gen = opt.wl == WL_RANDWRITE || opt.wl == WL_SKEWED || opt.wl == WL_THREADS;
 
 	memset(c, 0, sizeof(*c));
 	c->r.s = opt.seed * 0x9E3779B97F4A7C15ULL + index + 1;
@@ -1170,13 +1253,14 @@ int main(int argc, char **argv)
 	enum {
 		O_SIZE = 256, O_OPS, O_MAXS, O_PROCS, O_HOTF, O_HOTP, O_WF, O_MISS, O_TOUCH,
 		O_CHUNK, O_ROUNDS, O_SEED, O_COUNTERS, O_CPU, O_MARKER, O_CHILD, O_CHILDIDX, O_TAG, O_ESWAP,
-		O_EBUDGET, O_ESWAPSIZE, O_HELP,
+		O_EBUDGET, O_ESWAPSIZE, O_THREADS, O_HELP,
 	};
 	static const struct option lo[] = {
 		{ "size", required_argument, NULL, O_SIZE },
 		{ "ops", required_argument, NULL, O_OPS },
 		{ "max-seconds", required_argument, NULL, O_MAXS },
 		{ "procs", required_argument, NULL, O_PROCS },
+		{ "threads", required_argument, NULL, O_THREADS },
 		{ "hot-frac", required_argument, NULL, O_HOTF },
 		{ "hot-prob", required_argument, NULL, O_HOTP },
 		{ "write-frac", required_argument, NULL, O_WF },
@@ -1207,6 +1291,11 @@ int main(int argc, char **argv)
 		case O_OPS: if (parse_size(optarg, &opt.ops)) goto bad; break;
 		case O_MAXS: opt.max_seconds = atof(optarg); break;
 		case O_PROCS: opt.procs = (unsigned)atoi(optarg); if (!opt.procs) goto bad; break;
+		case O_THREADS:
+			opt.threads = (unsigned)atoi(optarg);
+			if (!opt.threads || opt.threads > 256)
+				goto bad;
+			break;
 		case O_HOTF: opt.hot_frac = atof(optarg); break;
 		case O_HOTP: opt.hot_prob = atof(optarg); break;
 		case O_WF: opt.write_frac = atof(optarg); break;
