@@ -297,6 +297,15 @@ static void remapped(struct engine *e, struct client *c, uintptr_t from, uintptr
 				/* the whole view moved: the object follows it */
 				o->caddr = to + (o->caddr - from);
 				pager_journal_move(o);
+				/*
+				 * A fault at the old place may still sleep there:
+				 * its read ends (or its page was busy) and is mapped
+				 * and woken at the new one. Woken here, it touches
+				 * the old place again and finds what the program
+				 * left there (nothing: SIGSEGV; with DONTUNMAP an
+				 * unserved fault). Not woken, it slept for good.
+				 */
+				uffd_wake(c->ufd, (void *)s, t - s);
 				continue;
 			}
 			remap_part(e, c, o, (s - o->caddr) >> PAGE_SHIFT, (t - s) >> PAGE_SHIFT,

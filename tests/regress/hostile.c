@@ -32,6 +32,10 @@
  *   raw-mremap-race SECS  part of a managed block moved by raw mremap, half of
  *                 the moved part replaced at once by memory of the program's
  *                 own: the moved data stays, the new memory is never zapped
+ *   move-under-fault SECS  a thread faults on cold pages of a moved part
+ *                 while the main thread moves that whole part again: the
+ *                 reader ends (SIGSEGV at the old address), never hangs,
+ *                 and the data arrives whole
  *   raw-mremap-odd  moved parts against a refused MADV_FREE, a fork after a
  *                 one-page move, MREMAP_DONTUNMAP and a read-only part (below)
  *   raw-unmap-race SECS  cold managed pages unmapped by syscall, private
@@ -825,6 +829,130 @@ static __attribute__((noinline)) int touch_signal(volatile char *p, bool write)
 }
 
 /*
+ * move-under-fault SECS: a thread reads cold pages of a part the program
+ * moved by raw mremap (an object of its own), and the main thread moves
+ * that whole part again meanwhile. A read in flight for a fault at the
+ * old address, finishing after the daemon took in the move, mapped the
+ * page at the new address and woke only that: the reader slept on the
+ * old one for good (an adversarial review of the fault hand-over found
+ * it, 2026-12-07). The reader must get what any program racing its own
+ * mremap gets (SIGSEGV at the old address, or its data), never a hang;
+ * the moved data must arrive whole.
+ */
+struct mf_reader {
+	char *base;
+	size_t npages, first;       /* first: the page index of base in the block */
+	size_t reads, wrong;
+	_Atomic bool done;
+};
+
+static __thread sigjmp_buf *mf_jmp;
+
+static void mf_signal(int sig, siginfo_t *si, void *uc)
+{
+	(void)si, (void)uc;
+	if (mf_jmp)
+		siglongjmp(*mf_jmp, 1);
+	signal(sig, SIG_DFL);
+}
+
+static void *mf_read(void *arg)
+{
+	struct mf_reader *m = arg;
+	uint64_t rng = 0x2545F4914F6CDD1DULL ^ (uintptr_t)m->base;
+	sigjmp_buf jb;
+
+	mf_jmp = &jb;
+	if (sigsetjmp(jb, 1) == 0) {
+		for (;;) {
+			size_t pg;
+
+			rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+			pg = rng % m->npages;
+			if (!page_ok(m->base + pg * PG, m->first + pg, 1) && m->wrong++ < 5)
+				printf("move-under-fault: page %zu read wrong before the move\n", pg);
+			m->reads++;
+		}
+	}
+	/* the part moved away under it: SIGSEGV at the old address */
+	mf_jmp = NULL;
+	atomic_store(&m->done, true);
+	return NULL;
+}
+
+static int move_under_fault(double secs)
+{
+	size_t len = 8 * MiB, rounds = 0, wrong = 0, reads = 0;
+	struct sigaction sa = { .sa_sigaction = mf_signal, .sa_flags = SA_SIGINFO | SA_NODEFER };
+	char *other = malloc(48 * MiB);
+	uint64_t rng = 88172645463325252ULL;
+	pthread_t sweeper;
+	double end;
+
+	if (!other)
+		return 2;
+	sigaction(SIGSEGV, &sa, NULL);
+	memset(other, 1, 48 * MiB);
+	pthread_create(&sweeper, NULL, dn_sweeper, other);
+	end = now() + secs;
+	while (now() < end) {
+		struct mf_reader m = { .npages = len / PG, .first = len / PG };
+		char *p = mmap(NULL, 2 * len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		struct timespec dl;
+		pthread_t th;
+		char *q, *r;
+
+		if (p == MAP_FAILED)
+			return 2;
+		for (size_t off = 0; off < 2 * len; off += PG)
+			fill_page(p + off, off / PG, 1);
+		/* the back half becomes an object of its own, then goes cold */
+		q = raw_move(p + len, len, 0);
+		if (q == MAP_FAILED) {
+			printf("move-under-fault: mremap: %s\n", strerror(errno));
+			return 2;
+		}
+		usleep(40 * 1000);
+		m.base = q;
+		pthread_create(&th, NULL, mf_read, &m);
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		usleep(2000 + rng % 20000);
+		/* the whole of that object moves while the reader faults on it */
+		r = raw_move(q, len, 0);
+		if (r == MAP_FAILED) {
+			printf("move-under-fault: second mremap: %s\n", strerror(errno));
+			return 2;
+		}
+		clock_gettime(CLOCK_REALTIME, &dl);
+		dl.tv_sec += 10;
+		if (pthread_timedjoin_np(th, NULL, &dl) != 0) {
+			printf("move-under-fault: round %zu: the reader hangs in a fault at the old "
+			       "address (10 s after the move)\n", rounds);
+			printf("result move-under-fault rounds %zu reads %zu wrong %zu hang 1\n",
+			       rounds, reads + m.reads, wrong + m.wrong);
+			fflush(stdout);
+			_exit(1);
+		}
+		reads += m.reads;
+		wrong += m.wrong;
+		for (size_t off = 0; off < len; off += PG)
+			if (!page_ok(r + off, (len + off) / PG, 1) && wrong++ < 5)
+				printf("move-under-fault: round %zu: moved page %zu wrong\n", rounds, off / PG);
+		for (size_t off = 0; off < len; off += PG)
+			if (!page_ok(p + off, off / PG, 1) && wrong++ < 5)
+				printf("move-under-fault: round %zu: front page %zu wrong\n", rounds, off / PG);
+		syscall(SYS_munmap, r, len);
+		munmap(p, 2 * len);
+		rounds++;
+	}
+	atomic_store(&dn_stop, true);
+	pthread_join(sweeper, NULL);
+	signal(SIGSEGV, SIG_DFL);
+	printf("result move-under-fault rounds %zu reads %zu wrong %zu hang 0\n", rounds, reads, wrong);
+	return wrong ? 1 : 0;
+}
+
+/*
  * raw-mremap-odd: what an adversarial review of the moved-part objects
  * found (2026-12-07), each on a block of its own under pressure:
  * - a refused MADV_FREE (these views refuse it after sending REMOVE),
@@ -1479,6 +1607,8 @@ int main(int argc, char **argv)
 		return raw_mremap_case();
 	if (argc >= 2 && strcmp(argv[1], "raw-mremap-odd") == 0)
 		return raw_mremap_odd();
+	if (argc >= 2 && strcmp(argv[1], "move-under-fault") == 0)
+		return move_under_fault(argc >= 3 ? atof(argv[2]) : 10);
 	if (argc >= 2 && strcmp(argv[1], "raw-mremap-race") == 0)
 		return raw_mremap_race(argc >= 3 ? atof(argv[2]) : 10);
 	if (argc >= 2 && strcmp(argv[1], "raw-unmap-race") == 0)
@@ -1498,7 +1628,7 @@ int main(int argc, char **argv)
 	if (argc >= 3 && strcmp(argv[1], "mlock") == 0)
 		return mlock_case(argv[2]);
 	fprintf(stderr, "usage: hostile fork-writer | reread SECS | raw-munmap | raw-mremap | raw-dontneed [SECS] |\n"
-		"       raw-free [SECS] | raw-unmap-race [SECS] | raw-mremap-race [SECS] | raw-mremap-odd | uring-fixed | mremap-pinned[-before] | odirect[-moved] SECS |\n"
+		"       raw-free [SECS] | raw-unmap-race [SECS] | raw-mremap-race [SECS] | move-under-fault [SECS] | raw-mremap-odd | uring-fixed | mremap-pinned[-before] | odirect[-moved] SECS |\n"
 		"       churn SECS | mlock SWAPFILE\n");
 	return 2;
 }

@@ -282,7 +282,7 @@ if [ -z "$modes" ]; then
 		fi
 	done
 fi
-cases=${HOSTILE_CASES:-fork-writer daemon-kill corrupt raw-munmap raw-mremap raw-dontneed raw-free raw-unmap-race raw-mremap-race raw-mremap-odd mlock uring-fixed mremap-pinned mremap-pinned-before odirect odirect-moved}
+cases=${HOSTILE_CASES:-fork-writer daemon-kill corrupt raw-munmap raw-mremap raw-dontneed raw-free raw-unmap-race raw-mremap-race move-under-fault raw-mremap-odd mlock uring-fixed mremap-pinned mremap-pinned-before odirect odirect-moved}
 for c in $cases; do
 	case $c in
 	fork-writer) for m in $modes; do
