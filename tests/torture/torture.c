@@ -378,6 +378,39 @@ static void __attribute__((noreturn)) die_fail(void)
 	_exit(1);
 }
 
+/*
+ * What a torn page is made of, to tell its causes apart: a write cut short
+ * (the header's pattern, then zeros or an older generation), two pages
+ * mixed, or garbage. Its header as found, whatever its checksum, and how
+ * the body compares with the pattern that header promises.
+ */
+static void describe_torn(const char *p)
+{
+	const uint64_t *w = (const uint64_t *)(p + sizeof(struct phdr));
+	size_t nw = (PG - sizeof(struct phdr)) / 8, match = 0, zero = 0, first = SIZE_MAX, last = 0;
+	struct phdr h;
+	uint64_t v;
+
+	memcpy(&h, p, sizeof(h));
+	v = mix64(h.sum);
+	for (size_t k = 0; k < nw; k++) {
+		if (w[k] == v + k * 0x9e3779b97f4a7c15ULL) {
+			match++;
+			continue;
+		}
+		zero += !w[k];
+		if (k < first)
+			first = k;
+		last = k;
+	}
+	fprintf(stderr, "\ntorture:   torn: header magic %s sum %s (block %u page %u gen %u epoch %u proc %u);"
+		" body words %zu: %zu match that header, %zu zero",
+		h.magic == MAGIC ? "ok" : "bad", h.sum == hsum(&h) ? "ok" : "bad", h.blk, h.idx, h.gen,
+		h.epoch, h.proc, nw, match, zero);
+	if (first != SIZE_MAX)
+		fprintf(stderr, ", others from word %zu to %zu", first, last);
+}
+
 static void __attribute__((noreturn)) mismatch(struct tctx *t, struct block *b, size_t i,
 					      const char *p, int cls, const struct phdr *h,
 					      const char *why)
@@ -396,6 +429,8 @@ static void __attribute__((noreturn)) mismatch(struct tctx *t, struct block *b, 
 	if (cls == PC_VALID)
 		fprintf(stderr, " gen %u (header: block %u page %u epoch %u proc %u)", h->gen,
 			h->blk, h->idx, h->epoch, h->proc);
+	if (cls == PC_TORN)
+		describe_torn(p);
 	fprintf(stderr, "\ntorture:   page last changed by op class '%s'\n", ops[b->lastop[i]].name);
 	print_ring(t);
 	replay_hint();
