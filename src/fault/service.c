@@ -600,6 +600,8 @@ int fault_service_start(struct engine *e)
 		r = -pthread_create(&e->fault_threads[e->nfault_threads], NULL, fault_thread, e);
 		if (r)
 			break;
+		/* named for top -H, perf and the journal's readers */
+		pthread_setname_np(e->fault_threads[e->nfault_threads], "uvmp-fault");
 	}
 	if (e->nfault_threads)
 		return 0;

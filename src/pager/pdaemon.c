@@ -813,8 +813,10 @@ int pdaemon_start(struct engine *e)
 {
 	int r = -pthread_create(&e->pd_thread, NULL, pdaemon_thread, e);
 
-	if (!r)
+	if (!r) {
+		pthread_setname_np(e->pd_thread, "uvmp-pdaemon");
 		e->pd_running = true;
+	}
 	return r;
 }
 

@@ -106,6 +106,8 @@ int fs_create(struct engine *e, struct server *srv, const char *mountpoint, stru
 		pthread_sigmask(SIG_BLOCK, &wake, &old);
 		r = -pthread_create(&fs->thread, NULL, fs_thread, fs);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (!r)
+			pthread_setname_np(fs->thread, "uvmp-fs");
 	}
 	if (r)
 		goto fail_unmount;
