@@ -185,6 +185,12 @@ int do_fork_prepare(struct server *s, struct conn *c, const struct uvmp_hdr *h,
 		return -EPROTO;
 	/* a part the program moved by a raw mremap just now is an object too */
 	srv_objects_sync(s, dc);
+	/*
+	 * and pages it unmapped by syscall just now are not the object's:
+	 * the clone must leave them out (what the child has there is its
+	 * own inherited memory, which the daemon must not register)
+	 */
+	engine_client_unmaps_wait(s->e, dc->ec);
 	for (struct dobj *d = dc->objs; d; d = d->next)
 		count++;
 	f = calloc(1, sizeof(*f));
