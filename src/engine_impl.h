@@ -63,7 +63,8 @@ struct client {
 		unsigned n;
 		struct engine_range r[ENGINE_FENCE_MAX];
 	} fence_log[FENCE_LOG];
-	unsigned serving;           /* the fault thread working on it (one at most) */
+	unsigned serving;           /* the fault thread reading its messages (one at most) */
+	unsigned io_users;          /* fault threads doing reads for it, handed on (service.c) */
 	bool missed;                /* an epoll event came while served: arm again after */
 	/*
 	 * What the kernel holds pinned (src/pager/pinned.c): the /proc

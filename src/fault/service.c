@@ -1,11 +1,14 @@
 /*
  * The fault service: threads that read the clients' userfaultfds and hand
  * each fault to resolve.c. A client's uffd is armed one-shot, so one
- * thread serves it at a time (its faults stay in order) and different
- * clients are served in parallel. The reads its faults wait on a thread
- * does itself, after letting go of the engine lock (pager_run_deferred): a
- * completion thread in between cost a hand-off per fault; read-ahead and
- * pageout stay asynchronous.
+ * thread reads and handles its messages at a time (they stay in order)
+ * and different clients are served in parallel. The reads its faults wait
+ * on a thread does itself, after letting go of the engine lock
+ * (pager_run_deferred): a completion thread in between cost a hand-off per
+ * fault; read-ahead and pageout stay asynchronous. Before those reads the
+ * uffd goes on to the next thread (serve_client), so a program's threads
+ * have as many reads in flight as there are fault threads: an event may
+ * be handled while an earlier fault's read is still out.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -383,7 +386,7 @@ static void reap_zombies(struct engine *e)
 	for (pp = &e->zombies; *pp;) {
 		struct client *z = *pp;
 
-		if (z->serving) {
+		if (z->serving || z->io_users) {
 			pp = &z->next;
 			continue;
 		}
@@ -460,7 +463,9 @@ static int next_batch(struct client *c, struct uffd_msg *msgs, int max)
  * Before an event (REMAP, REMOVE, UNMAP): the reads this thread deferred
  * for earlier faults of the batch go out first. An event may wait for the
  * object's I/O to end (remap_part), and a read this thread holds back
- * would never end. Lock held on entry and return; let go meanwhile.
+ * would never end. Reads of a batch handed on before (another thread's)
+ * may still be out: they need nothing of this thread but the lock, which
+ * the waits let go of. Lock held on entry and return; let go meanwhile.
  */
 static void run_deferred_now(struct engine *e, struct pager_io **reads)
 {
@@ -475,8 +480,25 @@ static void run_deferred_now(struct engine *e, struct pager_io **reads)
 	pager_defer_begin(reads);
 }
 
-/* Drain one client's uffd, then arm it again for the next fault thread. */
-static void serve_client(struct engine *e, struct client *c, uint32_t events)
+/* c's uffd cannot be served any more: out of the epoll set, and dead. */
+static void client_lost(struct engine *e, struct client *c)
+{
+	epoll_ctl(e->epfd, EPOLL_CTL_DEL, c->ufd, NULL);
+	pthread_mutex_lock(&e->lock);
+	c->dead = true;
+	pthread_mutex_unlock(&e->lock);
+}
+
+/*
+ * Drain one client's uffd, then arm it again for the next fault thread.
+ * Once a batch has left reads to do, the uffd is handed on before they
+ * are done: every message read so far is handled, so another thread may
+ * read the next ones (another program thread's fault) while this one
+ * waits on the disk. Without that, a program's threads faulted one read
+ * at a time where the kernel has one read in flight per faulting thread.
+ * Returns false if c was handed on (the caller no longer serves it).
+ */
+static bool serve_client(struct engine *e, struct client *c, uint32_t events)
 {
 	struct uffd_msg msgs[64];
 	struct pager_io *reads;
@@ -502,15 +524,26 @@ static void serve_client(struct engine *e, struct client *c, uint32_t events)
 		}
 		pager_defer_end();
 		pager_unplug(e);
+		if (reads && !c->dead && !(events & (EPOLLHUP | EPOLLERR))) {
+			/* c's memory stays (a destroy waits for the reads), c itself too */
+			c->io_users++;
+			c->serving = 0;
+			c->missed = false;
+			pthread_mutex_unlock(&e->lock);
+			if (arm(e, c, EPOLL_CTL_MOD) < 0)
+				client_lost(e, c);
+			pager_run_deferred(reads);
+			pthread_mutex_lock(&e->lock);
+			c->io_users--;
+			pthread_mutex_unlock(&e->lock);
+			return false;
+		}
 		pthread_mutex_unlock(&e->lock);
 		pager_run_deferred(reads);
 	}
-	if (k < 0 || (events & (EPOLLHUP | EPOLLERR)) || arm(e, c, EPOLL_CTL_MOD) < 0) {
-		epoll_ctl(e->epfd, EPOLL_CTL_DEL, c->ufd, NULL);
-		pthread_mutex_lock(&e->lock);
-		c->dead = true;
-		pthread_mutex_unlock(&e->lock);
-	}
+	if (k < 0 || (events & (EPOLLHUP | EPOLLERR)) || arm(e, c, EPOLL_CTL_MOD) < 0)
+		client_lost(e, c);
+	return true;
 }
 
 static void *fault_thread(void *arg)
@@ -542,8 +575,8 @@ static void *fault_thread(void *arg)
 			pthread_mutex_unlock(&e->lock);
 			if (!c)
 				continue;
-			serve_client(e, c, evs[i].events);
-			client_put(e, c);
+			if (serve_client(e, c, evs[i].events))
+				client_put(e, c);
 		}
 		reap_zombies(e);
 	}
