@@ -964,6 +964,56 @@ void pager_sync_unfenced(struct uobj *o, size_t idx)
 		pager_page_dirtied(o, idx);
 }
 
+/*
+ * The collect of [start, start + n) into map (bit i: page start + i), over
+ * the runs of pages still o's only. It re-protects what it reports, by
+ * address, and a page gone from o may be another object's now at the same
+ * address (a part moved by raw mremap and put back into o's hole, a block
+ * moved there): its written bit is that object's only evidence of a
+ * write, and o, to which the page is GONE, would drop it (torture seed
+ * 587261471: lost writes under wp-async). Lock held.
+ */
+static int collect_live(struct uobj *o, size_t start, size_t n, uint64_t *map)
+{
+	struct client *c = o->client;
+	uint64_t stackrun[DIV_ROUND_UP(256, 64)];
+	uint64_t *run = stackrun;
+	size_t i = 0;
+	int err = 0;
+
+	while (i < n && pg_state(uobj_get(o, start + i)) != PG_GONE)
+		i++;
+	if (i == n)
+		return tracker_collect(c->tr, c->ufd, uobj_caddr(o, start), n, map);
+	if (n > ARRAY_SIZE(stackrun) * 64) {
+		run = malloc(DIV_ROUND_UP(n, 64) * sizeof(uint64_t));
+		if (!run)
+			return -ENOMEM;   /* the caller takes every page as written */
+	}
+	for (i = 0; i < n;) {
+		size_t j;
+		int r;
+
+		if (pg_state(uobj_get(o, start + i)) == PG_GONE) {
+			i++;
+			continue;
+		}
+		for (j = i; j < n && pg_state(uobj_get(o, start + j)) != PG_GONE; j++)
+			;
+		/* on failure the tracker has set every bit of the run */
+		r = tracker_collect(c->tr, c->ufd, uobj_caddr(o, start + i), j - i, run);
+		if (r < 0 && !err)
+			err = r;
+		for (size_t k = 0; k < j - i; k++)
+			if (bitmap_test(run, k))
+				bitmap_set(map, i + k);
+		i = j;
+	}
+	if (run != stackrun)
+		free(run);
+	return err;
+}
+
 int pager_sync_dirty_map(struct uobj *o, size_t start, size_t n, bool collect,
 			 uint64_t *written)
 {
@@ -999,7 +1049,7 @@ int pager_sync_dirty_map(struct uobj *o, size_t start, size_t n, bool collect,
 		if (pass == 0)
 			r = tracker_fenced_written(c->tr, c->ufd, uobj_caddr(o, start), n, map);
 		else
-			r = tracker_collect(c->tr, c->ufd, uobj_caddr(o, start), n, map);
+			r = collect_live(o, start, n, map);
 		if (r < 0) {
 			/* the tracker's contract already set every bit; make sure */
 			memset(map, 0xff, words * sizeof(uint64_t));
