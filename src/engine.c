@@ -319,16 +319,12 @@ static int map_views(struct engine *e, struct uobj *o, bool writable)
  */
 static void each_view_run(struct uobj *o, void (*fn)(struct uobj *o, void *a, size_t len))
 {
-	for (size_t i = 0, run = SIZE_MAX; o->caddr && o->client && i <= o->npages; i++) {
-		bool gone = i == o->npages || pg_state(uobj_get(o, i)) == PG_GONE;
+	size_t from = 0, start, n;
 
-		if (!gone && run == SIZE_MAX)
-			run = i;
-		if (!gone || run == SIZE_MAX)
-			continue;
-		fn(o, (void *)uobj_caddr(o, run), (i - run) << PAGE_SHIFT);
-		run = SIZE_MAX;
-	}
+	if (!o->caddr || !o->client)
+		return;
+	while ((n = uobj_next_live_run(o, &from, o->npages, &start)))
+		fn(o, (void *)uobj_caddr(o, start), n << PAGE_SHIFT);
 }
 
 static void unregister_run(struct uobj *o, void *a, size_t len)
@@ -967,23 +963,16 @@ static int map_engine_view(struct uobj *o, int memfd)
 static int register_client_view(struct engine *e, struct uobj *o)
 {
 	unsigned modes = UFFD_MISSING | UFFD_MINOR;
-	size_t run = SIZE_MAX;
+	size_t from = 0, start, n;
 
 	if (!o->ops->read_only && e->install_wp)
 		modes |= UFFD_WP;
-	for (size_t i = 0; i <= o->npages; i++) {
-		bool gone = i == o->npages || pg_state(uobj_get(o, i)) == PG_GONE;
-		int r;
+	while ((n = uobj_next_live_run(o, &from, o->npages, &start))) {
+		int r = uffd_register(o->client->ufd, (void *)uobj_caddr(o, start),
+				      n << PAGE_SHIFT, modes, NULL);
 
-		if (!gone && run == SIZE_MAX)
-			run = i;
-		if (!gone || run == SIZE_MAX)
-			continue;
-		r = uffd_register(o->client->ufd, (void *)uobj_caddr(o, run),
-				  (i - run) << PAGE_SHIFT, modes, NULL);
 		if (r < 0)
 			return r;
-		run = SIZE_MAX;
 	}
 	return 0;
 }

@@ -217,6 +217,27 @@ int uobj_wait_add(struct uobj *o, size_t idx, bool write);
 /* Take the parked faults of [start, start + n) out into *out (caller frees). */
 size_t uobj_wait_take(struct uobj *o, size_t start, size_t n, struct fault_wait **out);
 
+/*
+ * The next run of pages still o's (not PG_GONE) in [*from, end): its
+ * first page in *start, its length returned (0: none left); *from moves
+ * past it. Whatever is done by address in the client goes by these runs:
+ * a page gone from o may be anyone's memory now, another object's view
+ * among them.
+ */
+static inline size_t uobj_next_live_run(const struct uobj *o, size_t *from, size_t end,
+					size_t *start)
+{
+	size_t i = *from, j;
+
+	while (i < end && pg_state(uobj_get(o, i)) == PG_GONE)
+		i++;
+	for (j = i; j < end && pg_state(uobj_get(o, j)) != PG_GONE; j++)
+		;
+	*start = i;
+	*from = j;
+	return j - i;
+}
+
 static inline void *uobj_eaddr(const struct uobj *o, size_t idx)
 {
 	return o->eview + (idx << 12);

@@ -977,37 +977,31 @@ static int collect_live(struct uobj *o, size_t start, size_t n, uint64_t *map)
 {
 	struct client *c = o->client;
 	uint64_t stackrun[DIV_ROUND_UP(256, 64)];
-	uint64_t *run = stackrun;
-	size_t i = 0;
+	uint64_t *run = NULL;
+	size_t from = start, s, len;
 	int err = 0;
 
-	while (i < n && pg_state(uobj_get(o, start + i)) != PG_GONE)
-		i++;
-	if (i == n)
-		return tracker_collect(c->tr, c->ufd, uobj_caddr(o, start), n, map);
-	if (n > ARRAY_SIZE(stackrun) * 64) {
-		run = malloc(DIV_ROUND_UP(n, 64) * sizeof(uint64_t));
-		if (!run)
-			return -ENOMEM;   /* the caller takes every page as written */
-	}
-	for (i = 0; i < n;) {
-		size_t j;
+	while ((len = uobj_next_live_run(o, &from, start + n, &s))) {
+		uint64_t *bits = map;
 		int r;
 
-		if (pg_state(uobj_get(o, start + i)) == PG_GONE) {
-			i++;
-			continue;
+		/* a piece of the window: its bits go to their place in map after */
+		if (len < n) {
+			if (!run)
+				run = n <= ARRAY_SIZE(stackrun) * 64 ? stackrun
+					: malloc(DIV_ROUND_UP(n, 64) * sizeof(uint64_t));
+			if (!run)
+				return -ENOMEM;   /* the caller takes every page as written */
+			bits = run;
 		}
-		for (j = i; j < n && pg_state(uobj_get(o, start + j)) != PG_GONE; j++)
-			;
 		/* on failure the tracker has set every bit of the run */
-		r = tracker_collect(c->tr, c->ufd, uobj_caddr(o, start + i), j - i, run);
+		r = tracker_collect(c->tr, c->ufd, uobj_caddr(o, s), len, bits);
 		if (r < 0 && !err)
 			err = r;
-		for (size_t k = 0; k < j - i; k++)
-			if (bitmap_test(run, k))
-				bitmap_set(map, i + k);
-		i = j;
+		if (bits != map)
+			for (size_t k = 0; k < len; k++)
+				if (bitmap_test(run, k))
+					bitmap_set(map, s - start + k);
 	}
 	if (run != stackrun)
 		free(run);
