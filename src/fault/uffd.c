@@ -142,6 +142,27 @@ int uffd_wake(int ufd, void *addr, size_t len)
 	return ioctl(ufd, UFFDIO_WAKE, &range) < 0 ? -errno : 0;
 }
 
+int uffd_layout_settled(int ufd, void *page)
+{
+	struct uffdio_zeropage z = {
+		.range = { .start = (uintptr_t)page, .len = PAGE_SIZE },
+		.mode = UFFDIO_ZEROPAGE_MODE_DONTWAKE,
+	};
+
+	if (ioctl(ufd, UFFDIO_ZEROPAGE, &z) == 0)
+		return -EIO;
+	switch (errno) {
+	case EEXIST:
+		return 1;
+	case EAGAIN:
+	case ENOENT:
+	case ESRCH:
+		return 0;
+	default:
+		return -errno;
+	}
+}
+
 enum resolve_op { OP_COPY, OP_CONTINUE, OP_POISON };
 
 /*

@@ -89,6 +89,21 @@ int uffd_poison(int ufd, void *addr, size_t len, unsigned flags);	/* -EOPNOTSUPP
 int uffd_wake(int ufd, void *addr, size_t len);
 
 /*
+ * Is the layout at page settled: the page's mapping registered with ufd,
+ * and no fork, remap, remove or unmap of that mm raised and still unread
+ * on ufd? The kernel raises the uffd's mmap_changing count before it
+ * moves or unmaps anything (under the mmap lock) and drops it once the
+ * event is read, and every fill ioctl refuses with EAGAIN meanwhile. So
+ * an answer by address read before this call (a pte seen missing) is
+ * about the mapping still there when this returns 1. The probe is a
+ * UFFDIO_ZEROPAGE, which fills only a page missing from the memory file:
+ * the caller must know the page is in it (resident; lock held), so it
+ * can only fail (EEXIST: settled). 1 settled, 0 changing or not
+ * registered there, -errno otherwise (-EIO if it filled the page).
+ */
+int uffd_layout_settled(int ufd, void *page);
+
+/*
  * Sets (protect) or clears write protection on a range registered with
  * UFFD_WP. Clearing wakes threads waiting on a WP fault there unless
  * UFFD_F_DONTWAKE. 0 or -errno.

@@ -598,6 +598,20 @@ bool pager_discard_settle(struct uobj *o, size_t idx)
 	/* a client gone or not answering: keep the data (old data, never lost data) */
 	if (c && !c->dead && c->tr)
 		tracker_mapped(c->tr, uobj_caddr(o, idx), 1, &mapped);
+	/*
+	 * No pte at the address proves the zap only if the mapping is still
+	 * there: a raw mremap or munmap of it moves its ptes away before its
+	 * event is read (then the uffd's layout is changing), and one read
+	 * and not yet handled leaves the object at the old address (seed
+	 * 111269866: released at the old address, the moved page read zeros).
+	 * Unsure, the page is kept as if the zap was refused. The probe needs
+	 * the page in the memory file (uffd_layout_settled): resident.
+	 */
+	if (!(mapped & 1) &&
+	    ((pg_state(w) != PG_DIRTY && pg_state(w) != PG_CLEAN) ||
+	     c->remaps_pending || c->unmaps_pending ||
+	     uffd_layout_settled(c->ufd, (void *)uobj_caddr(o, idx)) != 1))
+		mapped = 1;
 	if (mapped & 1) {
 		/*
 		 * Refused (MADV_FREE), or a zap still on its way: the program
