@@ -1066,7 +1066,7 @@ size_t engine_object_registered_offset(const struct uobj *o)
 {
 	size_t i = 0;
 
-	while (i < o->npages && pg_state(uobj_get(o, i)) == PG_GONE)
+	while (i < o->npages && pg_gone(uobj_get(o, i)))
 		i++;
 	return i << PAGE_SHIFT;
 }
@@ -1359,8 +1359,8 @@ static bool overlap_test(struct engine *e, struct uobj *a, uintptr_t a_addr, str
 
 	pthread_mutex_lock(&e->lock);
 	for (uintptr_t p = lo; p < hi && !hit; p += PAGE_SIZE)
-		hit = pg_state(uobj_get(a, (p - a_addr) >> PAGE_SHIFT)) != PG_GONE &&
-		      (pg_state(uobj_get(b, (p - b_addr) >> PAGE_SHIFT)) == PG_GONE) == gone_in_b;
+		hit = !pg_gone(uobj_get(a, (p - a_addr) >> PAGE_SHIFT)) &&
+		      pg_gone(uobj_get(b, (p - b_addr) >> PAGE_SHIFT)) == gone_in_b;
 	pthread_mutex_unlock(&e->lock);
 	return hit;
 }
@@ -1384,7 +1384,7 @@ bool engine_object_live(struct engine *e, struct uobj *o, size_t off, size_t len
 	pthread_mutex_lock(&e->lock);
 	for (size_t i = off >> PAGE_SHIFT; i < MIN(o->npages, (off + len) >> PAGE_SHIFT) && !live;
 	     i++)
-		live = pg_state(uobj_get(o, i)) != PG_GONE;
+		live = !pg_gone(uobj_get(o, i));
 	pthread_mutex_unlock(&e->lock);
 	return live;
 }

@@ -30,7 +30,7 @@ static struct uobj *find_object(struct engine *e, struct client *c, uintptr_t ad
 	for (struct uobj *o = e->objects; o; o = o->next)
 		if (o->client == c && addr >= o->caddr &&
 		    addr < o->caddr + (o->npages << PAGE_SHIFT) &&
-		    pg_state(uobj_get(o, (addr - o->caddr) >> PAGE_SHIFT)) != PG_GONE)
+		    !pg_gone(uobj_get(o, (addr - o->caddr) >> PAGE_SHIFT)))
 			return o;
 	return NULL;
 }
@@ -245,7 +245,7 @@ static void unserved_fault(struct client *c, uintptr_t addr)
 static bool live_in(const struct uobj *o, uintptr_t s, uintptr_t t)
 {
 	for (uintptr_t a = s; a < t; a += PAGE_SIZE)
-		if (pg_state(uobj_get(o, (a - o->caddr) >> PAGE_SHIFT)) != PG_GONE)
+		if (!pg_gone(uobj_get(o, (a - o->caddr) >> PAGE_SHIFT)))
 			return true;
 	return false;
 }

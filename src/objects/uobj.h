@@ -218,7 +218,7 @@ int uobj_wait_add(struct uobj *o, size_t idx, bool write);
 size_t uobj_wait_take(struct uobj *o, size_t start, size_t n, struct fault_wait **out);
 
 /*
- * The next run of pages still o's (not PG_GONE) in [*from, end): its
+ * The next run of pages still o's (not pg_gone) in [*from, end): its
  * first page in *start, its length returned (0: none left); *from moves
  * past it. Whatever is done by address in the client goes by these runs:
  * a page gone from o may be anyone's memory now, another object's view
@@ -229,9 +229,9 @@ static inline size_t uobj_next_live_run(const struct uobj *o, size_t *from, size
 {
 	size_t i = *from, j;
 
-	while (i < end && pg_state(uobj_get(o, i)) == PG_GONE)
+	while (i < end && pg_gone(uobj_get(o, i)))
 		i++;
-	for (j = i; j < end && pg_state(uobj_get(o, j)) != PG_GONE; j++)
+	for (j = i; j < end && !pg_gone(uobj_get(o, j)); j++)
 		;
 	*start = i;
 	*from = j;

@@ -124,6 +124,18 @@ static inline bool pg_busy(pgword_t w)
 	return st == PG_BUSY_OUT || st == PG_BUSY_IN;
 }
 
+/*
+ * Gone from its object's view: unmapped (PG_GONE), or unmapped with its
+ * I/O still in flight (PGF_GONE; PG_GONE when the I/O ends). Either way
+ * its address may be anyone's now, another object's view among them: no
+ * longer the object's to serve, register, scan or write-protect. Only
+ * its I/O is still the object's.
+ */
+static inline bool pg_gone(pgword_t w)
+{
+	return pg_state(w) == PG_GONE || pg_has(w, PGF_GONE);
+}
+
 const char *pg_state_name(enum pg_state st);
 
 #endif
