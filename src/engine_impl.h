@@ -64,7 +64,7 @@ struct client {
 		struct engine_range r[ENGINE_FENCE_MAX];
 	} fence_log[FENCE_LOG];
 	unsigned serving;           /* the fault thread reading its messages (one at most) */
-	unsigned io_users;          /* fault threads doing reads for it, handed on (service.c) */
+	unsigned io_users;          /* fault threads holding it unserved: reads handed on, a re-arm (service.c) */
 	bool missed;                /* an epoll event came while served: arm again after */
 	/*
 	 * What the kernel holds pinned (src/pager/pinned.c): the /proc

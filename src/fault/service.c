@@ -432,7 +432,12 @@ static struct client *client_take(struct engine *e, uint64_t id)
 	return NULL;
 }
 
-/* The thread serving c is done with it; lock not held. */
+/*
+ * The thread serving c is done with it; lock not held. Once serving is
+ * clear a removed client may be reaped: the arm after the lock holds it
+ * as an I/O user, or it could read a freed client (and re-arm another
+ * client's uffd under a reused fd number with this one's id).
+ */
 static void client_put(struct engine *e, struct client *c)
 {
 	bool rearm;
@@ -441,9 +446,15 @@ static void client_put(struct engine *e, struct client *c)
 	c->serving = 0;
 	rearm = c->missed && !c->dead;
 	c->missed = false;
-	pthread_mutex_unlock(&e->lock);
 	if (rearm)
-		arm(e, c, EPOLL_CTL_MOD);
+		c->io_users++;
+	pthread_mutex_unlock(&e->lock);
+	if (!rearm)
+		return;
+	arm(e, c, EPOLL_CTL_MOD);
+	pthread_mutex_lock(&e->lock);
+	c->io_users--;
+	pthread_mutex_unlock(&e->lock);
 }
 
 /*
