@@ -952,6 +952,12 @@ static int map_engine_view(struct uobj *o, int memfd)
 		return -errno;
 	o->eview = v;
 	madvise(v, len, MADV_NOHUGEPAGE);
+	/*
+	 * The daemon locks its own memory (mlockall, MCL_FUTURE), not the
+	 * clients' pages it passes through: locked, every page touched here
+	 * went through mlock_folio, and back at its punch.
+	 */
+	munlock(v, len);
 	return 0;
 }
 

@@ -217,8 +217,8 @@ static void map_resident(struct engine *e, struct uobj *o, size_t idx, bool writ
 	}
 	uobj_set(o, idx, w & ~PGF_RAMARK);
 	r = uffd_continue(c->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE, fl);
-	/* mapped already, or cannot be: let the toucher retry rather than hang */
-	if (r != 0)
+	/* cannot be mapped: let the toucher retry rather than hang (mapped already: woken) */
+	if (r < 0)
 		uffd_wake(c->ufd, (void *)uobj_caddr(o, idx), PAGE_SIZE);
 	if (win > 1)
 		map_fenced_around(e, o, idx, win);

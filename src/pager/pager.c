@@ -858,6 +858,7 @@ static void get_done(struct engine *e, struct pager_io *pio)
 	struct client *c = o->client;
 	bool ok = pio->req.result == (ssize_t)req_bytes(&pio->req);
 	unsigned wp = e->continue_wp && !o->ops->read_only ? UFFD_F_WP : 0;
+	uint64_t mapped[PAGER_IO_MAX_PAGES / 64] = { 0 };
 	struct fault_wait *waits;
 	size_t nw, run = SIZE_MAX, nbad = 0, firstbad = 0;
 
@@ -908,6 +909,9 @@ static void get_done(struct engine *e, struct pager_io *pio)
 				/* the waiters retry and fault again */
 				uffd_wake(c->ufd, (void *)uobj_caddr(o, run),
 					  (idx - run) << PAGE_SHIFT);
+			else if (c && !c->dead)
+				for (size_t k = run; k < idx; k++)
+					bitmap_set(mapped, k - pio->start);
 			run = SIZE_MAX;
 		}
 	}
@@ -920,6 +924,23 @@ static void get_done(struct engine *e, struct pager_io *pio)
 			   pio->start + pio->n - 1, ok ? "checksum mismatch" : "read error",
 			   (unsigned long long)firstbad << PAGE_SHIFT);
 	nw = uobj_wait_take(o, pio->start, pio->n, &waits);
+	/*
+	 * A fault parked on a page the CONTINUE above mapped was woken by it:
+	 * served again it would only find the page mapped (a pagemap read, a
+	 * CONTINUE refused with EEXIST, two wakes, per major fault). A write
+	 * among them meets the page mapped write-protected: it comes back as
+	 * a write-protect fault (wp-sync) or shows in the next collect
+	 * (wp-async), as any write to a clean page; without CONTINUE_MODE_WP
+	 * the page was mapped writable and counted dirty above.
+	 */
+	for (size_t i = 0, keep = 0; i <= nw; i++) {
+		if (i == nw) {
+			nw = keep;
+			break;
+		}
+		if (!bitmap_test(mapped, waits[i].idx - pio->start))
+			waits[keep++] = waits[i];
+	}
 	if (nw)
 		fault_resume(e, o, waits, nw);
 	free(waits);
