@@ -231,7 +231,24 @@ hang_dump() {   # PGID
 				"state $(awk '{print $3}' "$task/stat" 2>/dev/null)"
 			grep -v '^$' "$task/stack" 2>/dev/null | head -12
 		done
+		# a thread waiting on us: which of its mappings are registered, and how
+		if grep -qs handle_userfault /proc/$p/task/*/stack; then
+			echo "--- pid $p: mappings registered with a userfaultfd (smaps VmFlags um/uw/ui)"
+			awk '/^[0-9a-f]+-[0-9a-f]+ / { r = $1 " " $6 }
+			     /^VmFlags:/ && / (um|uw|ui)( |$)/ { print r " |" substr($0, 9) }' \
+				"/proc/$p/smaps" 2>/dev/null | head -40
+		fi
 	done
+	# what the daemon serves: its clients, and every object's place and pages
+	if [ -d "$dir/mnt/objects" ]; then
+		echo "=== hang: the daemon's clients and objects"
+		ls "$dir/mnt/clients" 2>/dev/null | tr '\n' ' '
+		echo
+		for p in "$dir"/mnt/objects/*; do
+			echo "--- object ${p##*/}: pid $(cat "$p/pid" 2>/dev/null) range $(cat "$p/range" 2>/dev/null)"
+			head -20 "$p/pagemap" 2>/dev/null
+		done | head -400
+	fi
 	if [ -n "$daemon" ] && command -v gdb >/dev/null; then
 		echo "=== hang: uvmpagerd threads"
 		timeout 60 gdb -q -batch -p "$daemon" -ex 'thread apply all bt 12' 2>&1 |
