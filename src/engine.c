@@ -953,11 +953,14 @@ static int map_engine_view(struct uobj *o, int memfd)
 	o->eview = v;
 	madvise(v, len, MADV_NOHUGEPAGE);
 	/*
-	 * The daemon locks its own memory (mlockall, MCL_FUTURE), not the
-	 * clients' pages it passes through: locked, every page touched here
-	 * went through mlock_folio, and back at its punch.
+	 * The view stays locked (the daemon's mlockall, MCL_FUTURE), though
+	 * every page touched through it pays mlock_folio: a locked page is
+	 * one the kernel's reclaim never unmaps. Unlocked, reclaim (or a
+	 * DAMON pageout scheme, which this machine runs) could unmap a
+	 * client's pte behind our back, and "no pte" means the program's
+	 * own zap to pager_discard_settle, fill_settle and the fence's
+	 * bookkeeping: a discard settled that way throws data away.
 	 */
-	munlock(v, len);
 	return 0;
 }
 
