@@ -126,8 +126,18 @@ START_TEST(test_big_object)
 
 	atomic_store(&smp.stop, true);
 	pthread_join(smp.th, NULL);
-	ck_assert_msg(smp.max_resident <= budget, "resident peaked at %" PRIu64 " > budget",
+	/*
+	 * Over the budget only through the engine's one way past it: nothing
+	 * left memory for STALL_NS while faults waited (a disk stalling that
+	 * long on a shared machine), and it said so (budget_overruns).
+	 */
+	ck_assert_msg(smp.max_resident <= budget || b.budget_overruns > 0,
+		      "resident peaked at %" PRIu64 " > budget, with no overrun declared",
 		      smp.max_resident);
+	if (smp.max_resident > budget)
+		printf("%s/%s: over the budget (peak %" PRIu64 " MiB) after %" PRIu64
+		       " declared stall(s) of the page daemon\n", ioeng_kind_name(c->io),
+		       track_mode_name(c->track), smp.max_resident >> 20, b.budget_overruns);
 	printf("%s/%s: swapouts %" PRIu64 " swapins %" PRIu64 " write ops %" PRIu64
 	       " (%.1f pages/op) peak resident %" PRIu64 " MiB\n",
 	       ioeng_kind_name(c->io), track_mode_name(c->track), b.swapouts, b.swapins,
