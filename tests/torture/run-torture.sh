@@ -249,6 +249,14 @@ hang_dump() {   # PGID
 			head -20 "$p/pagemap" 2>/dev/null
 		done | head -400
 	fi
+	if [ -n "$daemon" ]; then
+		echo "=== hang: kernel stacks of uvmpagerd's threads"
+		for task in /proc/$daemon/task/*; do
+			echo "--- task ${task##*/} $(cat "$task/comm" 2>/dev/null)" \
+				"state $(awk '{print $3}' "$task/stat" 2>/dev/null)"
+			grep -v '^$' "$task/stack" 2>/dev/null | head -16
+		done
+	fi
 	if [ -n "$daemon" ] && command -v gdb >/dev/null; then
 		echo "=== hang: uvmpagerd threads"
 		timeout 60 gdb -q -batch -p "$daemon" -ex 'thread apply all bt 12' 2>&1 |
