@@ -933,14 +933,12 @@ static void get_done(struct engine *e, struct pager_io *pio)
 	 * (wp-async), as any write to a clean page; without CONTINUE_MODE_WP
 	 * the page was mapped writable and counted dirty above.
 	 */
-	for (size_t i = 0, keep = 0; i <= nw; i++) {
-		if (i == nw) {
-			nw = keep;
-			break;
-		}
+	size_t keep = 0;
+
+	for (size_t i = 0; i < nw; i++)
 		if (!bitmap_test(mapped, waits[i].idx - pio->start))
 			waits[keep++] = waits[i];
-	}
+	nw = keep;
 	if (nw)
 		fault_resume(e, o, waits, nw);
 	free(waits);
